@@ -1,0 +1,36 @@
+"""Atomic file writes: a result is either complete on disk or not there at all."""
+
+import contextlib
+import os
+import tempfile
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yields a temporary path beside `path`; renames it onto `path` on success.
+
+    An interruption or error inside the block leaves any earlier `path`
+    untouched and removes the temporary file.
+
+    Args:
+        path: the final file path.
+
+    Returns:
+        A context manager yielding the temporary path to write.
+
+    Example:
+    >>> with atomic_path("results.json") as tmp:  # doctest: +SKIP
+    ...     open(tmp, "w").write("{}")
+    """
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    stem, suffix = os.path.splitext(os.path.basename(path))
+    handle, temporary = tempfile.mkstemp(prefix=f".{stem}.", suffix=f".partial{suffix}", dir=folder)
+    os.close(handle)
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)

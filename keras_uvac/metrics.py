@@ -1,0 +1,145 @@
+"""Clustering metrics: unsupervised accuracy, NMI, silhouette and Davies-Bouldin.
+
+The four numbers of the paper's Table I, computed with SciPy (Hungarian
+matching) and scikit-learn, for any number of clusters and labels.
+"""
+
+import keras
+import numpy as np
+import scipy.optimize
+from sklearn import metrics as sk_metrics
+
+METRIC_NAMES = ("accuracy", "nmi", "silhouette", "dbi")
+
+
+def unsupervised_accuracy(labels, clusters):
+    """Accuracy after the best one-to-one matching of clusters to labels.
+
+    Clusters and labels may differ in number; an unmatched cluster counts as
+    wrong for all its clips.
+
+    Args:
+        labels: int array of true classes.
+        clusters: int array of cluster indices, same length.
+
+    Returns:
+        A float in [0, 1].
+
+    Example:
+    >>> unsupervised_accuracy([0, 0, 1, 1], [1, 1, 0, 0])
+    1.0
+    """
+    labels, clusters = np.asarray(labels), np.asarray(clusters)
+    if labels.shape != clusters.shape or labels.size == 0:
+        raise ValueError(f"labels and clusters must be non-empty and of one length, got {labels.shape} "
+                         f"and {clusters.shape}")
+    _, label_index = np.unique(labels, return_inverse=True)
+    _, cluster_index = np.unique(clusters, return_inverse=True)
+    contingency = np.zeros((cluster_index.max() + 1, label_index.max() + 1), dtype=np.int64)
+    np.add.at(contingency, (cluster_index, label_index), 1)
+    rows, columns = scipy.optimize.linear_sum_assignment(contingency, maximize=True)
+    return float(contingency[rows, columns].sum() / labels.size)
+
+
+def clustering_report(clusters, labels=None, embeddings=None):
+    """The paper's four clustering metrics in one dict.
+
+    Args:
+        clusters: int array, the cluster of each clip.
+        labels: true classes, or None (accuracy and NMI need them).
+        embeddings: `(N, ...)` array the clusters live in (flattened), or None
+            (silhouette and DBI need it).
+
+    Returns:
+        A dict with `accuracy`, `nmi`, `silhouette`, `dbi` (None where it
+        cannot be computed: no labels, no embeddings, or fewer than two
+        clusters in use) and `clusters_used`.
+
+    Example:
+    >>> report = clustering_report([0, 0, 1, 1], labels=[0, 0, 1, 1],
+    ...                            embeddings=[[0.0], [0.1], [1.0], [1.1]])
+    >>> report["accuracy"], report["nmi"]
+    (1.0, 1.0)
+    """
+    clusters = np.asarray(clusters)
+    report = dict.fromkeys(METRIC_NAMES)
+    report["clusters_used"] = int(len(np.unique(clusters)))
+    if labels is not None:
+        report["accuracy"] = unsupervised_accuracy(labels, clusters)
+        report["nmi"] = float(sk_metrics.normalized_mutual_info_score(labels, clusters))
+    if embeddings is not None and 2 <= report["clusters_used"] < len(clusters):
+        flat = np.asarray(embeddings, dtype=np.float64).reshape(len(clusters), -1)
+        report["silhouette"] = float(sk_metrics.silhouette_score(flat, clusters))
+        report["dbi"] = float(sk_metrics.davies_bouldin_score(flat, clusters))
+    return report
+
+
+def format_table(rows):
+    """Formats `{method: report}` as a Markdown table like the paper's Table I.
+
+    Args:
+        rows: dict from method name to a `clustering_report` dict.
+
+    Returns:
+        The table as a string.
+
+    Example:
+    >>> print(format_table({"K-means": {"accuracy": 0.5, "nmi": 0.4, "silhouette": 0.1, "dbi": 2.0}}))
+    | method | accuracy (%) | NMI | silhouette | DBI |
+    | --- | --- | --- | --- | --- |
+    | K-means | 50.00 | 0.40 | 0.10 | 2.00 |
+    """
+
+    def cell(value, scale=1.0):
+        return "n/a" if value is None else f"{value * scale:.2f}"
+
+    lines = ["| method | accuracy (%) | NMI | silhouette | DBI |", "| --- | --- | --- | --- | --- |"]
+    for method, report in rows.items():
+        lines.append(f"| {method} | {cell(report['accuracy'], 100)} | {cell(report['nmi'])} | "
+                     f"{cell(report['silhouette'])} | {cell(report['dbi'])} |")
+    return "\n".join(lines)
+
+
+class ClusteringMetricsCallback(keras.callbacks.Callback):
+    """Logs clustering metrics on a labeled validation set every N epochs.
+
+    The model's `predict` must give cluster probabilities; when it also has an
+    `encode` method returning `(z_mean, z_log_var)`, silhouette and DBI are
+    computed on `z_mean`, as in the paper. Metrics go into the epoch logs as
+    `val_accuracy`, `val_nmi`, `val_silhouette`, `val_dbi` (so History,
+    TensorBoard and keras-tuner objectives see them) and into `self.history`.
+
+    Args:
+        validation_data: a dataset of `(features, label)` batches.
+        every_n_epochs: compute on epochs N, 2N, ... (and never in between).
+        prefix: prefix of the logged names.
+
+    Example:
+    >>> callback = ClusteringMetricsCallback(feature_dataset(validation), every_n_epochs=5)  # doctest: +SKIP
+    >>> model.fit(train_dataset, epochs=50, callbacks=[callback])  # doctest: +SKIP
+    """
+
+    def __init__(self, validation_data, every_n_epochs=1, prefix="val_"):
+        super().__init__()
+        self.validation_data = validation_data
+        self.every_n_epochs = every_n_epochs
+        self.prefix = prefix
+        self.history = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every_n_epochs:
+            return
+        labels, clusters, embeddings = [], [], []
+        for inputs, batch_labels in self.validation_data:
+            clusters.append(np.argmax(keras.ops.convert_to_numpy(self.model(inputs, training=False)), axis=-1))
+            if hasattr(self.model, "encode"):
+                embeddings.append(keras.ops.convert_to_numpy(self.model.encode(inputs)[0]))
+            labels.append(np.asarray(batch_labels))
+        report = clustering_report(np.concatenate(clusters), np.concatenate(labels),
+                                   np.concatenate(embeddings) if embeddings else None)
+        report["epoch"] = epoch + 1
+        self.history.append(report)
+        if logs is not None:
+            for name in METRIC_NAMES:
+                if report[name] is not None:
+                    logs[self.prefix + name] = report[name]

@@ -1,0 +1,141 @@
+"""The tf.data pipeline: audio files in, batches of UVAC features out.
+
+Files are decoded in parallel, resampled, fitted to the clip duration, batched,
+and the STFT runs once per batch. Elements are
+`({"spectrogram": (B, bins, frames), "activity_mask": (B, frames)}, label)`,
+or the feature dict alone when the data has no labels, so `model.fit` takes
+the dataset directly either way.
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_uvac import audio
+from keras_uvac import features as features_lib
+
+FEATURE_BATCH = 128
+
+
+def _file_table(collection):
+    files = collection.files
+    return {
+        "path": [info.path for info in files],
+        "data_offset": np.array([info.data_offset for info in files], np.int64),
+        "data_bytes": np.array([info.data_bytes for info in files], np.int64),
+        "encoding": np.array([audio.ENCODINGS.index(info.encoding) for info in files], np.int32),
+        "channels": np.array([info.channels for info in files], np.int32),
+        "sample_rate": np.array([info.sample_rate for info in files], np.int32),
+    }
+
+
+def waveform_dataset(collection, config):
+    """Decoded, resampled, fixed-length waveforms, one element per file.
+
+    Args:
+        collection: a `datasets.AudioCollection`.
+        config: a `features.FeatureConfig`.
+
+    Returns:
+        A dataset of `(waveform, length)`: float32 `(num_samples,)` and the
+        number of samples holding recorded audio.
+
+    Example:
+    >>> waveforms = waveform_dataset(load_fsdd(), FeatureConfig())  # doctest: +SKIP
+    """
+
+    def load(file):
+        waveform = audio.decode_samples(file["path"], file["data_offset"], file["data_bytes"],
+                                        file["encoding"], file["channels"])
+
+        def resampled():
+            result = tf.numpy_function(
+                lambda samples, rate: features_lib.resample(samples, rate, config.sample_rate),
+                [waveform, file["sample_rate"]], tf.float32, stateful=False)
+            result.set_shape([None])
+            return result
+
+        waveform = tf.cond(file["sample_rate"] == config.sample_rate, lambda: waveform, resampled)
+        return features_lib.fit_to_duration(waveform, config)
+
+    files = tf.data.Dataset.from_tensor_slices(_file_table(collection))
+    return files.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def feature_dataset(collection, config=None, batch_size=64, shuffle=False, seed=None, cache=False,
+                    with_labels=True, drop_remainder=False):
+    """Builds the batched feature dataset for a collection.
+
+    Args:
+        collection: a `datasets.AudioCollection`.
+        config: a `features.FeatureConfig` (default: `FeatureConfig()`).
+        batch_size: clips per batch.
+        shuffle: reshuffle the clips every epoch.
+        seed: shuffle seed.
+        cache: False, True (in memory) or a file path prefix: features are
+            computed once and read back in later epochs.
+        with_labels: yield `(features, label)` when the collection has labels.
+        drop_remainder: drop a last, smaller batch.
+
+    Returns:
+        A `tf.data.Dataset`.
+
+    Example:
+    >>> train = load_audio().split(seed=0)["train"]  # doctest: +SKIP
+    >>> model.fit(feature_dataset(train, shuffle=True, cache=True), epochs=10)  # doctest: +SKIP
+    """
+    config = config or features_lib.FeatureConfig()
+    labels = collection.labels if with_labels else None
+
+    def compute(*element):
+        (waveforms, lengths), label = element if labels is not None else (element, None)
+        spectrogram, activity_mask = features_lib.spectrogram_and_mask(waveforms, lengths, config)
+        inputs = {"spectrogram": spectrogram, "activity_mask": activity_mask}
+        return inputs if label is None else (inputs, label)
+
+    dataset = waveform_dataset(collection, config)
+    if labels is not None:
+        dataset = tf.data.Dataset.zip(dataset, tf.data.Dataset.from_tensor_slices(labels))
+    if cache is False:
+        # Shuffling decoded waveforms keeps the STFT batched.
+        if shuffle:
+            dataset = dataset.shuffle(min(len(collection), 4096), seed=seed, reshuffle_each_iteration=True)
+        dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+        dataset = dataset.map(compute, num_parallel_calls=tf.data.AUTOTUNE)
+    else:
+        # Features are computed once in large batches, stored, and reshuffled per clip each epoch.
+        dataset = dataset.batch(FEATURE_BATCH).map(compute, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
+        dataset = dataset.cache("" if cache is True else str(cache))
+        if shuffle:
+            dataset = dataset.shuffle(len(collection), seed=seed, reshuffle_each_iteration=True)
+        dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def extract_features(collection, config=None, batch_size=FEATURE_BATCH, progress=True):
+    """Computes the features of every clip into NumPy arrays, in collection order.
+
+    Args:
+        collection: a `datasets.AudioCollection`.
+        config: a `features.FeatureConfig`.
+        batch_size: clips per STFT batch.
+        progress: show a Keras progress bar.
+
+    Returns:
+        A dict with `"spectrogram"` `(N, bins, frames)` and `"activity_mask"`
+        `(N, frames)`, float32.
+
+    Example:
+    >>> arrays = extract_features(load_fsdd())  # doctest: +SKIP
+    >>> arrays["spectrogram"].shape  # doctest: +SKIP
+    (3000, 128, 99)
+    """
+    dataset = feature_dataset(collection, config, batch_size=batch_size, with_labels=False)
+    bar = keras.utils.Progbar(len(collection), unit_name="clip") if progress else None
+    spectrograms, masks = [], []
+    for batch in dataset.as_numpy_iterator():
+        spectrograms.append(batch["spectrogram"])
+        masks.append(batch["activity_mask"])
+        if bar is not None:
+            bar.add(len(batch["activity_mask"]))
+    return {"spectrogram": np.concatenate(spectrograms), "activity_mask": np.concatenate(masks)}

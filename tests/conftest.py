@@ -1,0 +1,59 @@
+"""Shared fixtures: small WAV files written on the fly, and the bundled sample data."""
+
+import os
+import struct
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+TESTS_DIR = os.path.dirname(os.path.abspath(__file__))
+AUDIOMNIST_SAMPLE = os.path.join(TESTS_DIR, "data", "audiomnist_sample")
+
+
+def write_wav(path, samples, sample_rate, encoding="pcm16"):
+    """Writes `samples` (frames x channels, or 1-D, floats in [-1, 1]) as a WAV file."""
+    samples = np.asarray(samples, dtype=np.float64)
+    if samples.ndim == 1:
+        samples = samples[:, None]
+    channels = samples.shape[1]
+    if encoding == "pcm8":
+        data, bits, tag = np.clip(np.round(samples * 128 + 128), 0, 255).astype("u1").tobytes(), 8, 1
+    elif encoding == "pcm16":
+        data, bits, tag = np.clip(np.round(samples * 32768), -32768, 32767).astype("<i2").tobytes(), 16, 1
+    elif encoding == "pcm24":
+        values = np.clip(np.round(samples * 2**23), -(2**23), 2**23 - 1).astype("<i4").reshape(-1)
+        data = np.stack([values & 0xFF, (values >> 8) & 0xFF, (values >> 16) & 0xFF], axis=1).astype("u1").tobytes()
+        bits, tag = 24, 1
+    elif encoding == "pcm32":
+        data, bits, tag = np.clip(np.round(samples * 2**31), -(2**31), 2**31 - 1).astype("<i4").tobytes(), 32, 1
+    elif encoding == "float32":
+        data, bits, tag = samples.astype("<f4").tobytes(), 32, 3
+    elif encoding == "float64":
+        data, bits, tag = samples.astype("<f8").tobytes(), 64, 3
+    else:
+        raise ValueError(encoding)
+    write_raw_wav(path, data, sample_rate, channels, bits, tag)
+    return str(path)
+
+
+def write_raw_wav(path, data, sample_rate, channels, bits, format_tag, declared_data_bytes=None):
+    """Writes a WAV file around raw sample bytes, with a chosen header."""
+    block_align = channels * bits // 8
+    fmt = struct.pack("<HHIIHH", format_tag, channels, sample_rate, sample_rate * block_align, block_align, bits)
+    size = len(data) if declared_data_bytes is None else declared_data_bytes
+    body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", size) + data
+    with open(path, "wb") as handle:
+        handle.write(b"RIFF" + struct.pack("<I", len(body)) + body)
+    return str(path)
+
+
+def tone(duration, sample_rate, frequency=440.0, amplitude=0.5):
+    times = np.arange(int(round(duration * sample_rate))) / sample_rate
+    return amplitude * np.sin(2 * np.pi * frequency * times)
+
+
+@pytest.fixture
+def audiomnist_sample():
+    return AUDIOMNIST_SAMPLE

@@ -1,0 +1,94 @@
+import glob
+
+import numpy as np
+import pytest
+import scipy.io.wavfile
+import scipy.signal
+import tensorflow as tf
+
+from keras_uvac import cli
+from keras_uvac.features import FeatureConfig, fit_to_duration, resample, spectrogram_and_mask
+
+
+def reference_features(path, sample_rate):
+    """The feature definition written independently with NumPy and SciPy."""
+    rate, samples = scipy.io.wavfile.read(path)
+    waveform = samples.astype(np.float64) / 32768.0
+    if rate != sample_rate:
+        divisor = np.gcd(rate, sample_rate)
+        waveform = scipy.signal.resample_poly(waveform, sample_rate // divisor, rate // divisor)
+    assert len(waveform) <= sample_rate, "reference handles clips up to one second"
+    padded = np.zeros(sample_rate)
+    padded[:len(waveform)] = waveform
+    window_length, hop = sample_rate // 50, sample_rate // 100
+    frames = np.lib.stride_tricks.sliding_window_view(padded, window_length)[::hop]
+    window = scipy.signal.get_window("hann", window_length)
+    magnitude = np.abs(np.fft.rfft(frames * window, axis=1))[:, 1:129].T
+    spectrogram = (magnitude - magnitude.min()) / (magnitude.max() - magnitude.min())
+    mask = (np.arange(frames.shape[0]) * hop < len(waveform)).astype(np.float32)
+    return spectrogram, mask
+
+
+@pytest.mark.parametrize("sample_rate", [16000, 48000])
+def test_uvac_features_on_audiomnist_match_numpy_scipy_reference(tmp_path, audiomnist_sample, sample_rate):
+    out = tmp_path / "features.npz"
+    assert cli.main(["-q", "features", audiomnist_sample, "--out", str(out), "--sample-rate", str(sample_rate)]) == 0
+    arrays = np.load(out)
+    assert arrays["spec"].shape == (6, 128, 99) and arrays["mask"].shape == (6, 99)
+    assert arrays["spec"].min() >= 0.0 and arrays["spec"].max() <= 1.0
+    assert sorted(arrays["path"]) == sorted(glob.glob(f"{audiomnist_sample}/data/*/*.wav"))
+    for spectrogram, mask, path in zip(arrays["spec"], arrays["mask"], arrays["path"]):
+        expected_spectrogram, expected_mask = reference_features(str(path), sample_rate)
+        np.testing.assert_allclose(spectrogram, expected_spectrogram, atol=2e-4)
+        np.testing.assert_array_equal(mask, expected_mask)
+        assert 0 < mask.sum() < 99
+
+
+def test_config_is_the_papers_stft_at_48k_and_round_trips():
+    config = FeatureConfig(sample_rate=48000)
+    assert (config.frame_length, config.hop_length, config.num_frames, config.bin_hz) == (960, 480, 99, 50.0)
+    assert FeatureConfig.from_config(config.get_config()) == config
+    assert FeatureConfig().num_frames == FeatureConfig(sample_rate=22050 * 2).num_frames == 99
+
+
+@pytest.mark.parametrize("kwargs,problem", [
+    ({"sample_rate": 8000}, "raise sample_rate"),
+    ({"sample_rate": 16001}, "not a positive whole number"),
+    ({"long_clip_policy": "middle"}, "long_clip_policy"),
+    ({"duration": 0.01}, "shorter than one frame"),
+])
+def test_invalid_configs_are_refused(kwargs, problem):
+    with pytest.raises(ValueError, match=problem):
+        FeatureConfig(**kwargs)
+
+
+def test_short_clip_is_padded_and_length_kept():
+    fixed, length = fit_to_duration(tf.ones(500), FeatureConfig())
+    assert fixed.shape == (16000,) and int(length) == 500
+    assert float(tf.reduce_sum(fixed)) == 500.0
+
+
+def test_long_clip_keeps_loudest_second_or_start():
+    waveform = np.zeros(40000, np.float32)
+    waveform[25000:27000] = 1.0  # the word, 1.5 s into a 2.5 s recording
+    loudest, length = fit_to_duration(tf.constant(waveform), FeatureConfig())
+    assert int(length) == 16000 and float(tf.reduce_sum(loudest)) == 2000.0
+    start, _ = fit_to_duration(tf.constant(waveform), FeatureConfig(long_clip_policy="start"))
+    assert float(tf.reduce_sum(start)) == 0.0
+
+
+def test_silent_clip_gives_finite_zero_features():
+    spectrogram, mask = spectrogram_and_mask(tf.zeros((1, 16000)), tf.constant([8000]), FeatureConfig())
+    assert np.all(np.isfinite(spectrogram.numpy())) and float(tf.reduce_max(spectrogram)) == 0.0
+    assert int(tf.reduce_sum(mask)) == 50
+
+
+def test_mask_marks_frames_that_start_inside_the_recording():
+    _, mask = spectrogram_and_mask(tf.random.normal((3, 16000)), tf.constant([16000, 160, 161]), FeatureConfig())
+    assert mask.numpy().sum(axis=1).tolist() == [99, 1, 2]
+
+
+def test_resample_changes_length_by_the_rate_ratio():
+    assert resample(np.ones(8000), 8000, 16000).shape == (16000,)
+    assert resample(np.ones(48000), 48000, 16000).shape == (16000,)
+    assert resample(np.ones(441), 44100, 16000).shape == (160,)

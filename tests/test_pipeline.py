@@ -1,0 +1,65 @@
+import numpy as np
+from conftest import tone, write_wav
+
+from keras_uvac import datasets, pipeline
+from keras_uvac.features import FeatureConfig
+
+
+def mixed_collection(folder):
+    """Clips that differ in rate, channels, encoding, length and loudness."""
+    write_wav(folder / "8k.wav", tone(0.4, 8000), 8000, "pcm16")
+    write_wav(folder / "48k_stereo.wav", np.stack([tone(0.5, 48000)] * 2, 1), 48000, "pcm24")
+    write_wav(folder / "44k1_float.wav", tone(0.7, 44100), 44100, "float32")
+    write_wav(folder / "silent.wav", np.zeros(4000), 16000, "pcm16")
+    write_wav(folder / "long.wav", tone(2.5, 16000), 16000, "pcm8")
+    return datasets.load_audio(folder)
+
+
+def test_every_input_kind_gives_finite_128_by_99_features(tmp_path):
+    collection = mixed_collection(tmp_path)
+    arrays = pipeline.extract_features(collection, progress=False)
+    assert arrays["spectrogram"].shape == (5, 128, 99)
+    assert np.all(np.isfinite(arrays["spectrogram"]))
+    assert arrays["spectrogram"].min() >= 0 and arrays["spectrogram"].max() <= 1
+    active = dict(zip([p.rsplit("/", 1)[1] for p in collection.paths], arrays["activity_mask"].sum(1)))
+    assert active == {"8k.wav": 40, "48k_stereo.wav": 50, "44k1_float.wav": 70, "silent.wav": 25, "long.wav": 99}
+    silent = collection.paths.index(str(tmp_path / "silent.wav"))
+    assert arrays["spectrogram"][silent].max() == 0.0
+
+
+def test_labeled_dataset_yields_features_and_labels_for_fit():
+    collection = datasets.load_audio().subset(range(0, 3000, 100))
+    dataset = pipeline.feature_dataset(collection, batch_size=8)
+    inputs, labels = next(iter(dataset))
+    assert inputs["spectrogram"].shape == (8, 128, 99) and inputs["activity_mask"].shape == (8, 99)
+    assert labels.numpy().tolist() == collection.labels[:8].tolist()
+
+
+def test_unlabeled_dataset_yields_feature_dicts(tmp_path):
+    dataset = pipeline.feature_dataset(mixed_collection(tmp_path), batch_size=2)
+    batches = list(dataset)
+    assert [batch["spectrogram"].shape[0] for batch in batches] == [2, 2, 1]
+
+
+def test_cached_shuffled_epochs_hold_the_same_clips_in_new_orders():
+    collection = datasets.load_audio().subset(range(0, 3000, 60))
+    dataset = pipeline.feature_dataset(collection, batch_size=16, shuffle=True, seed=0, cache=True)
+    epochs = [np.concatenate([labels.numpy() for _, labels in dataset]) for _ in range(2)]
+    assert sorted(epochs[0]) == sorted(epochs[1]) == sorted(collection.labels)
+    assert not np.array_equal(epochs[0], epochs[1])
+    plain = pipeline.extract_features(collection, progress=False)["spectrogram"]
+    cached = np.concatenate([x["spectrogram"].numpy() for x, _ in
+                             pipeline.feature_dataset(collection, batch_size=16, cache=True)])
+    np.testing.assert_allclose(cached, plain, atol=1e-6)
+
+
+def test_file_cache_is_written(tmp_path):
+    collection = datasets.load_audio().subset(range(10))
+    list(pipeline.feature_dataset(collection, cache=str(tmp_path / "cache"), with_labels=False))
+    assert list(tmp_path.glob("cache*"))
+
+
+def test_48k_config_gives_same_shape():
+    collection = datasets.load_audio().subset([0, 1])
+    arrays = pipeline.extract_features(collection, FeatureConfig(sample_rate=48000), progress=False)
+    assert arrays["spectrogram"].shape == (2, 128, 99)
