@@ -65,7 +65,7 @@ def main():
     loop_seconds = timed(lambda: scipy_loop(collection.paths, config), args.repeats)
     result = {
         "what": "feature clips per second on the bundled FSDD (3,000 clips, 8 kHz -> 16 kHz, 128 x 99)",
-        "command": "python benchmarks/feature_pipeline.py --repeats %d" % args.repeats,
+        "command": f"python benchmarks/feature_pipeline.py --repeats {args.repeats}",
         "machine": {"processor": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
                     "python": platform.python_version(), "tensorflow": tf.__version__},
         "repeats": args.repeats,

@@ -37,7 +37,8 @@ def main():
         text = handle.read()
     for name, build in SECTIONS.items():
         pattern = re.compile(f"(<!-- {name}:start -->\n).*?(<!-- {name}:end -->)", re.DOTALL)
-        text = pattern.sub(lambda match, body=build(): match.group(1) + body + "\n" + match.group(2), text)
+        body = build()
+        text = pattern.sub(lambda match, body=body: match.group(1) + body + "\n" + match.group(2), text)
     with open(path, "w") as handle:
         handle.write(text)
     print(f"updated {path}")

@@ -2,15 +2,26 @@
 
     uvac features [FILES_OR_DIRS ...] --out features.npz
     uvac baselines [--data DIR] [--json results.json]
+    uvac train [--data DIR] [--recipe default] [--epochs N] [--out model.keras] [--resume]
+    uvac evaluate --model M [--data DIR] [--json F] [--plots DIR]
+    uvac cluster --model M FILES_OR_DIRS [--csv F]
+    uvac demo
 
-Every command defaults to the bundled Free Spoken Digit Dataset.
+Every command defaults to the bundled Free Spoken Digit Dataset, and the model
+commands to the model shipped in `saved_models/`.
 """
 
 import argparse
+import csv
 import json
 import logging
 import os
+import platform
 import sys
+import time
+
+SHIPPED_MODEL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "saved_models",
+                             "uvac_fsdd.keras")
 
 
 def _add_data_arguments(parser, positional=False):
@@ -97,6 +108,108 @@ def run_baselines(args):
                                 "rows": rows})
 
 
+def _load_model(path):
+    import keras
+
+    from keras_uvac import model  # noqa: F401  (registers the UVAC classes for loading)
+
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{path}: no such model file")
+    return keras.models.load_model(path)
+
+
+def run_train(args):
+    from keras_uvac import evaluation, metrics, training
+
+    collection = _load(args)
+    splits = collection.split(args.split, seed=args.split_seed)
+    recipe = training.RECIPES[args.recipe]
+    if args.epochs:
+        recipe = recipe.with_epochs(args.epochs)
+    feature_config = _feature_config(args)
+    print(f"training on {len(splits['train'])} clips, recipe {recipe.name!r}, {recipe.epochs} epochs, seed {args.seed}")
+    start = time.perf_counter()
+    model, history = training.train(
+        splits["train"], args.out, recipe, validation_collection=splits["validation"], feature_config=feature_config,
+        seed=args.seed, resume=args.resume, tensorboard=args.tensorboard, verbose=0 if args.quiet else 1)
+    seconds = time.perf_counter() - start
+    print(f"wrote {args.out}")
+    card = {"command": "uvac " + " ".join(args.argv), "data": args.data or "bundled FSDD",
+            "split": {"method": args.split, "seed": args.split_seed,
+                      "clips": {name: len(part) for name, part in splits.items()}},
+            "seed": args.seed, "recipe": recipe.get_config(), "epochs_done": len(history),
+            "training_seconds_this_session": seconds,
+            "training_seconds_all_epochs": sum(record["seconds"] for record in history),
+            "machine": {"processor": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
+                        "backend": _backend()},
+            "parameters": parameter_counts(model), "feature_config": feature_config.get_config()}
+    if splits["test"].labels is not None:
+        rows, _ = evaluation.evaluate(model, splits["test"], seed=args.seed)
+        card["test_metrics"] = rows
+        print(metrics.format_table(rows))
+    _write_json(args.out + ".card.json", card)
+
+
+def parameter_counts(model):
+    """Parameters in all and at inference (encoder and GMM prior), as in the paper."""
+    return {"total": int(model.count_params()),
+            "inference": int(model.encoder.count_params() + model.prior.count_params())}
+
+
+def _backend():
+    import keras
+
+    return keras.backend.backend()
+
+
+def run_evaluate(args):
+    from keras_uvac import evaluation, metrics
+
+    model = _load_model(args.model)
+    collection = _load(args)
+    test = collection.split(args.split, seed=args.split_seed)["test"]
+    rows, arrays = evaluation.evaluate(model, test, seed=args.seed)
+    print(f"Test split: {len(test)} clips ({args.split} split, seed {args.split_seed}); "
+          "UVAC silhouette and DBI on z, baselines' on STFT features")
+    print(metrics.format_table(rows))
+    if args.json:
+        _write_json(args.json, {"model": args.model, "split": args.split, "split_seed": args.split_seed,
+                                "test_clips": len(test), "rows": rows})
+    if args.plots:
+        path = evaluation.plot_tsne(arrays["latent_mean"], arrays["clusters"],
+                                    os.path.join(args.plots, "tsne_clusters.png"), arrays["labels"])
+        print(f"wrote {path}")
+
+
+def run_cluster(args):
+    from keras_uvac import pipeline
+
+    model = _load_model(args.model)
+    collection = _load(args)
+    features = pipeline.extract_features(collection, model.feature_config_object(), progress=not args.quiet)
+    clusters, confidence = model.predict_clusters(features)
+    rows = [{"path": path, "cluster": int(cluster), "probability": round(float(probability), 4)}
+            for path, cluster, probability in zip(collection.paths, clusters, confidence)]
+    if args.csv:
+        from keras_uvac.atomic import atomic_path
+
+        with atomic_path(args.csv) as temporary, open(temporary, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=["path", "cluster", "probability"])
+            writer.writeheader()
+            writer.writerows(rows)
+        print(f"wrote {args.csv}: {len(rows)} files")
+    else:
+        for row in rows:
+            print(f"{row['cluster']}\t{row['probability']:.3f}\t{row['path']}")
+
+
+def run_demo(args):
+    args.data, args.layout, args.skip_bad_files = None, "auto", False
+    args.split, args.split_seed, args.seed, args.json, args.plots = "random", 0, 0, None, args.plots
+    print(f"Clustering the bundled FSDD test split with the shipped model {args.model}")
+    run_evaluate(args)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="uvac", description="Unsupervised variational acoustic clustering.")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
@@ -114,6 +227,38 @@ def build_parser():
     baselines.add_argument("--seed", type=int, default=0, help="seed of K-means and EM")
     baselines.add_argument("--json", help="also write the rows to this JSON file")
     baselines.set_defaults(run=run_baselines)
+
+    train = commands.add_parser("train", help="train a UVAC model on the training split")
+    _add_data_arguments(train)
+    _add_split_arguments(train)
+    train.add_argument("--recipe", default="default", choices=("default", "paper"), help="training recipe")
+    train.add_argument("--epochs", type=int, help="epochs (the recipe's phases scale with it)")
+    train.add_argument("--seed", type=int, default=0, help="seed of initialisation, shuffling and sampling")
+    train.add_argument("--out", default="uvac.keras", help="the trained model (.keras); checkpoints go to OUT.run/")
+    train.add_argument("--resume", action="store_true", help="continue an interrupted run from OUT.run/")
+    train.add_argument("--tensorboard", action="store_true", help="write TensorBoard logs to OUT.run/tensorboard")
+    train.set_defaults(run=run_train)
+
+    evaluate = commands.add_parser("evaluate", help="Table I rows for a model beside the baselines")
+    evaluate.add_argument("--model", default=SHIPPED_MODEL, help="a .keras model (default: the shipped one)")
+    _add_data_arguments(evaluate)
+    _add_split_arguments(evaluate)
+    evaluate.add_argument("--seed", type=int, default=0, help="seed of the baselines")
+    evaluate.add_argument("--json", help="also write the rows to this JSON file")
+    evaluate.add_argument("--plots", help="write figures (PNG) to this folder")
+    evaluate.set_defaults(run=run_evaluate)
+
+    cluster = commands.add_parser("cluster", help="the cluster and its probability for each file")
+    cluster.add_argument("--model", default=SHIPPED_MODEL, help="a .keras model (default: the shipped one)")
+    _add_data_arguments(cluster, positional=True)
+    cluster.add_argument("--csv", help="write path, cluster, probability rows to this CSV file")
+    cluster.set_defaults(run=run_cluster)
+
+    demo = commands.add_parser("demo", help="the shipped model on the bundled FSDD test split")
+    demo.add_argument("--model", default=SHIPPED_MODEL, help=argparse.SUPPRESS)
+    demo.add_argument("--plots", help="write figures (PNG) to this folder")
+    demo.add_argument("--sample-rate", type=int, default=16000, help=argparse.SUPPRESS)
+    demo.set_defaults(run=run_demo)
     return parser
 
 
@@ -129,17 +274,25 @@ def main(argv=None):
     Example:
     >>> main(["baselines", "--json", "baselines.json"])  # doctest: +SKIP
     """
+    argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     from keras_uvac.audio import AudioFileError
 
     try:
         args.run(args)
-    except (AudioFileError, FileNotFoundError, ValueError) as error:
+    except (AudioFileError, FileNotFoundError, ValueError, training_error()) as error:
         print(f"uvac {args.command}: error: {error}", file=sys.stderr)
         return 2
     return 0
+
+
+def training_error():
+    from keras_uvac.training import TrainingError
+
+    return TrainingError
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ or the feature dict alone when the data has no labels, so `model.fit` takes
 the dataset directly either way.
 """
 
+import math
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -109,6 +111,9 @@ def feature_dataset(collection, config=None, batch_size=64, shuffle=False, seed=
         if shuffle:
             dataset = dataset.shuffle(len(collection), seed=seed, reshuffle_each_iteration=True)
         dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    # Unbatching loses the length; Keras needs it for progress bars and schedules.
+    batches = len(collection) // batch_size if drop_remainder else math.ceil(len(collection) / batch_size)
+    dataset = dataset.apply(tf.data.experimental.assert_cardinality(batches))
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 

@@ -1,0 +1,322 @@
+"""Layers of the UVAC model: the GMM prior, the encoder, the decoder, augmentation.
+
+All maths uses `keras.ops`, so the layers run on the TensorFlow, JAX and
+PyTorch backends alike. Shapes follow the pipeline: spectrograms are
+`(batch, bins, frames)`; the convolutions see them as images of one channel.
+"""
+
+import math
+
+import keras
+from keras import ops
+
+LOG_2PI = math.log(2.0 * math.pi)
+
+
+@keras.saving.register_keras_serializable(package="keras_uvac")
+class GMMPrior(keras.layers.Layer):
+    """A learnable Gaussian-mixture prior p(z) = sum_c pi_c N(z; mu_c, diag(S_c)).
+
+    Parameterised so that it stays valid: mixture logits (pi is their softmax)
+    and log-variances, floored at `min_log_variance` so no component can
+    collapse onto a point. `call` gives the cluster posterior of eq. 14.
+
+    Args:
+        num_clusters: number of mixture components (clusters).
+        latent_dim: dimension of z.
+        initialization: `"paper"` (pi ~ U(0, 1) normalised, means Glorot
+            uniform, log-variances 0) or `"zeros"` (equal weights, zero means).
+        min_log_variance: floor of every component's log-variance.
+        **kwargs: passed to `keras.layers.Layer`.
+
+    Example:
+    >>> prior = GMMPrior(num_clusters=3, latent_dim=2)
+    >>> prior(ops.zeros((4, 2))).shape
+    (4, 3)
+    """
+
+    def __init__(self, num_clusters=10, latent_dim=10, initialization="paper", min_log_variance=-6.0, **kwargs):
+        super().__init__(**kwargs)
+        if initialization not in ("paper", "zeros"):
+            raise ValueError(f"GMMPrior: initialization must be 'paper' or 'zeros', got {initialization!r}")
+        self.num_clusters = num_clusters
+        self.latent_dim = latent_dim
+        self.initialization = initialization
+        self.min_log_variance = min_log_variance
+
+    def build(self, input_shape=None):
+        paper = self.initialization == "paper"
+
+        def uniform_weight_logits(shape, dtype=None):
+            # pi_c ~ U(0, 1) as in the paper; the softmax of log(pi) renormalises it.
+            return ops.log(keras.random.uniform(shape, 0.05, 1.0, dtype=dtype))
+
+        self.logits = self.add_weight(shape=(self.num_clusters,), name="logits",
+                                      initializer=uniform_weight_logits if paper else "zeros")
+        self.means = self.add_weight(shape=(self.num_clusters, self.latent_dim), name="means",
+                                     initializer="glorot_uniform" if paper else "zeros")
+        self.raw_log_variances = self.add_weight(shape=(self.num_clusters, self.latent_dim),
+                                                 name="log_variances", initializer="zeros")
+
+    def log_weights(self):
+        """Log mixture weights, `(clusters,)`."""
+        return ops.log_softmax(self.logits)
+
+    def log_variances(self):
+        """Floored log-variances, `(clusters, latent_dim)`."""
+        return ops.maximum(self.raw_log_variances, self.min_log_variance)
+
+    def kl_divergence(self, z_mean, z_log_var):
+        """The approximate KL(q(z|x) || p(z)) of the paper's eq. 11, per clip.
+
+        Computed as `-logsumexp_c(log pi_c - KL(q || N_c))` with log-variances
+        throughout, so it is finite for any input.
+
+        Args:
+            z_mean: `(batch, latent_dim)`.
+            z_log_var: `(batch, latent_dim)`.
+
+        Returns:
+            `(batch,)` tensor.
+        """
+        component_log_var = self.log_variances()[None]
+        difference = z_mean[:, None, :] - self.means[None]
+        per_component = 0.5 * ops.sum(
+            ops.square(difference) * ops.exp(-component_log_var) + component_log_var - z_log_var[:, None, :]
+            - 1.0 + ops.exp(z_log_var[:, None, :] - component_log_var), axis=-1)
+        return -ops.logsumexp(self.log_weights()[None] - per_component, axis=-1)
+
+    def cluster_logits(self, z):
+        """Log pi_c + log N(z; mu_c, S_c), `(batch, clusters)`: eq. 14 before normalising."""
+        log_var = self.log_variances()[None]
+        difference = z[:, None, :] - self.means[None]
+        log_density = -0.5 * ops.sum(ops.square(difference) * ops.exp(-log_var) + log_var + LOG_2PI, axis=-1)
+        return self.log_weights()[None] + log_density
+
+    def call(self, z):
+        return ops.softmax(self.cluster_logits(z), axis=-1)
+
+    def set_mixture(self, weights, means, variances):
+        """Sets pi, mu and S, e.g. from a GMM fitted to embeddings.
+
+        Args:
+            weights: `(clusters,)` positive mixture weights.
+            means: `(clusters, latent_dim)`.
+            variances: `(clusters, latent_dim)` positive variances.
+        """
+        self.logits.assign(ops.log(ops.maximum(ops.convert_to_tensor(weights, "float32"), 1e-8)))
+        self.means.assign(ops.convert_to_tensor(means, "float32"))
+        self.raw_log_variances.assign(ops.log(ops.convert_to_tensor(variances, "float32")))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.num_clusters)
+
+    def get_config(self):
+        return {**super().get_config(), "num_clusters": self.num_clusters, "latent_dim": self.latent_dim,
+                "initialization": self.initialization, "min_log_variance": self.min_log_variance}
+
+
+@keras.saving.register_keras_serializable(package="keras_uvac")
+class Encoder(keras.layers.Layer):
+    """Convolutional-recurrent encoder of Fig. 2: spectrogram to q(z|x).
+
+    Conv2D (8x8, stride 2, padding 3) + BatchNorm + ReLU per channel count;
+    the remaining frequency rows and channels of each time step feed the GRUs;
+    the last GRU state gives mean and log-variance through one linear layer.
+
+    Args:
+        latent_dim: dimension of z.
+        channels: output channels of the convolutions.
+        gru_units: units of the stacked GRUs.
+        unroll: unroll the GRUs (static graphs for microcontroller export).
+        **kwargs: passed to `keras.layers.Layer`.
+
+    Returns (when called):
+        `(z_mean, z_log_var)`, each `(batch, latent_dim)`.
+
+    Example:
+    >>> z_mean, z_log_var = Encoder(latent_dim=4, channels=(4, 8), gru_units=(8,))(ops.zeros((2, 128, 99)))
+    >>> z_mean.shape
+    (2, 4)
+    """
+
+    def __init__(self, latent_dim=10, channels=(16, 32, 64, 128), gru_units=(128, 128), unroll=False, **kwargs):
+        super().__init__(**kwargs)
+        self.latent_dim = latent_dim
+        self.channels = tuple(channels)
+        self.gru_units = tuple(gru_units)
+        self.unroll = unroll
+        self.convolutions = []
+        for index, width in enumerate(self.channels):
+            self.convolutions += [
+                keras.layers.ZeroPadding2D(3, name=f"pad_{index}"),
+                keras.layers.Conv2D(width, 8, strides=2, kernel_initializer="he_uniform", name=f"conv_{index}"),
+                keras.layers.BatchNormalization(name=f"batch_norm_{index}"),
+                keras.layers.ReLU(name=f"relu_{index}"),
+            ]
+        self.recurrent = [
+            keras.layers.GRU(units, return_sequences=index < len(self.gru_units) - 1, unroll=unroll,
+                             kernel_initializer="he_uniform", name=f"gru_{index}")
+            for index, units in enumerate(self.gru_units)
+        ]
+        self.to_moments = keras.layers.Dense(2 * latent_dim, kernel_initializer="he_uniform", name="moments")
+
+    def build(self, input_shape):
+        shape = (input_shape[0], input_shape[1], input_shape[2], 1)
+        for layer in self.convolutions:
+            layer.build(shape)
+            shape = layer.compute_output_shape(shape)
+        self._grid = shape[1:]
+        shape = (shape[0], shape[2], shape[1] * shape[3])
+        for layer in self.recurrent:
+            layer.build(shape)
+            shape = layer.compute_output_shape(shape)
+        self.to_moments.build(shape)
+
+    def call(self, spectrogram, training=False):
+        hidden = spectrogram[..., None]
+        for layer in self.convolutions:
+            hidden = layer(hidden, training=training)
+        rows, frames, width = self._grid
+        # Each remaining time step becomes one GRU input: all its rows and channels.
+        hidden = ops.reshape(ops.transpose(hidden, (0, 2, 1, 3)), (-1, frames, rows * width))
+        for layer in self.recurrent:
+            hidden = layer(hidden, training=training)
+        moments = self.to_moments(hidden)
+        return moments[:, :self.latent_dim], moments[:, self.latent_dim:]
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.latent_dim), (input_shape[0], self.latent_dim)
+
+    def get_config(self):
+        return {**super().get_config(), "latent_dim": self.latent_dim, "channels": self.channels,
+                "gru_units": self.gru_units, "unroll": self.unroll}
+
+
+@keras.saving.register_keras_serializable(package="keras_uvac")
+class Decoder(keras.layers.Layer):
+    """Decoder of Fig. 2: z to a spectrogram in [0, 1].
+
+    A linear layer to `channels[0]` channels, broadcast over a small grid,
+    then Conv2DTranspose layers (8x8, stride 2) doubling it, ReLU in all but
+    the last (sigmoid), cropped to `(num_bins, num_frames)`.
+
+    Args:
+        num_bins: frequency bins of the output.
+        num_frames: frames of the output.
+        channels: channels of the linear layer and the hidden transposed
+            convolutions; a last one of 1 channel follows.
+        **kwargs: passed to `keras.layers.Layer`.
+
+    Example:
+    >>> Decoder(channels=(8, 4))(ops.zeros((2, 10))).shape
+    (2, 128, 99)
+    """
+
+    def __init__(self, num_bins=128, num_frames=99, channels=(128, 64, 32, 16), **kwargs):
+        super().__init__(**kwargs)
+        self.num_bins = num_bins
+        self.num_frames = num_frames
+        self.channels = tuple(channels)
+        self.scale = 2 ** len(self.channels)
+        self.grid = (math.ceil(num_bins / self.scale), math.ceil(num_frames / self.scale))
+        self.from_latent = keras.layers.Dense(self.channels[0], kernel_initializer="he_uniform", name="from_latent")
+        widths = self.channels[1:] + (1,)
+        self.deconvolutions = [
+            keras.layers.Conv2DTranspose(width, 8, strides=2, padding="same", kernel_initializer="he_uniform",
+                                         activation="sigmoid" if index == len(widths) - 1 else "relu",
+                                         name=f"deconv_{index}")
+            for index, width in enumerate(widths)
+        ]
+
+    def build(self, input_shape):
+        self.from_latent.build(input_shape)
+        shape = (input_shape[0], *self.grid, self.channels[0])
+        for layer in self.deconvolutions:
+            layer.build(shape)
+            shape = layer.compute_output_shape(shape)
+
+    def call(self, z):
+        hidden = self.from_latent(z)[:, None, None, :]
+        hidden = ops.tile(hidden, (1, *self.grid, 1))
+        for layer in self.deconvolutions:
+            hidden = layer(hidden)
+        return hidden[:, :self.num_bins, :self.num_frames, 0]
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.num_bins, self.num_frames)
+
+    def get_config(self):
+        return {**super().get_config(), "num_bins": self.num_bins, "num_frames": self.num_frames,
+                "channels": self.channels}
+
+
+@keras.saving.register_keras_serializable(package="keras_uvac")
+class SpectrogramAugment(keras.layers.Layer):
+    """Random speaker- and timing-like changes of a spectrogram, in training only.
+
+    Each clip's frequency axis is stretched by a factor in
+    `[1 - frequency_warp, 1 + frequency_warp]` (as a longer or shorter vocal
+    tract moves formants), and its time axis is stretched by a factor in
+    `[1 - time_warp, 1 + time_warp]` and shifted by up to `time_shift` frames
+    (speaking rate and onset). Linear interpolation; zeros enter at the edges.
+
+    Args:
+        frequency_warp: largest relative stretch of the frequency axis.
+        time_warp: largest relative stretch of the time axis.
+        time_shift: largest shift in frames, either way.
+        seed: random seed.
+        **kwargs: passed to `keras.layers.Layer`.
+
+    Example:
+    >>> augment = SpectrogramAugment(frequency_warp=0.1, seed=1)
+    >>> augment(ops.ones((2, 128, 99)), training=True).shape
+    (2, 128, 99)
+    """
+
+    def __init__(self, frequency_warp=0.12, time_warp=0.15, time_shift=8, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.frequency_warp = frequency_warp
+        self.time_warp = time_warp
+        self.time_shift = time_shift
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, spectrogram, training=False):
+        if not training:
+            return spectrogram
+        batch = ops.shape(spectrogram)[0]
+        bins, frames = spectrogram.shape[1], spectrogram.shape[2]
+        stretch = keras.random.uniform((batch, 1), 1 - self.frequency_warp, 1 + self.frequency_warp,
+                                       seed=self.seed_generator)
+        warped = _resample_axis(spectrogram, ops.arange(bins, dtype="float32")[None] / stretch, axis=1)
+        speed = keras.random.uniform((batch, 1), 1 - self.time_warp, 1 + self.time_warp, seed=self.seed_generator)
+        shift = keras.random.uniform((batch, 1), -self.time_shift, self.time_shift, seed=self.seed_generator)
+        source_frames = (ops.arange(frames, dtype="float32")[None] - shift) * speed
+        return _resample_axis(warped, source_frames, axis=2)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "frequency_warp": self.frequency_warp, "time_warp": self.time_warp,
+                "time_shift": self.time_shift, "seed": self.seed}
+
+
+def _resample_axis(values, positions, axis):
+    """Reads `values` (batch, bins, frames) at fractional `positions` (batch, n) along `axis`."""
+    size = values.shape[axis]
+    inside = ops.cast((positions >= 0) & (positions <= size - 1), values.dtype)
+    positions = ops.clip(positions, 0, size - 1)
+    below = ops.floor(positions)
+    fraction = positions - below
+    below = ops.cast(below, "int32")
+    above = ops.minimum(below + 1, size - 1)
+    expand = (slice(None), slice(None), None) if axis == 1 else (slice(None), None, slice(None))
+    shape = ops.shape(values)
+
+    def gather(index):
+        return ops.take_along_axis(values, ops.broadcast_to(index[expand], shape), axis=axis)
+
+    weight = (fraction * inside)[expand]
+    return gather(below) * ((inside[expand]) - weight) + gather(above) * weight

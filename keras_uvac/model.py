@@ -1,0 +1,315 @@
+"""The UVAC model: encoder, GMM prior, decoder, and its training step.
+
+The loss is written once, with `keras.ops`, in `UVAC.loss_terms`. Each backend
+differentiates it its own way (a GradientTape on TensorFlow, autograd on
+PyTorch, a stateless `jax.value_and_grad` on JAX): the right `train_step` is
+picked when this module is imported.
+"""
+
+import keras
+import numpy as np
+from keras import ops
+
+from keras_uvac import features, layers
+
+RECONSTRUCTION_LOSSES = ("sse", "mse", "bce")
+LOSS_TERMS = ("loss", "reconstruction", "kl", "consistency")
+
+
+def _inputs_of(data):
+    """The feature dict of a batch, whether or not it carries labels."""
+    if isinstance(data, (tuple, list)):
+        return data[0]
+    return data
+
+
+@keras.saving.register_keras_serializable(package="keras_uvac")
+class UVAC(keras.Model):
+    """Unsupervised variational acoustic clustering model.
+
+    Calling the model (and so `predict`) gives the cluster posterior
+    q(c|x) (eq. 14) at the latent mean. Training minimises, per clip, the
+    masked reconstruction error plus `kl_weight` times the KL to the GMM prior
+    (eq. 11), with one reparametrised sample; `consistency_weight` > 0 adds a
+    term that makes the cluster posterior of an augmented view agree with the
+    clip's own (see `keras_uvac.training` for why).
+
+    Args:
+        num_clusters: number of clusters (mixture components).
+        latent_dim: dimension of z.
+        encoder_channels: channels of the encoder convolutions.
+        gru_units: units of the encoder GRUs.
+        decoder_channels: channels of the decoder's linear layer and hidden
+            transposed convolutions.
+        num_bins: frequency bins of the input.
+        num_frames: frames of the input.
+        reconstruction_loss: `"sse"` (masked squared error summed per clip),
+            `"mse"` (its mean over active cells, the literal reading), or
+            `"bce"` (summed binary cross-entropy).
+        prior_initialization: `"paper"` or `"zeros"`, see `layers.GMMPrior`.
+        min_log_variance: floor of the prior's log-variances.
+        consistency_weight: weight of the augmentation-consistency term.
+        augmentation: config dict of `layers.SpectrogramAugment`, or None.
+        unroll: unroll the GRUs.
+        feature_config: config dict of the `features.FeatureConfig` the model
+            was trained on (default: `FeatureConfig()`); kept so that the
+            model computes its inputs the same way wherever it is loaded.
+        seed: seed of the latent sampling and augmentation.
+        **kwargs: passed to `keras.Model`.
+
+    Example:
+    >>> model = UVAC(encoder_channels=(4, 8), gru_units=(8,), decoder_channels=(8, 4))
+    >>> model.compile(optimizer="adam")
+    >>> history = model.fit(train_dataset, epochs=2)  # doctest: +SKIP
+    >>> model.predict_clusters(test_dataset)  # doctest: +SKIP
+    """
+
+    def __init__(self, num_clusters=10, latent_dim=10, encoder_channels=(16, 32, 64, 128), gru_units=(128, 128),
+                 decoder_channels=(128, 64, 32, 16), num_bins=128, num_frames=99, reconstruction_loss="sse",
+                 prior_initialization="paper", min_log_variance=-6.0, consistency_weight=0.0, augmentation=None,
+                 unroll=False, feature_config=None, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if reconstruction_loss not in RECONSTRUCTION_LOSSES:
+            raise ValueError(f"UVAC: reconstruction_loss must be one of {RECONSTRUCTION_LOSSES}, "
+                             f"got {reconstruction_loss!r}")
+        self.num_clusters = num_clusters
+        self.latent_dim = latent_dim
+        self.encoder_channels = tuple(encoder_channels)
+        self.gru_units = tuple(gru_units)
+        self.decoder_channels = tuple(decoder_channels)
+        self.num_bins = num_bins
+        self.num_frames = num_frames
+        self.reconstruction_loss = reconstruction_loss
+        self.prior_initialization = prior_initialization
+        self.min_log_variance = min_log_variance
+        self.consistency_weight = consistency_weight
+        self.augmentation = augmentation
+        self.unroll = unroll
+        self.feature_config = feature_config
+        self.seed = seed
+
+        self.encoder = layers.Encoder(latent_dim, encoder_channels, gru_units, unroll=unroll, name="encoder")
+        self.prior = layers.GMMPrior(num_clusters, latent_dim, prior_initialization, min_log_variance, name="prior")
+        self.decoder = layers.Decoder(num_bins, num_frames, decoder_channels, name="decoder")
+        self.augment = layers.SpectrogramAugment(**(augmentation or {}), seed=seed, name="augment")
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        # Schedule knobs that callbacks set between epochs; stored with the model so a resumed run continues.
+        self.kl_weight = keras.Variable(1.0, trainable=False, name="kl_weight")
+        self.sampling = keras.Variable(1.0, trainable=False, name="sampling")
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in LOSS_TERMS}
+        # Built now: the loss reaches the prior and decoder directly, not through call().
+        self.build()
+
+    def build(self, input_shape=None):
+        if self.built:
+            return
+        spectrogram_shape = (None, self.num_bins, self.num_frames)
+        self.encoder.build(spectrogram_shape)
+        self.prior.build((None, self.latent_dim))
+        self.decoder.build((None, self.latent_dim))
+        self.built = True
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def encode(self, inputs, training=False):
+        """Returns `(z_mean, z_log_var)` of q(z|x) for a feature dict or spectrogram batch."""
+        spectrogram = inputs["spectrogram"] if isinstance(inputs, dict) else inputs
+        return self.encoder(spectrogram, training=training)
+
+    def call(self, inputs, training=False):
+        z_mean, _ = self.encode(inputs, training=training)
+        return self.prior(z_mean)
+
+    def loss_terms(self, inputs, training=True):
+        """Per-batch mean loss terms; the one place the UVAC objective is written.
+
+        Args:
+            inputs: a feature dict with `spectrogram` and `activity_mask`.
+            training: run batch normalisation and augmentation in training mode.
+
+        Returns:
+            A dict with `loss`, `reconstruction`, `kl` and `consistency`.
+        """
+        spectrogram = ops.convert_to_tensor(inputs["spectrogram"])
+        mask = ops.convert_to_tensor(inputs["activity_mask"])[:, None, :]
+        z_mean, z_log_var = self.encoder(spectrogram, training=training)
+        noise = keras.random.normal(ops.shape(z_mean), seed=self.seed_generator)
+        z = z_mean + self.sampling * ops.exp(0.5 * z_log_var) * noise
+        reconstruction = self.decoder(z)
+        reconstruction_error = self._reconstruction_error(spectrogram * mask, reconstruction * mask, mask)
+        kl = ops.mean(self.prior.kl_divergence(z_mean, z_log_var))
+        consistency = ops.convert_to_tensor(0.0)
+        if self.consistency_weight:
+            consistency = self._consistency(spectrogram, z_mean, training)
+        loss = reconstruction_error + self.kl_weight * kl + self.consistency_weight * consistency
+        return {"loss": loss, "reconstruction": reconstruction_error, "kl": kl, "consistency": consistency}
+
+    def _reconstruction_error(self, target, prediction, mask):
+        if self.reconstruction_loss == "bce":
+            prediction = ops.clip(prediction, 1e-6, 1 - 1e-6)
+            per_cell = -(target * ops.log(prediction) + (1 - target) * ops.log(1 - prediction))
+            return ops.mean(ops.sum(per_cell * mask, axis=(1, 2)))
+        squared = ops.sum(ops.square(target - prediction), axis=(1, 2))
+        if self.reconstruction_loss == "mse":
+            active_cells = ops.maximum(ops.sum(mask, axis=(1, 2)) * self.num_bins, 1.0)
+            return ops.mean(squared / active_cells)
+        return ops.mean(squared)
+
+    def _consistency(self, spectrogram, z_mean, training):
+        """Contrastive invariance of the latent mean to voice- and timing-like changes.
+
+        Each clip's latent mean must be closer (in cosine similarity) to the
+        mean of its own augmented view than to those of the other clips in
+        the batch (InfoNCE, temperature 0.2, both directions). Digit identity
+        survives the augmentations; pitch, vocal-tract length and speaking
+        rate do not, so the codes, and the mixture fitted to them, follow
+        the former.
+        """
+        augmented_mean, _ = self.encoder(self.augment(spectrogram, training=training), training=training)
+
+        def unit(vectors):
+            return vectors / ops.sqrt(ops.sum(ops.square(vectors), axis=-1, keepdims=True) + 1e-8)
+
+        similarity = ops.matmul(unit(z_mean), ops.transpose(unit(augmented_mean))) / 0.2
+        forward = ops.diagonal(ops.log_softmax(similarity, axis=1))
+        backward = ops.diagonal(ops.log_softmax(similarity, axis=0))
+        return -0.5 * ops.mean(forward + backward)
+
+    def _record(self, terms):
+        for name, value in terms.items():
+            self.trackers[name].update_state(value)
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+    def test_step(self, data):
+        return self._record(self.loss_terms(_inputs_of(data), training=False))
+
+    def latent_mean(self, data, batch_size=256):
+        """Latent means z of a dataset, array or feature dict, as a NumPy array.
+
+        Example:
+        >>> z = model.latent_mean(test_dataset)  # doctest: +SKIP
+        """
+        return np.concatenate([keras.ops.convert_to_numpy(self.encode(inputs)[0])
+                               for inputs in _batches(data, batch_size)])
+
+    def predict_clusters(self, data, batch_size=256):
+        """Most probable cluster of each clip, and its probability.
+
+        Returns:
+            `(clusters, probabilities)`: int array `(N,)` and float array `(N,)`.
+
+        Example:
+        >>> clusters, confidence = model.predict_clusters(test_dataset)  # doctest: +SKIP
+        """
+        posterior = np.concatenate([keras.ops.convert_to_numpy(self(inputs)) for inputs in _batches(data, batch_size)])
+        clusters = posterior.argmax(axis=-1)
+        return clusters, posterior[np.arange(len(clusters)), clusters]
+
+    def get_config(self):
+        return {**super().get_config(), "num_clusters": self.num_clusters, "latent_dim": self.latent_dim,
+                "encoder_channels": self.encoder_channels, "gru_units": self.gru_units,
+                "decoder_channels": self.decoder_channels, "num_bins": self.num_bins,
+                "num_frames": self.num_frames, "reconstruction_loss": self.reconstruction_loss,
+                "prior_initialization": self.prior_initialization, "min_log_variance": self.min_log_variance,
+                "consistency_weight": self.consistency_weight, "augmentation": self.augmentation,
+                "unroll": self.unroll, "feature_config": self.feature_config, "seed": self.seed}
+
+    def feature_config_object(self):
+        """The `features.FeatureConfig` of this model's inputs."""
+        return features.FeatureConfig.from_config(self.feature_config or {})
+
+
+def _batches(data, batch_size):
+    """Feature dicts from a tf.data dataset, a feature dict of arrays, or a spectrogram array."""
+    if isinstance(data, dict) or isinstance(data, np.ndarray):
+        count = len(data["spectrogram"] if isinstance(data, dict) else data)
+        for start in range(0, count, batch_size):
+            if isinstance(data, dict):
+                yield {key: value[start:start + batch_size] for key, value in data.items()}
+            else:
+                yield {"spectrogram": data[start:start + batch_size]}
+    else:
+        for batch in data:
+            yield _inputs_of(batch)
+
+
+def _tensorflow_train_step(self, data):
+    import tensorflow as tf
+
+    with tf.GradientTape() as tape:
+        terms = self.loss_terms(_inputs_of(data), training=True)
+    gradients = tape.gradient(terms["loss"], self.trainable_variables)
+    self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
+    return self._record(terms)
+
+
+def _torch_train_step(self, data):
+    import torch
+
+    self.zero_grad()
+    terms = self.loss_terms(_inputs_of(data), training=True)
+    terms["loss"].backward()
+    gradients = [variable.value.grad for variable in self.trainable_variables]
+    with torch.no_grad():
+        self.optimizer.apply(gradients, self.trainable_variables)
+    return self._record(terms)
+
+
+def _jax_stateless_terms(self, trainable_variables, non_trainable_variables, inputs, training):
+    """`loss_terms` as a pure function of the variables, for `jax.value_and_grad`."""
+    from keras import StatelessScope
+
+    mapping = list(zip(self.trainable_variables, trainable_variables))
+    mapping += list(zip(self.non_trainable_variables, non_trainable_variables))
+    with StatelessScope(state_mapping=mapping) as scope:
+        terms = self.loss_terms(inputs, training=training)
+    updated = [scope.get_current_value(variable) for variable in self.non_trainable_variables]
+    updated = [new if new is not None else old for new, old in zip(updated, non_trainable_variables)]
+    return terms["loss"], (terms, updated)
+
+
+def _jax_record(self, terms, metrics_variables):
+    logs, new_variables, position = {}, [], 0
+    for tracker in self.metrics:
+        count = len(tracker.variables)
+        variables = tracker.stateless_update_state(metrics_variables[position:position + count], terms[tracker.name])
+        logs[tracker.name] = tracker.stateless_result(variables)
+        new_variables += list(variables)
+        position += count
+    return logs, new_variables
+
+
+def _jax_train_step(self, state, data):
+    import jax
+
+    trainable_variables, non_trainable_variables, optimizer_variables, metrics_variables = state
+    gradient_fn = jax.value_and_grad(
+        lambda trainable, non_trainable: _jax_stateless_terms(self, trainable, non_trainable,
+                                                              _inputs_of(data), True), has_aux=True)
+    (_, (terms, non_trainable_variables)), gradients = gradient_fn(trainable_variables, non_trainable_variables)
+    trainable_variables, optimizer_variables = self.optimizer.stateless_apply(
+        optimizer_variables, gradients, trainable_variables)
+    logs, metrics_variables = _jax_record(self, terms, metrics_variables)
+    return logs, (trainable_variables, non_trainable_variables, optimizer_variables, metrics_variables)
+
+
+def _jax_test_step(self, state, data):
+    trainable_variables, non_trainable_variables, metrics_variables = state
+    _, (terms, non_trainable_variables) = _jax_stateless_terms(self, trainable_variables, non_trainable_variables,
+                                                               _inputs_of(data), False)
+    logs, metrics_variables = _jax_record(self, terms, metrics_variables)
+    return logs, (trainable_variables, non_trainable_variables, metrics_variables)
+
+
+_BACKEND = keras.backend.backend()
+if _BACKEND == "tensorflow":
+    UVAC.train_step = _tensorflow_train_step
+elif _BACKEND == "torch":
+    UVAC.train_step = _torch_train_step
+elif _BACKEND == "jax":
+    UVAC.train_step = _jax_train_step
+    UVAC.test_step = _jax_test_step
+else:
+    raise ImportError(f"keras_uvac supports the tensorflow, jax and torch backends, not {_BACKEND!r}")

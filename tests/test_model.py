@@ -1,0 +1,107 @@
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+
+from keras_uvac import datasets, pipeline
+from keras_uvac.model import UVAC
+
+TINY = {"encoder_channels": (4, 8), "gru_units": (8,), "decoder_channels": (8, 4), "num_clusters": 3,
+        "latent_dim": 4}
+
+
+@pytest.fixture(scope="module")
+def small_features():
+    collection = datasets.load_audio().subset(range(0, 3000, 50))
+    return collection, pipeline.extract_features(collection, progress=False)
+
+
+def test_default_configuration_has_the_papers_parameter_counts():
+    model = UVAC()
+    assert 1.85e6 < model.count_params() < 2.05e6  # paper: about 2M
+    inference = model.encoder.count_params() + model.prior.count_params()
+    assert 1.2e6 < inference < 1.3e6  # paper: about 1.3M
+
+
+def test_fit_takes_the_pipeline_dataset_labeled_or_not_and_loss_decreases(small_features):
+    collection, _ = small_features
+    keras.utils.set_random_seed(0)
+    model = UVAC(**TINY, consistency_weight=1.0, seed=0)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3))
+    labeled = pipeline.feature_dataset(collection, batch_size=20, cache=True)
+    history = model.fit(labeled, epochs=6, verbose=0)
+    losses = history.history["loss"]
+    assert set(history.history) == {"loss", "reconstruction", "kl", "consistency"}
+    assert losses[-1] < 0.7 * losses[0]
+    unlabeled = pipeline.feature_dataset(collection, batch_size=20, with_labels=False)
+    assert np.isfinite(model.fit(unlabeled, epochs=1, verbose=0).history["loss"][0])
+    assert set(model.evaluate(labeled, verbose=0, return_dict=True)) >= {"loss", "kl"}
+
+
+def test_predict_gives_cluster_probabilities_and_methods_give_z_and_clusters(small_features):
+    collection, arrays = small_features
+    model = UVAC(**TINY, seed=0)
+    probabilities = model.predict(pipeline.feature_dataset(collection, batch_size=16), verbose=0)
+    assert probabilities.shape == (len(collection), 3)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+    clusters, confidence = model.predict_clusters(arrays)
+    np.testing.assert_array_equal(clusters, probabilities.argmax(axis=1))
+    np.testing.assert_allclose(confidence, probabilities.max(axis=1), rtol=1e-5)
+    assert model.latent_mean(arrays).shape == (len(collection), 4)
+
+
+def test_keras_file_round_trips_exactly_with_safe_mode(tmp_path, small_features):
+    collection, arrays = small_features
+    model = UVAC(**TINY, consistency_weight=0.5, augmentation={"time_shift": 4}, seed=3,
+                 feature_config={"sample_rate": 48000})
+    model.compile(optimizer="adam")
+    model.fit(pipeline.feature_dataset(collection, batch_size=30), epochs=1, verbose=0)
+    model.kl_weight.assign(0.25)
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path, safe_mode=True)
+    assert loaded.get_config() == model.get_config()
+    np.testing.assert_array_equal(loaded.latent_mean(arrays), model.latent_mean(arrays))
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(loaded(arrays)), keras.ops.convert_to_numpy(model(arrays)))
+    assert float(loaded.kl_weight.numpy()) == 0.25
+    assert loaded.feature_config_object().sample_rate == 48000
+
+
+def test_unknown_reconstruction_loss_is_refused():
+    with pytest.raises(ValueError, match="reconstruction_loss"):
+        UVAC(reconstruction_loss="l1")
+
+
+BACKEND_SCRIPT = textwrap.dedent("""
+    import keras, numpy as np
+    from keras_uvac import datasets, pipeline
+    from keras_uvac.model import UVAC
+    assert keras.backend.backend() == "{backend}"
+    keras.utils.set_random_seed(0)
+    collection = datasets.load_audio().subset(range(0, 3000, 50))
+    data = pipeline.feature_dataset(collection, batch_size=20, cache=True)
+    model = UVAC(encoder_channels=(4, 8), gru_units=(8,), decoder_channels=(8, 4), num_clusters=3, latent_dim=4,
+                 consistency_weight=1.0, seed=0)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3))
+    losses = model.fit(data, epochs=6, verbose=0).history["loss"]
+    print("LOSSES", losses)
+    assert all(np.isfinite(losses)) and losses[-1] < 0.7 * losses[0], losses
+    model.kl_weight.assign(0.5)
+    assert np.isfinite(model.evaluate(data, verbose=0, return_dict=True)["loss"])
+    assert model.predict(data, verbose=0).shape == (len(collection), 3)
+""")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_training_runs_on_other_backends(backend):
+    pytest.importorskip(backend)
+    environment = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run([sys.executable, "-c", BACKEND_SCRIPT.format(backend=backend)], env=environment,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "LOSSES" in result.stdout
