@@ -1,26 +1,21 @@
 """keras_uvac: unsupervised variational acoustic clustering for Keras 3.
 
-Public names are imported on first use, so `import keras_uvac` is quick and
-the command line can quiet TensorFlow's start-up logging before it loads.
+Importing the package registers its layers and model with Keras, so saved
+`.keras` files load with `keras.models.load_model`.
 """
 
-import importlib
+import os
+
+# TensorFlow's C++ start-up messages drown the command line's output; set the variable to 0 to see them.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from keras_uvac.datasets import AudioCollection, load_audio  # noqa: E402
+from keras_uvac.features import FeatureConfig  # noqa: E402
+from keras_uvac.layers import Decoder, Encoder, GMMPrior, SpectrogramAugment  # noqa: E402
+from keras_uvac.metrics import ClusteringMetricsCallback, clustering_report  # noqa: E402
+from keras_uvac.model import UVAC  # noqa: E402
+from keras_uvac.pipeline import extract_features, feature_dataset  # noqa: E402
 
 __version__ = "0.1.0"
-
-_PUBLIC = {
-    "AudioCollection": "keras_uvac.datasets",
-    "load_audio": "keras_uvac.datasets",
-    "FeatureConfig": "keras_uvac.features",
-    "feature_dataset": "keras_uvac.pipeline",
-    "extract_features": "keras_uvac.pipeline",
-    "clustering_report": "keras_uvac.metrics",
-    "ClusteringMetricsCallback": "keras_uvac.metrics",
-}
-__all__ = sorted(_PUBLIC)
-
-
-def __getattr__(name):
-    if name not in _PUBLIC:
-        raise AttributeError(f"module 'keras_uvac' has no attribute {name!r}")
-    return getattr(importlib.import_module(_PUBLIC[name]), name)
+__all__ = ["UVAC", "AudioCollection", "ClusteringMetricsCallback", "Decoder", "Encoder", "FeatureConfig", "GMMPrior",
+           "SpectrogramAugment", "clustering_report", "extract_features", "feature_dataset", "load_audio"]

@@ -111,8 +111,6 @@ def run_baselines(args):
 def _load_model(path):
     import keras
 
-    from keras_uvac import model  # noqa: F401  (registers the UVAC classes for loading)
-
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path}: no such model file")
     return keras.models.load_model(path)
@@ -131,7 +129,8 @@ def run_train(args):
     start = time.perf_counter()
     model, history = training.train(
         splits["train"], args.out, recipe, validation_collection=splits["validation"], feature_config=feature_config,
-        seed=args.seed, resume=args.resume, tensorboard=args.tensorboard, verbose=0 if args.quiet else 1)
+        seed=args.seed, resume=args.resume, tensorboard=args.tensorboard, verbose=0 if args.quiet else 1,
+        **json.loads(args.model_config or "{}"))
     seconds = time.perf_counter() - start
     print(f"wrote {args.out}")
     card = {"command": "uvac " + " ".join(args.argv), "data": args.data or "bundled FSDD",
@@ -235,6 +234,7 @@ def build_parser():
     train.add_argument("--epochs", type=int, help="epochs (the recipe's phases scale with it)")
     train.add_argument("--seed", type=int, default=0, help="seed of initialisation, shuffling and sampling")
     train.add_argument("--out", default="uvac.keras", help="the trained model (.keras); checkpoints go to OUT.run/")
+    train.add_argument("--model-config", help='UVAC arguments as JSON, e.g. \'{"latent_dim": 16}\'')
     train.add_argument("--resume", action="store_true", help="continue an interrupted run from OUT.run/")
     train.add_argument("--tensorboard", action="store_true", help="write TensorBoard logs to OUT.run/tensorboard")
     train.set_defaults(run=run_train)
@@ -277,7 +277,6 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     args.argv = argv
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     from keras_uvac.audio import AudioFileError
 

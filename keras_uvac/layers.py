@@ -27,6 +27,8 @@ class GMMPrior(keras.layers.Layer):
         initialization: `"paper"` (pi ~ U(0, 1) normalised, means Glorot
             uniform, log-variances 0) or `"zeros"` (equal weights, zero means).
         min_log_variance: floor of every component's log-variance.
+        learn_weights: learn the mixture weights (the paper); when False they
+            stay as initialised, which stops components from dying off.
         **kwargs: passed to `keras.layers.Layer`.
 
     Example:
@@ -35,7 +37,8 @@ class GMMPrior(keras.layers.Layer):
     (4, 3)
     """
 
-    def __init__(self, num_clusters=10, latent_dim=10, initialization="paper", min_log_variance=-6.0, **kwargs):
+    def __init__(self, num_clusters=10, latent_dim=10, initialization="paper", min_log_variance=-6.0,
+                 learn_weights=True, **kwargs):
         super().__init__(**kwargs)
         if initialization not in ("paper", "zeros"):
             raise ValueError(f"GMMPrior: initialization must be 'paper' or 'zeros', got {initialization!r}")
@@ -43,6 +46,7 @@ class GMMPrior(keras.layers.Layer):
         self.latent_dim = latent_dim
         self.initialization = initialization
         self.min_log_variance = min_log_variance
+        self.learn_weights = learn_weights
 
     def build(self, input_shape=None):
         paper = self.initialization == "paper"
@@ -51,8 +55,8 @@ class GMMPrior(keras.layers.Layer):
             # pi_c ~ U(0, 1) as in the paper; the softmax of log(pi) renormalises it.
             return ops.log(keras.random.uniform(shape, 0.05, 1.0, dtype=dtype))
 
-        self.logits = self.add_weight(shape=(self.num_clusters,), name="logits",
-                                      initializer=uniform_weight_logits if paper else "zeros")
+        self.logits = self.add_weight(shape=(self.num_clusters,), name="logits", trainable=self.learn_weights,
+                                      initializer=uniform_weight_logits if paper and self.learn_weights else "zeros")
         self.means = self.add_weight(shape=(self.num_clusters, self.latent_dim), name="means",
                                      initializer="glorot_uniform" if paper else "zeros")
         self.raw_log_variances = self.add_weight(shape=(self.num_clusters, self.latent_dim),
@@ -113,7 +117,8 @@ class GMMPrior(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "num_clusters": self.num_clusters, "latent_dim": self.latent_dim,
-                "initialization": self.initialization, "min_log_variance": self.min_log_variance}
+                "initialization": self.initialization, "min_log_variance": self.min_log_variance,
+                "learn_weights": self.learn_weights}
 
 
 @keras.saving.register_keras_serializable(package="keras_uvac")
@@ -253,18 +258,25 @@ class Decoder(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="keras_uvac")
 class SpectrogramAugment(keras.layers.Layer):
-    """Random speaker- and timing-like changes of a spectrogram, in training only.
+    """Random voice-, channel- and timing-like changes of a spectrogram, in training only.
 
     Each clip's frequency axis is stretched by a factor in
-    `[1 - frequency_warp, 1 + frequency_warp]` (as a longer or shorter vocal
-    tract moves formants), and its time axis is stretched by a factor in
-    `[1 - time_warp, 1 + time_warp]` and shifted by up to `time_shift` frames
-    (speaking rate and onset). Linear interpolation; zeros enter at the edges.
+    `[1 - frequency_warp, 1 + frequency_warp]` (a longer or shorter vocal tract
+    moves formants and harmonics), its time axis stretched by up to
+    `time_warp` and shifted by up to `time_shift` frames (speaking rate and
+    onset), its spectrum tilted by a gain from `exp(-tilt)` to `exp(tilt)`
+    across the band (microphone and room colour), and one band of up to
+    `mask_bins` bins and one stretch of up to `mask_frames` frames zeroed
+    (SpecAugment). Linear interpolation; zeros enter at the edges. None of
+    these changes which word was said.
 
     Args:
         frequency_warp: largest relative stretch of the frequency axis.
         time_warp: largest relative stretch of the time axis.
         time_shift: largest shift in frames, either way.
+        tilt: largest log-gain difference between the band's two ends, halved.
+        mask_bins: widest frequency mask, in bins (0 for none).
+        mask_frames: widest time mask, in frames (0 for none).
         seed: random seed.
         **kwargs: passed to `keras.layers.Layer`.
 
@@ -274,33 +286,57 @@ class SpectrogramAugment(keras.layers.Layer):
     (2, 128, 99)
     """
 
-    def __init__(self, frequency_warp=0.12, time_warp=0.15, time_shift=8, seed=None, **kwargs):
+    def __init__(self, frequency_warp=0.12, time_warp=0.15, time_shift=8, tilt=1.0, mask_bins=16, mask_frames=12,
+                 seed=None, **kwargs):
         super().__init__(**kwargs)
         self.frequency_warp = frequency_warp
         self.time_warp = time_warp
         self.time_shift = time_shift
+        self.tilt = tilt
+        self.mask_bins = mask_bins
+        self.mask_frames = mask_frames
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def _uniform(self, batch, low, high):
+        return keras.random.uniform((batch, 1), low, high, seed=self.seed_generator)
+
+    def _band_mask(self, batch, size, widest):
+        """1 everywhere except one random run of up to `widest` positions per clip."""
+        width = self._uniform(batch, 0.0, float(widest))
+        start = self._uniform(batch, 0.0, 1.0) * (size - width)
+        positions = ops.arange(size, dtype="float32")[None]
+        return 1.0 - ops.cast((positions >= start) & (positions < start + width), "float32")
 
     def call(self, spectrogram, training=False):
         if not training:
             return spectrogram
         batch = ops.shape(spectrogram)[0]
         bins, frames = spectrogram.shape[1], spectrogram.shape[2]
-        stretch = keras.random.uniform((batch, 1), 1 - self.frequency_warp, 1 + self.frequency_warp,
-                                       seed=self.seed_generator)
-        warped = _resample_axis(spectrogram, ops.arange(bins, dtype="float32")[None] / stretch, axis=1)
-        speed = keras.random.uniform((batch, 1), 1 - self.time_warp, 1 + self.time_warp, seed=self.seed_generator)
-        shift = keras.random.uniform((batch, 1), -self.time_shift, self.time_shift, seed=self.seed_generator)
-        source_frames = (ops.arange(frames, dtype="float32")[None] - shift) * speed
-        return _resample_axis(warped, source_frames, axis=2)
+        bin_positions = ops.arange(bins, dtype="float32")[None]
+        stretch = self._uniform(batch, 1 - self.frequency_warp, 1 + self.frequency_warp)
+        augmented = _resample_axis(spectrogram, bin_positions / stretch, axis=1)
+        speed = self._uniform(batch, 1 - self.time_warp, 1 + self.time_warp)
+        shift = self._uniform(batch, -self.time_shift, self.time_shift)
+        augmented = _resample_axis(augmented, (ops.arange(frames, dtype="float32")[None] - shift) * speed, axis=2)
+        slope = self._uniform(batch, -self.tilt, self.tilt)
+        gain = ops.exp(slope * (2.0 * bin_positions / (bins - 1) - 1.0))
+        augmented = augmented * gain[:, :, None]
+        if self.mask_bins:
+            augmented = augmented * self._band_mask(batch, bins, self.mask_bins)[:, :, None]
+        if self.mask_frames:
+            augmented = augmented * self._band_mask(batch, frames, self.mask_frames)[:, None, :]
+        # Back to [0, 1] per clip, as the features are.
+        peak = ops.max(augmented, axis=(1, 2), keepdims=True)
+        return augmented / ops.maximum(peak, 1e-6)
 
     def compute_output_shape(self, input_shape):
         return input_shape
 
     def get_config(self):
         return {**super().get_config(), "frequency_warp": self.frequency_warp, "time_warp": self.time_warp,
-                "time_shift": self.time_shift, "seed": self.seed}
+                "time_shift": self.time_shift, "tilt": self.tilt, "mask_bins": self.mask_bins,
+                "mask_frames": self.mask_frames, "seed": self.seed}
 
 
 def _resample_axis(values, positions, axis):

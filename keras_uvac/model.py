@@ -48,6 +48,7 @@ class UVAC(keras.Model):
             `"bce"` (summed binary cross-entropy).
         prior_initialization: `"paper"` or `"zeros"`, see `layers.GMMPrior`.
         min_log_variance: floor of the prior's log-variances.
+        learn_mixture_weights: learn pi (the paper) or keep it uniform.
         consistency_weight: weight of the augmentation-consistency term.
         augmentation: config dict of `layers.SpectrogramAugment`, or None.
         unroll: unroll the GRUs.
@@ -66,7 +67,8 @@ class UVAC(keras.Model):
 
     def __init__(self, num_clusters=10, latent_dim=10, encoder_channels=(16, 32, 64, 128), gru_units=(128, 128),
                  decoder_channels=(128, 64, 32, 16), num_bins=128, num_frames=99, reconstruction_loss="sse",
-                 prior_initialization="paper", min_log_variance=-6.0, consistency_weight=0.0, augmentation=None,
+                 prior_initialization="paper", min_log_variance=-6.0, learn_mixture_weights=True,
+                 consistency_weight=0.0, augmentation=None,
                  unroll=False, feature_config=None, seed=None, **kwargs):
         super().__init__(**kwargs)
         if reconstruction_loss not in RECONSTRUCTION_LOSSES:
@@ -82,6 +84,7 @@ class UVAC(keras.Model):
         self.reconstruction_loss = reconstruction_loss
         self.prior_initialization = prior_initialization
         self.min_log_variance = min_log_variance
+        self.learn_mixture_weights = learn_mixture_weights
         self.consistency_weight = consistency_weight
         self.augmentation = augmentation
         self.unroll = unroll
@@ -89,7 +92,8 @@ class UVAC(keras.Model):
         self.seed = seed
 
         self.encoder = layers.Encoder(latent_dim, encoder_channels, gru_units, unroll=unroll, name="encoder")
-        self.prior = layers.GMMPrior(num_clusters, latent_dim, prior_initialization, min_log_variance, name="prior")
+        self.prior = layers.GMMPrior(num_clusters, latent_dim, prior_initialization, min_log_variance,
+                                     learn_weights=learn_mixture_weights, name="prior")
         self.decoder = layers.Decoder(num_bins, num_frames, decoder_channels, name="decoder")
         self.augment = layers.SpectrogramAugment(**(augmentation or {}), seed=seed, name="augment")
         self.seed_generator = keras.random.SeedGenerator(seed)
@@ -142,7 +146,7 @@ class UVAC(keras.Model):
         kl = ops.mean(self.prior.kl_divergence(z_mean, z_log_var))
         consistency = ops.convert_to_tensor(0.0)
         if self.consistency_weight:
-            consistency = self._consistency(spectrogram, z_mean, training)
+            consistency = self._consistency(spectrogram, training)
         loss = reconstruction_error + self.kl_weight * kl + self.consistency_weight * consistency
         return {"loss": loss, "reconstruction": reconstruction_error, "kl": kl, "consistency": consistency}
 
@@ -157,22 +161,23 @@ class UVAC(keras.Model):
             return ops.mean(squared / active_cells)
         return ops.mean(squared)
 
-    def _consistency(self, spectrogram, z_mean, training):
-        """Contrastive invariance of the latent mean to voice- and timing-like changes.
+    def _consistency(self, spectrogram, training):
+        """Contrastive invariance of the latent mean to voice-, channel- and timing-like changes.
 
-        Each clip's latent mean must be closer (in cosine similarity) to the
-        mean of its own augmented view than to those of the other clips in
-        the batch (InfoNCE, temperature 0.2, both directions). Digit identity
-        survives the augmentations; pitch, vocal-tract length and speaking
-        rate do not, so the codes, and the mixture fitted to them, follow
-        the former.
+        Two augmented views of each clip are encoded; each view's latent mean
+        must be closer (cosine similarity) to its twin's than to those of the
+        other clips in the batch (InfoNCE, temperature 0.2, both directions).
+        The word survives the augmentations; pitch, vocal-tract length,
+        microphone colour and speaking rate do not, so the codes, and the
+        mixture fitted to them, follow the word.
         """
-        augmented_mean, _ = self.encoder(self.augment(spectrogram, training=training), training=training)
 
-        def unit(vectors):
-            return vectors / ops.sqrt(ops.sum(ops.square(vectors), axis=-1, keepdims=True) + 1e-8)
+        def unit_mean(view):
+            z_mean, _ = self.encoder(self.augment(view, training=training), training=training)
+            return z_mean / ops.sqrt(ops.sum(ops.square(z_mean), axis=-1, keepdims=True) + 1e-8)
 
-        similarity = ops.matmul(unit(z_mean), ops.transpose(unit(augmented_mean))) / 0.2
+        first, second = unit_mean(spectrogram), unit_mean(spectrogram)
+        similarity = ops.matmul(first, ops.transpose(second)) / 0.2
         forward = ops.diagonal(ops.log_softmax(similarity, axis=1))
         backward = ops.diagonal(ops.log_softmax(similarity, axis=0))
         return -0.5 * ops.mean(forward + backward)
@@ -213,6 +218,7 @@ class UVAC(keras.Model):
                 "decoder_channels": self.decoder_channels, "num_bins": self.num_bins,
                 "num_frames": self.num_frames, "reconstruction_loss": self.reconstruction_loss,
                 "prior_initialization": self.prior_initialization, "min_log_variance": self.min_log_variance,
+                "learn_mixture_weights": self.learn_mixture_weights,
                 "consistency_weight": self.consistency_weight, "augmentation": self.augmentation,
                 "unroll": self.unroll, "feature_config": self.feature_config, "seed": self.seed}
 

@@ -88,7 +88,8 @@ RECIPES = {
                     model={"reconstruction_loss": "mse", "prior_initialization": "paper"}),
     "default": Recipe(name="default", epochs=40, batch_size=64, learning_rate=1e-3, final_learning_rate=1e-4,
                       pretrain_epochs=10, gmm_initialization=True, kl_warmup_epochs=5,
-                      model={"reconstruction_loss": "sse", "min_log_variance": -4.0, "consistency_weight": 10.0}),
+                      model={"reconstruction_loss": "sse", "min_log_variance": -4.0, "learn_mixture_weights": False,
+                             "consistency_weight": 100.0}),
 }
 
 
@@ -215,7 +216,7 @@ def build_model(recipe, seed=0, **overrides):
 
 
 def train(train_collection, out_path, recipe="default", validation_collection=None, feature_config=None,
-          seed=0, resume=False, tensorboard=False, verbose=1, **model_overrides):
+          seed=0, resume=False, tensorboard=False, verbose=1, callbacks=(), **model_overrides):
     """Trains a UVAC model on a collection and saves it atomically to `out_path`.
 
     Args:
@@ -228,6 +229,7 @@ def train(train_collection, out_path, recipe="default", validation_collection=No
         resume: continue the interrupted run in `<out_path>.run/`.
         tensorboard: write TensorBoard logs to `<out_path>.run/tensorboard`.
         verbose: Keras progress bar mode.
+        callbacks: further Keras callbacks.
         **model_overrides: `UVAC` arguments that replace the recipe's.
 
     Returns:
@@ -266,7 +268,7 @@ def train(train_collection, out_path, recipe="default", validation_collection=No
         initial_epoch = 0
     _write_json(os.path.join(run_directory, "recipe.json"), {"recipe": recipe.get_config(), "seed": seed,
                                                               "model": model.get_config()})
-    callbacks = [RecipeSchedule(recipe, embedding_data, seed)]
+    callbacks = [RecipeSchedule(recipe, embedding_data, seed), *callbacks]
     if validation_collection is not None and validation_collection.labels is not None:
         callbacks.append(metrics.ClusteringMetricsCallback(
             pipeline.feature_dataset(validation_collection, feature_config, 256)))

@@ -75,6 +75,14 @@ def test_layers_round_trip_through_config(layer):
     assert clone.get_config() == config
 
 
+def test_tilt_and_masks_keep_features_in_unit_range_and_zero_a_band():
+    spectrogram = np.ones((32, 128, 99), "float32")
+    augmented = numpy(layers.SpectrogramAugment(frequency_warp=0.0, time_warp=0.0, time_shift=0, tilt=1.0,
+                                                mask_bins=20, mask_frames=10, seed=1)(spectrogram, training=True))
+    assert augmented.min() >= 0 and np.allclose(augmented.max(axis=(1, 2)), 1.0)
+    assert np.all((augmented == 0).sum(axis=(1, 2)) > 0) and np.all((augmented == 0).mean(axis=(1, 2)) < 0.35)
+
+
 def test_encoder_and_decoder_shapes():
     z_mean, z_log_var = layers.Encoder(latent_dim=4, channels=(4, 8), gru_units=(8,))(np.zeros((2, 128, 99), "float32"))
     assert z_mean.shape == z_log_var.shape == (2, 4)
@@ -84,17 +92,19 @@ def test_encoder_and_decoder_shapes():
 
 def test_augmentation_is_identity_at_inference_and_with_zero_ranges():
     spectrogram = np.random.default_rng(3).uniform(size=(2, 128, 99)).astype("float32")
+    spectrogram /= spectrogram.max(axis=(1, 2), keepdims=True)
     augment = layers.SpectrogramAugment(seed=0)
     np.testing.assert_array_equal(numpy(augment(spectrogram, training=False)), spectrogram)
-    still = layers.SpectrogramAugment(frequency_warp=0.0, time_warp=0.0, time_shift=0, seed=0)
+    still = layers.SpectrogramAugment(frequency_warp=0.0, time_warp=0.0, time_shift=0, tilt=0.0, mask_bins=0,
+                                      mask_frames=0, seed=0)
     np.testing.assert_allclose(numpy(still(spectrogram, training=True)), spectrogram, atol=1e-6)
 
 
 def test_augmentation_moves_content_in_time_and_frequency():
     spectrogram = np.zeros((64, 128, 99), "float32")
     spectrogram[:, 40, 50] = 1.0
-    moved = numpy(layers.SpectrogramAugment(frequency_warp=0.2, time_warp=0.0, time_shift=5, seed=0)(
-        spectrogram, training=True))
+    moved = numpy(layers.SpectrogramAugment(frequency_warp=0.2, time_warp=0.0, time_shift=5, tilt=0.0, mask_bins=0,
+                                            mask_frames=0, seed=0)(spectrogram, training=True))
     peak_bins = moved.max(axis=2).argmax(axis=1)
     peak_frames = moved.max(axis=1).argmax(axis=1)
     assert len(set(peak_bins)) > 5 and np.all(np.abs(peak_bins - 40) <= 40 * 0.25 + 1)

@@ -1,0 +1,107 @@
+import dataclasses
+import json
+import math
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+
+from keras_uvac import datasets, training
+
+TINY = {"encoder_channels": [4, 8], "gru_units": [8], "decoder_channels": [8, 4], "num_clusters": 3, "latent_dim": 4}
+
+
+@pytest.fixture(scope="module")
+def small_fsdd(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("fsdd_small")
+    for path in datasets.load_audio().paths[::30]:
+        shutil.copy(path, folder)
+    return folder
+
+
+def test_schedule_pretrains_then_fits_the_prior_then_warms_up_the_kl(small_fsdd):
+    collection = datasets.load_audio(small_fsdd)
+    recipe = training.Recipe(name="t", epochs=5, pretrain_epochs=2, gmm_initialization=True, kl_warmup_epochs=2)
+    seen = []
+
+    class Spy(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            seen.append((float(self.model.kl_weight.numpy()), float(self.model.sampling.numpy()),
+                         keras.ops.convert_to_numpy(self.model.prior.means).copy()))
+
+    model, history = training.train(collection, os.path.join(small_fsdd, "..", "s.keras"), recipe, verbose=0,
+                                    callbacks=[Spy()], **TINY)
+    assert [(kl, sampling) for kl, sampling, _ in seen] == [(0, 0), (0, 0), (0.5, 1), (1, 1), (1, 1)]
+    assert not np.allclose(seen[1][2], seen[2][2])  # the prior was refitted to the codes at the joint start
+    assert [record["epoch"] for record in history] == [1, 2, 3, 4, 5]
+
+
+def test_nan_stops_training_and_keeps_the_last_good_checkpoint(small_fsdd, tmp_path):
+    collection = datasets.load_audio(small_fsdd)
+
+    class Diverge(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 2:
+                kernel = self.model.encoder.to_moments.kernel
+                kernel.assign(np.full(kernel.shape, np.nan, "float32"))
+
+    out = tmp_path / "m.keras"
+    recipe = training.Recipe(name="t", epochs=5)
+    with pytest.raises(training.TrainingError, match=r"epoch 3: loss became nan.*last good checkpoint \(epoch 2\)"):
+        training.train(collection, out, recipe, verbose=0, callbacks=[Diverge()], **TINY)
+    assert not out.exists()
+    checkpoint = keras.models.load_model(tmp_path / "m.keras.run" / "checkpoint.keras")
+    assert all(np.all(np.isfinite(keras.ops.convert_to_numpy(v))) for v in checkpoint.trainable_variables)
+    assert [record["epoch"] for record in training.read_history(tmp_path / "m.keras.run")] == [1, 2]
+
+
+def test_recipes_round_trip_and_scale():
+    paper = training.RECIPES["paper"]
+    assert (paper.epochs, paper.batch_size, paper.learning_rate, paper.final_learning_rate) == (500, 64, 5e-3, 5e-4)
+    short = training.RECIPES["default"].with_epochs(20)
+    assert short.epochs == 20 and 0 < short.pretrain_epochs < 20
+    assert training.Recipe.from_config(dataclasses.asdict(short)) == short
+
+
+def uvac_train(arguments, **kwargs):
+    command = [sys.executable, "-m", "keras_uvac.cli", "-q", "train", *arguments]
+    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            **kwargs)
+
+
+@pytest.mark.slow
+def test_interrupted_uvac_train_resumes_without_losing_an_epoch(small_fsdd, tmp_path):
+    out = tmp_path / "model.keras"
+    arguments = ["--data", str(small_fsdd), "--epochs", "40", "--out", str(out), "--model-config", json.dumps(TINY)]
+    history_path = tmp_path / "model.keras.run" / "history.json"
+    process = uvac_train(arguments)
+    deadline = time.time() + 300
+    while time.time() < deadline and process.poll() is None:
+        if history_path.exists() and len(json.loads(history_path.read_text())) >= 3:
+            break
+        time.sleep(0.05)
+    assert process.poll() is None, "training finished before it could be interrupted"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    interrupted_at = len(json.loads(history_path.read_text()))
+    assert 3 <= interrupted_at < 40 and not out.exists()
+
+    refused = uvac_train(arguments)
+    _, error = refused.communicate(timeout=300)
+    assert refused.returncode == 2 and "--resume" in error
+
+    resumed = uvac_train(arguments + ["--resume"])
+    output, error = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, error[-3000:]
+    epochs = [record["epoch"] for record in json.loads(history_path.read_text())]
+    assert epochs == list(range(1, 41))
+    card = json.loads((tmp_path / "model.keras.card.json").read_text())
+    assert card["epochs_done"] == 40 and math.isfinite(card["test_metrics"]["UVAC"]["nmi"])
+    assert keras.models.load_model(out).count_params() > 0
