@@ -154,7 +154,7 @@ def main():
         for result in results.values():
             if "median_clips_per_s" in result:
                 result["ratio_to_pytorch_reference"] = result["median_clips_per_s"] / reference
-    payload = {"what": "training clips/s, paper-sized UVAC, batch %d, float32" % args.batch,
+    payload = {"what": f"training clips/s, paper-sized UVAC, batch {args.batch}, float32",
                "command": "python benchmarks/training_throughput.py " + " ".join(sys.argv[1:]),
                "machine": {"processor": platform.processor() or platform.machine(), "cpus": threads},
                "windows": args.windows, "steps_per_window": args.steps, "results": results}
