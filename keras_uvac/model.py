@@ -100,6 +100,7 @@ class UVAC(keras.Model):
         # Schedule knobs that callbacks set between epochs; stored with the model so a resumed run continues.
         self.kl_weight = keras.Variable(1.0, trainable=False, name="kl_weight")
         self.sampling = keras.Variable(1.0, trainable=False, name="sampling")
+        self.cluster_weight = keras.Variable(0.0, trainable=False, name="cluster_weight")
         self.trackers = {name: keras.metrics.Mean(name=name) for name in LOSS_TERMS}
         # Built now: the loss reaches the prior and decoder directly, not through call().
         self.build()
@@ -162,25 +163,35 @@ class UVAC(keras.Model):
         return ops.mean(squared)
 
     def _consistency(self, spectrogram, training):
-        """Contrastive invariance of the latent mean to voice-, channel- and timing-like changes.
+        """Invariance of the code, and of the cluster, to voice-, channel- and timing-like changes.
 
-        Two augmented views of each clip are encoded; each view's latent mean
-        must be closer (cosine similarity) to its twin's than to those of the
-        other clips in the batch (InfoNCE, temperature 0.2, both directions).
-        The word survives the augmentations; pitch, vocal-tract length,
-        microphone colour and speaking rate do not, so the codes, and the
-        mixture fitted to them, follow the word.
+        Two augmented views of each clip are encoded. Contrastive term: each
+        view's latent mean must be closer (cosine similarity) to its twin's
+        than to those of the other clips in the batch (InfoNCE, temperature
+        0.2, both directions). Cluster term, weighted by `cluster_weight`
+        (0 until the mixture has been fitted to the codes): the two views'
+        cluster posteriors (eq. 14) must agree, `-log(p1 . p2)`, with a
+        batch-entropy bonus so that no cluster takes all (as in SCAN). The
+        word survives the augmentations; pitch, vocal-tract length, microphone
+        colour and speaking rate do not, so codes and clusters follow the word.
         """
+        first, _ = self.encoder(self.augment(spectrogram, training=training), training=training)
+        second, _ = self.encoder(self.augment(spectrogram, training=training), training=training)
 
-        def unit_mean(view):
-            z_mean, _ = self.encoder(self.augment(view, training=training), training=training)
-            return z_mean / ops.sqrt(ops.sum(ops.square(z_mean), axis=-1, keepdims=True) + 1e-8)
+        def unit(vectors):
+            return vectors / ops.sqrt(ops.sum(ops.square(vectors), axis=-1, keepdims=True) + 1e-8)
 
-        first, second = unit_mean(spectrogram), unit_mean(spectrogram)
-        similarity = ops.matmul(first, ops.transpose(second)) / 0.2
+        similarity = ops.matmul(unit(first), ops.transpose(unit(second))) / 0.2
         forward = ops.diagonal(ops.log_softmax(similarity, axis=1))
         backward = ops.diagonal(ops.log_softmax(similarity, axis=0))
-        return -0.5 * ops.mean(forward + backward)
+        contrastive = -0.5 * ops.mean(forward + backward)
+
+        first_posterior, second_posterior = self.prior(first), self.prior(second)
+        agreement = -ops.mean(ops.log(ops.sum(first_posterior * second_posterior, axis=-1) + 1e-8))
+        marginal = ops.mean(0.5 * (first_posterior + second_posterior), axis=0)
+        marginal_entropy = -ops.sum(marginal * ops.log(marginal + 1e-8))
+        cluster_term = agreement - marginal_entropy + float(np.log(self.num_clusters))
+        return contrastive + self.cluster_weight * cluster_term
 
     def _record(self, terms):
         for name, value in terms.items():

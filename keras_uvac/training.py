@@ -50,7 +50,10 @@ class Recipe:
         final_learning_rate: the rate reached, by exponential decay, at the end.
         pretrain_epochs: epochs as a plain autoencoder before the prior is used.
         gmm_initialization: fit the prior to the pretrained codes with EM.
-        kl_warmup_epochs: epochs over which the KL weight rises from 0 to 1.
+        kl_warmup_epochs: epochs over which the KL weight rises from 0 to `kl_weight`.
+        kl_weight: the KL term's weight after the warm-up (the paper: 1).
+        cluster_weight: weight, relative to the contrastive term, of the
+            cluster-agreement term in the joint phase (0: none).
         model: keyword arguments of `UVAC` this recipe sets.
 
     Example:
@@ -66,6 +69,8 @@ class Recipe:
     pretrain_epochs: int = 0
     gmm_initialization: bool = False
     kl_warmup_epochs: int = 0
+    kl_weight: float = 1.0
+    cluster_weight: float = 0.0
     model: dict = dataclasses.field(default_factory=dict)
 
     def get_config(self):
@@ -103,7 +108,7 @@ class RecipeSchedule(keras.callbacks.Callback):
     Autoencoder pretraining (KL weight 0, no sampling) for
     `recipe.pretrain_epochs`; at the first joint epoch, the prior is fitted to
     the codes of `embedding_data` when `recipe.gmm_initialization`; then the
-    KL weight rises linearly to 1 over `recipe.kl_warmup_epochs`. Depending on
+    KL weight rises linearly to `recipe.kl_weight` over `recipe.kl_warmup_epochs`. Depending on
     the epoch only, a resumed run picks up the same schedule.
 
     Args:
@@ -123,12 +128,15 @@ class RecipeSchedule(keras.callbacks.Callback):
         if joint_epoch < 0:
             self.model.kl_weight.assign(0.0)
             self.model.sampling.assign(0.0)
+            self.model.cluster_weight.assign(0.0)
             return
         if joint_epoch == 0 and self.recipe.gmm_initialization and self.embedding_data is not None:
             fit_prior_to_codes(self.model, self.embedding_data, self.seed)
         warmup = self.recipe.kl_warmup_epochs
-        self.model.kl_weight.assign(min(1.0, (joint_epoch + 1) / warmup) if warmup else 1.0)
+        ramp = min(1.0, (joint_epoch + 1) / warmup) if warmup else 1.0
+        self.model.kl_weight.assign(ramp * self.recipe.kl_weight)
         self.model.sampling.assign(1.0)
+        self.model.cluster_weight.assign(self.recipe.cluster_weight)
 
 
 def fit_prior_to_codes(model, data, seed=0):
@@ -283,9 +291,26 @@ def train(train_collection, out_path, recipe="default", validation_collection=No
                 if checkpoint.history else "no epoch finished, so there is no checkpoint")
         raise TrainingError(f"training stopped: {checkpoint.failure}; {kept}. Lower the learning rate or "
                             "check the data, then resume or start over.")
-    with atomic_path(out_path) as temporary:
-        model.save(temporary)
+    save_for_inference(model, out_path)
+    # The run is complete: the optimizer state is no longer needed, the history stays.
+    os.remove(checkpoint_path)
     return model, checkpoint.history
+
+
+def save_for_inference(model, path):
+    """Saves a UVAC model without its optimizer state, atomically.
+
+    Args:
+        model: a `UVAC`.
+        path: the `.keras` file to write.
+
+    Example:
+    >>> save_for_inference(model, "saved_models/uvac_fsdd.keras")  # doctest: +SKIP
+    """
+    bare = UVAC.from_config(model.get_config())
+    bare.set_weights(model.get_weights())
+    with atomic_path(path) as temporary:
+        bare.save(temporary)
 
 
 def _write_json(path, payload):

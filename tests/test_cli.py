@@ -46,3 +46,41 @@ def test_baselines_refuse_unlabeled_data(tmp_path, capsys):
         assert "no labels" in str(exit_)
     else:
         raise AssertionError("baselines ran on unlabeled data")
+
+
+SHIPPED_CARD = cli.SHIPPED_MODEL + ".card.json"
+
+
+def test_evaluate_reproduces_the_shipped_model_card(tmp_path, capsys):
+    card = json.loads(open(SHIPPED_CARD).read())
+    out = tmp_path / "evaluation.json"
+    assert cli.main(["-q", "evaluate", "--json", str(out), "--plots", str(tmp_path / "plots")]) == 0
+    rows = json.loads(out.read_text())["rows"]
+    for method, expected in card["test_metrics"].items():
+        for name in ("accuracy", "nmi", "silhouette", "dbi"):
+            assert abs(rows[method][name] - expected[name]) < 1e-4, (method, name)
+    assert (tmp_path / "plots" / "tsne_clusters.png").stat().st_size > 10_000
+    assert "| UVAC |" in capsys.readouterr().out
+
+
+def test_demo_runs_on_the_shipped_model(capsys):
+    assert cli.main(["-q", "demo"]) == 0
+    printed = capsys.readouterr().out
+    assert "| UVAC |" in printed and "| K-means |" in printed
+
+
+def test_cluster_writes_one_row_per_file_without_labels(tmp_path):
+    for index in range(3):
+        write_wav(tmp_path / f"clip{index}.wav", tone(0.4, 16000, 300 + 200 * index), 16000)
+    out = tmp_path / "clusters.csv"
+    assert cli.main(["-q", "cluster", str(tmp_path), "--csv", str(out)]) == 0
+    lines = out.read_text().splitlines()
+    assert lines[0] == "path,cluster,probability" and len(lines) == 4
+    for line in lines[1:]:
+        _, cluster, probability = line.rsplit(",", 2)
+        assert 0 <= int(cluster) < 10 and 0.0 < float(probability) <= 1.0
+
+
+def test_missing_model_is_a_clear_error(tmp_path, capsys):
+    assert cli.main(["-q", "evaluate", "--model", str(tmp_path / "none.keras")]) == 2
+    assert "none.keras: no such model file" in capsys.readouterr().err

@@ -27,18 +27,21 @@ def small_fsdd(tmp_path_factory):
 
 def test_schedule_pretrains_then_fits_the_prior_then_warms_up_the_kl(small_fsdd):
     collection = datasets.load_audio(small_fsdd)
-    recipe = training.Recipe(name="t", epochs=5, pretrain_epochs=2, gmm_initialization=True, kl_warmup_epochs=2)
+    recipe = training.Recipe(name="t", epochs=5, pretrain_epochs=2, gmm_initialization=True, kl_warmup_epochs=2,
+                             kl_weight=0.5, cluster_weight=2.0)
     seen = []
 
     class Spy(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
             seen.append((float(self.model.kl_weight.numpy()), float(self.model.sampling.numpy()),
+                         float(self.model.cluster_weight.numpy()),
                          keras.ops.convert_to_numpy(self.model.prior.means).copy()))
 
     model, history = training.train(collection, os.path.join(small_fsdd, "..", "s.keras"), recipe, verbose=0,
-                                    callbacks=[Spy()], **TINY)
-    assert [(kl, sampling) for kl, sampling, _ in seen] == [(0, 0), (0, 0), (0.5, 1), (1, 1), (1, 1)]
-    assert not np.allclose(seen[1][2], seen[2][2])  # the prior was refitted to the codes at the joint start
+                                    callbacks=[Spy()], consistency_weight=1.0, **TINY)
+    assert [phase[:3] for phase in seen] == [(0, 0, 0), (0, 0, 0), (0.25, 1, 2), (0.5, 1, 2), (0.5, 1, 2)]
+    assert not np.allclose(seen[1][3], seen[2][3])  # the prior was refitted to the codes at the joint start
+    assert history[-1]["consistency"] > 0
     assert [record["epoch"] for record in history] == [1, 2, 3, 4, 5]
 
 
