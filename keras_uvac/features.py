@@ -173,7 +173,8 @@ def spectrogram_and_mask(waveforms, lengths, config):
     """
     stft = tf.signal.stft(waveforms, frame_length=config.frame_length, frame_step=config.hop_length,
                           fft_length=config.frame_length, window_fn=tf.signal.hann_window)
-    magnitude = tf.abs(stft[:, :, 1:config.num_bins + 1])
+    # Magnitude before the bin slice: TFLite cannot slice complex tensors (raw-audio export).
+    magnitude = tf.abs(stft)[:, :, 1:config.num_bins + 1]
     spectrogram = tf.transpose(magnitude, (0, 2, 1))
     low = tf.reduce_min(spectrogram, axis=(1, 2), keepdims=True)
     high = tf.reduce_max(spectrogram, axis=(1, 2), keepdims=True)

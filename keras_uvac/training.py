@@ -91,8 +91,9 @@ class Recipe:
 RECIPES = {
     "paper": Recipe(name="paper", epochs=500, batch_size=64, learning_rate=5e-3, final_learning_rate=5e-4,
                     model={"reconstruction_loss": "mse", "prior_initialization": "paper"}),
-    "default": Recipe(name="default", epochs=40, batch_size=64, learning_rate=1e-3, final_learning_rate=1e-4,
-                      pretrain_epochs=10, gmm_initialization=True, kl_warmup_epochs=5,
+    "default": Recipe(name="default", epochs=36, batch_size=64, learning_rate=1e-3, final_learning_rate=1e-4,
+                      pretrain_epochs=20, gmm_initialization=True, kl_warmup_epochs=2, kl_weight=0.25,
+                      cluster_weight=1.0,
                       model={"reconstruction_loss": "sse", "min_log_variance": -4.0, "learn_mixture_weights": False,
                              "consistency_weight": 100.0}),
 }

@@ -1,0 +1,387 @@
+"""Export: the inference half of UVAC for microcontrollers, phones and ONNX runtimes.
+
+At inference only the encoder and the GMM posterior are needed. The posterior
+of eq. 14 is a softmax over log pi_c + log N(z; mu_c, S_c), which is quadratic
+in z: `logits = [z^2, z] @ W + b`. Written that way it is one fully connected
+layer, so the exported graph holds only operators that TensorFlow Lite for
+Microcontrollers implements in int8 (convolutions, the unrolled GRUs' matrix
+products and gates, one FULLY_CONNECTED and a SOFTMAX).
+
+Formats:
+
+- `tflite-int8`: full-integer TFLite (int8 weights, activations, input and
+  output; builtin operators only), calibrated on real features, checked in
+  the TFLite Micro interpreter, with a C source/header pair of its bytes.
+- `tflite`: float LiteRT, run with the ai-edge-litert interpreter.
+- `onnx`: through tf2onnx, run with onnxruntime.
+- `tflite-audio`: float LiteRT that takes the padded one-second waveform and
+  computes the features inside (for phones and desktops).
+"""
+
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_uvac import features as features_lib
+from keras_uvac import layers
+from keras_uvac.atomic import atomic_path
+
+FORMATS = ("tflite-int8", "tflite", "onnx", "tflite-audio")
+
+
+@keras.saving.register_keras_serializable(package="keras_uvac")
+class QuadraticPosterior(keras.layers.Layer):
+    """The GMM cluster posterior (eq. 14) as one dense layer on `[z^2, z]`.
+
+    Args:
+        num_clusters: number of clusters.
+        **kwargs: passed to `keras.layers.Layer`.
+
+    Example:
+    >>> posterior = QuadraticPosterior.from_prior(model.prior)  # doctest: +SKIP
+    """
+
+    def __init__(self, num_clusters=10, **kwargs):
+        super().__init__(**kwargs)
+        self.num_clusters = num_clusters
+        self.dense = keras.layers.Dense(num_clusters, name="quadratic_logits")
+
+    def build(self, input_shape):
+        self.dense.build((input_shape[0], 2 * input_shape[-1]))
+
+    def call(self, z):
+        return keras.ops.softmax(self.dense(keras.ops.concatenate([keras.ops.square(z), z], axis=-1)), axis=-1)
+
+    @classmethod
+    def from_prior(cls, prior):
+        """Builds the layer with weights that reproduce `prior`'s posterior exactly."""
+        log_weights = keras.ops.convert_to_numpy(prior.log_weights()).astype(np.float64)
+        means = keras.ops.convert_to_numpy(prior.means).astype(np.float64)
+        log_var = keras.ops.convert_to_numpy(prior.log_variances()).astype(np.float64)
+        precision = np.exp(-log_var)
+        quadratic = -0.5 * precision.T
+        linear = (means * precision).T
+        bias = log_weights - 0.5 * np.sum(means**2 * precision + log_var + layers.LOG_2PI, axis=1)
+        layer = cls(prior.num_clusters, name="posterior")
+        layer.build((None, prior.latent_dim))
+        layer.dense.set_weights([np.concatenate([quadratic, linear]).astype("float32"), bias.astype("float32")])
+        return layer
+
+    def get_config(self):
+        return {**super().get_config(), "num_clusters": self.num_clusters}
+
+
+def inference_model(model, with_latent_mean=False, batch_size=1, waveform_input=False):
+    """A functional model: features (or waveform) to cluster probabilities.
+
+    Static batch, GRUs unrolled, the same weights as `model`.
+
+    Args:
+        model: a trained `UVAC`.
+        with_latent_mean: also output z's mean.
+        batch_size: the static batch size (1 for microcontrollers).
+        waveform_input: take the padded waveform and compute the features
+            inside (`features.spectrogram_and_mask` on the whole clip).
+
+    Returns:
+        A `keras.Model`.
+
+    Example:
+    >>> export_model = inference_model(model)  # doctest: +SKIP
+    >>> export_model(features[None]).shape  # doctest: +SKIP
+    (1, 10)
+    """
+    config = model.feature_config_object()
+    encoder = layers.Encoder.from_config({**model.encoder.get_config(), "unroll": True})
+    encoder.build((batch_size, model.num_bins, model.num_frames))
+    encoder.set_weights(model.encoder.get_weights())
+    posterior = QuadraticPosterior.from_prior(model.prior)
+    if waveform_input:
+        inputs = keras.Input(shape=(config.num_samples,), batch_size=batch_size, name="waveform")
+        spectrogram = keras.layers.Lambda(
+            lambda waveform: features_lib.spectrogram_and_mask(
+                waveform, tf.fill([batch_size], config.num_samples), config)[0],
+            output_shape=(model.num_bins, model.num_frames), name="features")(inputs)
+    else:
+        inputs = keras.Input(shape=(model.num_bins, model.num_frames), batch_size=batch_size, name="spectrogram")
+        spectrogram = inputs
+    z_mean, _ = encoder(spectrogram)
+    probabilities = posterior(z_mean)
+    outputs = {"probabilities": probabilities, "latent_mean": z_mean} if with_latent_mean else probabilities
+    return keras.Model(inputs, outputs, name="uvac_inference")
+
+
+def convert_tflite(export_model, representative_features=None):
+    """Converts to TFLite with builtin operators only.
+
+    Goes through a SavedModel with the static input signature, so that the
+    weights are frozen into constants (no resource-variable operators).
+
+    Args:
+        export_model: from `inference_model`.
+        representative_features: `(N, ...)` real inputs; when given, the model
+            is fully int8 (weights, activations, input, output) with
+            activation ranges calibrated on them.
+
+    Returns:
+        The flatbuffer bytes.
+    """
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as directory:
+        archive = keras.export.ExportArchive()
+        archive.track(export_model)
+        archive.add_endpoint("serve", lambda x: export_model(x, training=False),
+                             input_signature=[tf.TensorSpec(export_model.inputs[0].shape, tf.float32)])
+        archive.write_out(directory, verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(directory, signature_keys=["serve"])
+        if representative_features is None:
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        else:
+            def representative_dataset():
+                for example in representative_features:
+                    yield [example[None].astype(np.float32)]
+
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            converter.representative_dataset = representative_dataset
+            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+            converter.inference_input_type = tf.int8
+            converter.inference_output_type = tf.int8
+        return converter.convert()
+
+
+def convert_onnx(export_model, path):
+    """Converts to ONNX with tf2onnx (opset 17) and writes it atomically."""
+    import tf2onnx
+
+    spec = (tf.TensorSpec(export_model.inputs[0].shape, tf.float32, name="spectrogram"),)
+    function = tf.function(lambda x: export_model(x, training=False))
+    with atomic_path(path) as temporary:
+        tf2onnx.convert.from_function(function, input_signature=spec, opset=17, output_path=temporary)
+    return path
+
+
+class TFLiteRunner:
+    """Runs a TFLite model in the ai-edge-litert interpreter (float or int8 I/O).
+
+    Args:
+        model_bytes: the flatbuffer.
+
+    Example:
+    >>> TFLiteRunner(open("uvac.tflite", "rb").read())(features).shape  # doctest: +SKIP
+    """
+
+    def __init__(self, model_bytes):
+        from ai_edge_litert.interpreter import Interpreter
+
+        self.interpreter = Interpreter(model_content=model_bytes)
+        self.interpreter.allocate_tensors()
+        self.input = self.interpreter.get_input_details()[0]
+        self.output = self.interpreter.get_output_details()[0]
+
+    def operators(self):
+        """Sorted names of the operators the model uses."""
+        return sorted({op["op_name"] for op in self.interpreter._get_ops_details()})
+
+    def __call__(self, batch):
+        outputs = []
+        for example in batch:
+            self.interpreter.set_tensor(self.input["index"], quantize(example[None], self.input))
+            self.interpreter.invoke()
+            outputs.append(dequantize(self.interpreter.get_tensor(self.output["index"]), self.output)[0])
+        return np.stack(outputs)
+
+
+class MicroRunner:
+    """Runs an int8 TFLite model in TensorFlow Lite for Microcontrollers' own interpreter.
+
+    The `tflite-micro` package wraps the C++ interpreter and its operator
+    registry: a model with an operator TFLM lacks fails to load here.
+
+    Args:
+        model_bytes: the int8 flatbuffer.
+        io_details: input and output quantisation from `TFLiteRunner`.
+    """
+
+    def __init__(self, model_bytes, io_details):
+        from tflite_micro.python.tflite_micro import runtime
+
+        self.interpreter = runtime.Interpreter.from_bytes(model_bytes)
+        self.input, self.output = io_details
+
+    def __call__(self, batch):
+        outputs = []
+        for example in batch:
+            self.interpreter.set_input(quantize(example[None], self.input), 0)
+            self.interpreter.invoke()
+            outputs.append(dequantize(self.interpreter.get_output(0), self.output)[0])
+            self.interpreter.reset()
+        return np.stack(outputs)
+
+
+def required_arena_bytes(model_bytes, example_input, granularity=1024):
+    """The smallest TFLite Micro tensor arena, to `granularity` bytes, that runs the model.
+
+    Found by bisection: an interpreter is created with each candidate arena
+    and invoked on `example_input` (already quantised).
+
+    Returns:
+        The arena size in bytes.
+    """
+    from tflite_micro.python.tflite_micro import runtime
+
+    def runs(arena_size):
+        try:
+            interpreter = runtime.Interpreter.from_bytes(model_bytes, arena_size=arena_size)
+            interpreter.set_input(example_input, 0)
+            interpreter.invoke()
+        except (RuntimeError, ValueError):
+            return False
+        return True
+
+    low, high = 0, granularity
+    while not runs(high):
+        low, high = high, high * 2
+    while high - low > granularity:
+        middle = (low + high) // 2
+        low, high = (low, middle) if runs(middle) else (middle, high)
+    return high
+
+
+def quantize(values, details):
+    """Float values to a tensor's dtype with its scale and zero point (identity for float)."""
+    if details["dtype"] == np.float32:
+        return values.astype(np.float32)
+    scale, zero_point = details["quantization"]
+    info = np.iinfo(details["dtype"])
+    return np.clip(np.round(values / scale + zero_point), info.min, info.max).astype(details["dtype"])
+
+
+def dequantize(values, details):
+    """A tensor's values back to float."""
+    if details["dtype"] == np.float32:
+        return values
+    scale, zero_point = details["quantization"]
+    return (values.astype(np.float32) - zero_point) * scale
+
+
+def write_c_array(model_bytes, path, name="uvac_model"):
+    """Writes a C source and header holding the model bytes (aligned for TFLM).
+
+    Args:
+        model_bytes: the flatbuffer.
+        path: the `.cc` file; the `.h` goes beside it.
+        name: the C array's name.
+
+    Returns:
+        `(source_path, header_path)`.
+    """
+    header_path = os.path.splitext(path)[0] + ".h"
+    guard = name.upper() + "_H_"
+    header = (f"#ifndef {guard}\n#define {guard}\n\n// keras_uvac export: UVAC encoder + GMM posterior, int8.\n"
+              f"extern const unsigned char {name}[];\nextern const unsigned int {name}_len;\n\n#endif  // {guard}\n")
+    rows = [", ".join(f"0x{byte:02x}" for byte in model_bytes[start:start + 12])
+            for start in range(0, len(model_bytes), 12)]
+    source = (f'#include "{os.path.basename(header_path)}"\n\n'
+              f"alignas(16) const unsigned char {name}[] = {{\n  " + ",\n  ".join(rows) + "\n};\n"
+              f"const unsigned int {name}_len = {len(model_bytes)};\n")
+    for target, text in ((path, source), (header_path, header)):
+        with atomic_path(target) as temporary, open(temporary, "w") as handle:
+            handle.write(text)
+    return path, header_path
+
+
+def agreement(reference, candidate):
+    """Share of clips with the same most probable cluster, and the largest probability gap."""
+    same = float(np.mean(reference.argmax(axis=1) == candidate.argmax(axis=1)))
+    return same, float(np.max(np.abs(reference - candidate)))
+
+
+def representative_subset(spectrograms, count=200, seed=0):
+    """A seeded sample of features for int8 calibration."""
+    order = np.random.default_rng(seed).permutation(len(spectrograms))
+    return spectrograms[order[:min(count, len(spectrograms))]]
+
+
+def export(model, export_format, path, calibration_features, check_features):
+    """Exports `model` in one format, runs the result, and reports on it.
+
+    Args:
+        model: a trained `UVAC`.
+        export_format: one of `FORMATS`.
+        path: the file to write (`.tflite` or `.onnx`); int8 also writes
+            `<path stem>.cc` and `.h`.
+        calibration_features: `(N, bins, frames)` real features (training
+            split) for int8 calibration.
+        check_features: `(M, bins, frames)` features (test split) on which the
+            export is compared with the Keras model, or waveforms `(M,
+            samples)` for `tflite-audio`.
+
+    Returns:
+        A dict: `path`, `bytes`, `operators`, `cluster_agreement`,
+        `max_probability_difference`, and `arena_bytes` for int8.
+
+    Example:
+    >>> report = export(model, "tflite-int8", "uvac_int8.tflite", train_x, test_x)  # doctest: +SKIP
+    """
+    if export_format not in FORMATS:
+        raise ValueError(f"export format must be one of {FORMATS}, got {export_format!r}")
+    waveform_input = export_format == "tflite-audio"
+    export_model = inference_model(model, waveform_input=waveform_input)
+    if waveform_input:
+        config = model.feature_config_object()
+        lengths = tf.fill([len(check_features)], config.num_samples)
+        spectrogram, _ = features_lib.spectrogram_and_mask(tf.constant(check_features), lengths, config)
+        reference = keras.ops.convert_to_numpy(model(spectrogram.numpy()))
+    else:
+        reference = keras.ops.convert_to_numpy(model(check_features))
+    report = {"format": export_format, "path": str(path)}
+    if export_format == "onnx":
+        import onnxruntime
+
+        convert_onnx(export_model, path)
+        session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        input_name = session.get_inputs()[0].name
+        candidate = np.concatenate([session.run(None, {input_name: example[None].astype(np.float32)})[0]
+                                    for example in check_features])
+        report["operators"] = sorted({node.op_type for node in _onnx_nodes(path)})
+    else:
+        int8 = export_format == "tflite-int8"
+        model_bytes = convert_tflite(export_model, representative_subset(calibration_features) if int8 else None)
+        with atomic_path(path) as temporary, open(temporary, "wb") as handle:
+            handle.write(model_bytes)
+        runner = TFLiteRunner(model_bytes)
+        report["operators"] = runner.operators()
+        if int8:
+            micro = MicroRunner(model_bytes, (runner.input, runner.output))
+            candidate = micro(check_features)
+            report["arena_bytes"] = required_arena_bytes(model_bytes, quantize(check_features[:1], runner.input))
+            report["interpreter"] = "tflite-micro"
+            report["c_files"] = list(write_c_array(model_bytes, os.path.splitext(str(path))[0] + ".cc"))
+        else:
+            candidate = runner(check_features)
+            report["interpreter"] = "ai-edge-litert"
+    report["bytes"] = os.path.getsize(path)
+    report["cluster_agreement"], report["max_probability_difference"] = agreement(reference, candidate)
+    report["clips_checked"] = len(check_features)
+    return report
+
+
+def _onnx_nodes(path):
+    import onnx
+
+    return onnx.load(str(path)).graph.node
+
+
+def float_model_bytes(model):
+    """Bytes of the float32 weights used at inference (encoder and prior)."""
+    return 4 * int(model.encoder.count_params() + model.prior.count_params())
+
+
+def format_size(num_bytes):
+    return f"{num_bytes / 1024:.0f} KiB" if num_bytes < 2**20 else f"{num_bytes / 2**20:.2f} MiB"
+
+
+
