@@ -6,6 +6,7 @@
     uvac evaluate --model M [--data DIR] [--json F] [--plots DIR]
     uvac cluster --model M FILES_OR_DIRS [--csv F]
     uvac demo
+    uvac export --model M --format {tflite-int8,tflite,onnx,tflite-audio} --out PATH
 
 Every command defaults to the bundled Free Spoken Digit Dataset, and the model
 commands to the model shipped in `saved_models/`.
@@ -209,6 +210,36 @@ def run_demo(args):
     run_evaluate(args)
 
 
+def run_export(args):
+    import numpy as np
+
+    from keras_uvac import export, pipeline
+
+    model = _load_model(args.model)
+    config = model.feature_config_object()
+    splits = _load(args).split(args.split, seed=args.split_seed)
+    calibration = pipeline.extract_features(export.representative_subset_collection(splits["train"]), config,
+                                            progress=False)["spectrogram"]
+    if args.format == "tflite-audio":
+        check = np.stack([waveform for waveform, _ in
+                          pipeline.waveform_dataset(splits["test"], config).as_numpy_iterator()])
+    else:
+        check = pipeline.extract_features(splits["test"], config, progress=False)["spectrogram"]
+    report = export.export(model, args.format, args.out, calibration, check)
+    report["keras_float32_inference_weights_bytes"] = export.float_model_bytes(model)
+    print(f"wrote {report['path']} ({export.format_size(report['bytes'])}; float32 weights at inference: "
+          f"{export.format_size(report['keras_float32_inference_weights_bytes'])})")
+    print(f"operators ({report.get('interpreter', 'onnxruntime')}): {', '.join(report['operators'])}")
+    if "arena_bytes" in report:
+        print(f"TFLite Micro tensor arena needed: {export.format_size(report['arena_bytes'])}; "
+              f"C files: {', '.join(report['c_files'])}")
+    print(f"agreement with the Keras model on {report['clips_checked']} test clips: "
+          f"{100 * report['cluster_agreement']:.2f}% same cluster, largest probability difference "
+          f"{report['max_probability_difference']:.2e}")
+    if args.json:
+        _write_json(args.json, report)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="uvac", description="Unsupervised variational acoustic clustering.")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
@@ -259,6 +290,20 @@ def build_parser():
     demo.add_argument("--plots", help="write figures (PNG) to this folder")
     demo.add_argument("--sample-rate", type=int, default=16000, help=argparse.SUPPRESS)
     demo.set_defaults(run=run_demo)
+
+    export = commands.add_parser("export", help="export the inference model, run it, and compare it with Keras")
+    export.add_argument("--model", default=SHIPPED_MODEL, help="a .keras model (default: the shipped one)")
+    export.add_argument("--format", required=True, choices=("tflite-int8", "tflite", "onnx", "tflite-audio"),
+                        help="tflite-int8: full int8 for TFLite Micro; tflite: float LiteRT; onnx; "
+                             "tflite-audio: float LiteRT taking the padded waveform")
+    export.add_argument("--out", required=True, help="the .tflite or .onnx file (int8 also writes .cc and .h)")
+    export.add_argument("--data", help="calibration (training split) and check (test split) data "
+                                       "(default: the bundled FSDD)")
+    export.add_argument("--layout", default="auto", help=argparse.SUPPRESS)
+    export.add_argument("--skip-bad-files", action="store_true", help=argparse.SUPPRESS)
+    _add_split_arguments(export)
+    export.add_argument("--json", help="also write the report to this JSON file")
+    export.set_defaults(run=run_export)
     return parser
 
 

@@ -73,6 +73,58 @@ class QuadraticPosterior(keras.layers.Layer):
         return {**super().get_config(), "num_clusters": self.num_clusters}
 
 
+@keras.saving.register_keras_serializable(package="keras_uvac")
+class DftSpectrogram(keras.layers.Layer):
+    """The UVAC features of padded waveforms, with the DFT written as matrix products.
+
+    Same definition as `features.spectrogram_and_mask` (periodic Hann window,
+    bins 1..num_bins, per-clip min-max), but framing is a reshape and the DFT
+    two constant matrix products, so TFLite needs no RFFT operator (its RFFT2D
+    only takes power-of-two lengths, and 20 ms at 16 kHz is 320 samples).
+
+    Args:
+        feature_config: a `features.FeatureConfig` config dict.
+        **kwargs: passed to `keras.layers.Layer`.
+
+    Example:
+    >>> DftSpectrogram()(np.zeros((1, 16000), "float32")).shape  # doctest: +SKIP
+    (1, 128, 99)
+    """
+
+    def __init__(self, feature_config=None, **kwargs):
+        super().__init__(**kwargs)
+        self.feature_config = feature_config
+        config = features_lib.FeatureConfig.from_config(feature_config or {})
+        if config.frame_length % config.hop_length or config.num_samples % config.hop_length:
+            raise ValueError("DftSpectrogram needs the frame and the clip to be whole numbers of hops")
+        self.config = config
+        samples = np.arange(config.frame_length)[:, None]
+        bins = np.arange(1, config.num_bins + 1)[None, :]
+        window = 0.5 - 0.5 * np.cos(2 * np.pi * samples / config.frame_length)
+        angle = 2 * np.pi * samples * bins / config.frame_length
+        self.cosine = (window * np.cos(angle)).astype("float32")
+        self.sine = (window * np.sin(angle)).astype("float32")
+
+    def call(self, waveform):
+        config = self.config
+        hops_per_frame = config.frame_length // config.hop_length
+        chunks = keras.ops.reshape(waveform, (-1, config.num_samples // config.hop_length, config.hop_length))
+        frames = keras.ops.concatenate([chunks[:, offset:offset + config.num_frames]
+                                        for offset in range(hops_per_frame)], axis=-1)
+        real = keras.ops.matmul(frames, self.cosine)
+        imaginary = keras.ops.matmul(frames, self.sine)
+        spectrogram = keras.ops.transpose(keras.ops.sqrt(real * real + imaginary * imaginary), (0, 2, 1))
+        low = keras.ops.min(spectrogram, axis=(1, 2), keepdims=True)
+        high = keras.ops.max(spectrogram, axis=(1, 2), keepdims=True)
+        return (spectrogram - low) / keras.ops.maximum(high - low, 1e-12)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.config.num_bins, self.config.num_frames)
+
+    def get_config(self):
+        return {**super().get_config(), "feature_config": self.feature_config}
+
+
 def inference_model(model, with_latent_mean=False, batch_size=1, waveform_input=False):
     """A functional model: features (or waveform) to cluster probabilities.
 
@@ -90,7 +142,7 @@ def inference_model(model, with_latent_mean=False, batch_size=1, waveform_input=
 
     Example:
     >>> export_model = inference_model(model)  # doctest: +SKIP
-    >>> export_model(features[None]).shape  # doctest: +SKIP
+    >>> export_model(spectrogram[None]).shape  # doctest: +SKIP
     (1, 10)
     """
     config = model.feature_config_object()
@@ -100,10 +152,7 @@ def inference_model(model, with_latent_mean=False, batch_size=1, waveform_input=
     posterior = QuadraticPosterior.from_prior(model.prior)
     if waveform_input:
         inputs = keras.Input(shape=(config.num_samples,), batch_size=batch_size, name="waveform")
-        spectrogram = keras.layers.Lambda(
-            lambda waveform: features_lib.spectrogram_and_mask(
-                waveform, tf.fill([batch_size], config.num_samples), config)[0],
-            output_shape=(model.num_bins, model.num_frames), name="features")(inputs)
+        spectrogram = DftSpectrogram(config.get_config(), name="features")(inputs)
     else:
         inputs = keras.Input(shape=(model.num_bins, model.num_frames), batch_size=batch_size, name="spectrogram")
         spectrogram = inputs
@@ -174,9 +223,11 @@ class TFLiteRunner:
     """
 
     def __init__(self, model_bytes):
-        from ai_edge_litert.interpreter import Interpreter
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-        self.interpreter = Interpreter(model_content=model_bytes)
+        # Without the default delegate, the operator list is the model's own.
+        self.interpreter = Interpreter(model_content=model_bytes,
+                                       experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
         self.interpreter.allocate_tensors()
         self.input = self.interpreter.get_input_details()[0]
         self.output = self.interpreter.get_output_details()[0]
@@ -305,6 +356,12 @@ def representative_subset(spectrograms, count=200, seed=0):
     return spectrograms[order[:min(count, len(spectrograms))]]
 
 
+def representative_subset_collection(collection, count=200, seed=0):
+    """A seeded sample of a collection's clips, for int8 calibration."""
+    order = np.random.default_rng(seed).permutation(len(collection))
+    return collection.subset(np.sort(order[:min(count, len(collection))]))
+
+
 def export(model, export_format, path, calibration_features, check_features):
     """Exports `model` in one format, runs the result, and reports on it.
 
@@ -335,6 +392,7 @@ def export(model, export_format, path, calibration_features, check_features):
         lengths = tf.fill([len(check_features)], config.num_samples)
         spectrogram, _ = features_lib.spectrogram_and_mask(tf.constant(check_features), lengths, config)
         reference = keras.ops.convert_to_numpy(model(spectrogram.numpy()))
+        calibration_features = None
     else:
         reference = keras.ops.convert_to_numpy(model(check_features))
     report = {"format": export_format, "path": str(path)}
@@ -349,7 +407,8 @@ def export(model, export_format, path, calibration_features, check_features):
         report["operators"] = sorted({node.op_type for node in _onnx_nodes(path)})
     else:
         int8 = export_format == "tflite-int8"
-        model_bytes = convert_tflite(export_model, representative_subset(calibration_features) if int8 else None)
+        calibration = representative_subset(calibration_features) if int8 else None
+        model_bytes = convert_tflite(export_model, calibration)
         with atomic_path(path) as temporary, open(temporary, "wb") as handle:
             handle.write(model_bytes)
         runner = TFLiteRunner(model_bytes)

@@ -1,0 +1,97 @@
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_uvac import cli, datasets, export, pipeline, training
+from keras_uvac.features import FeatureConfig, spectrogram_and_mask
+from keras_uvac.model import UVAC
+
+pytest.importorskip("tflite_micro")
+
+# Every builtin operator the exported int8 graph may use; all are registered in TFLite Micro.
+TFLM_INT8_OPERATORS = {"ADD", "CONCATENATION", "CONV_2D", "DEQUANTIZE", "FULLY_CONNECTED", "LOGISTIC", "MUL", "PACK",
+                       "PAD", "QUANTIZE", "RESHAPE", "SOFTMAX", "SPLIT", "SQUARE", "STRIDED_SLICE", "SUB", "TANH",
+                       "TRANSPOSE", "UNPACK"}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny UVAC trained briefly on real clips, with its prior fitted to the codes."""
+    collection = datasets.load_audio().subset(range(0, 3000, 25))
+    arrays = pipeline.extract_features(collection, progress=False)
+    keras.utils.set_random_seed(0)
+    model = UVAC(encoder_channels=(4, 8), gru_units=(8, 8), decoder_channels=(8, 4), num_clusters=4, latent_dim=4,
+                 seed=0)
+    model.compile(optimizer="adam")
+    model.fit(pipeline.feature_dataset(collection, batch_size=20), epochs=2, verbose=0)
+    training.fit_prior_to_codes(model, arrays)
+    path = tmp_path_factory.mktemp("model") / "tiny.keras"
+    model.save(path)
+    return model, arrays, path
+
+
+def test_quadratic_posterior_equals_the_gmm_posterior(trained):
+    model, arrays, _ = trained
+    z = model.latent_mean(arrays)
+    layer = export.QuadraticPosterior.from_prior(model.prior)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(z)), keras.ops.convert_to_numpy(model.prior(z)),
+                               atol=1e-5)
+
+
+def test_dft_front_end_equals_the_pipeline_features():
+    waveforms = np.random.default_rng(0).normal(size=(3, 16000)).astype("float32")
+    waveforms[2] = 0.0
+    expected, _ = spectrogram_and_mask(tf.constant(waveforms), tf.fill([3], 16000), FeatureConfig())
+    computed = keras.ops.convert_to_numpy(export.DftSpectrogram()(waveforms))
+    np.testing.assert_allclose(computed, expected.numpy(), atol=2e-5)
+
+
+@pytest.mark.parametrize("export_format", ["tflite", "onnx"])
+def test_float_exports_match_keras(trained, tmp_path, export_format):
+    model, arrays, _ = trained
+    path = tmp_path / ("model.onnx" if export_format == "onnx" else "model.tflite")
+    report = export.export(model, export_format, path, arrays["spectrogram"], arrays["spectrogram"][:30])
+    assert report["cluster_agreement"] == 1.0 and report["max_probability_difference"] < 1e-4
+    assert path.stat().st_size == report["bytes"] > 0
+    assert "FlexDelegate" not in report["operators"] and not any(op.startswith("Flex") for op in report["operators"])
+
+
+def test_int8_export_runs_in_tflite_micro_with_builtin_operators(trained, tmp_path):
+    model, arrays, _ = trained
+    path = tmp_path / "model_int8.tflite"
+    report = export.export(model, "tflite-int8", path, arrays["spectrogram"], arrays["spectrogram"][:40])
+    assert report["interpreter"] == "tflite-micro"
+    assert set(report["operators"]) <= TFLM_INT8_OPERATORS
+    assert report["cluster_agreement"] >= 0.9
+    assert 10_000 < report["arena_bytes"] < 4_000_000
+    source, header = report["c_files"]
+    text = open(source).read()
+    assert f"uvac_model_len = {report['bytes']};" in text and text.count("0x") == report["bytes"]
+    assert "extern const unsigned char uvac_model[];" in open(header).read()
+
+
+def test_raw_audio_export_matches_keras_on_waveforms(trained, tmp_path):
+    model, _, _ = trained
+    collection = datasets.load_audio().subset(range(0, 3000, 300))
+    waveforms = np.stack([w for w, _ in pipeline.waveform_dataset(collection, FeatureConfig()).as_numpy_iterator()])
+    report = export.export(model, "tflite-audio", tmp_path / "audio.tflite", None, waveforms)
+    assert report["cluster_agreement"] == 1.0 and report["max_probability_difference"] < 1e-4
+    assert "RFFT2D" not in report["operators"]
+
+
+def test_uvac_export_command_reports_parity(trained, tmp_path, capsys):
+    _, _, model_path = trained
+    data = tmp_path / "data"
+    data.mkdir()
+    for path in datasets.load_audio().paths[::100]:
+        os.symlink(path, data / os.path.basename(path))
+    out, report_path = tmp_path / "cli.tflite", tmp_path / "report.json"
+    assert cli.main(["-q", "export", "--model", str(model_path), "--format", "tflite", "--out", str(out),
+                     "--data", str(data), "--json", str(report_path)]) == 0
+    printed = capsys.readouterr().out
+    assert "100.00% same cluster" in printed and "operators (ai-edge-litert)" in printed
+    assert json.loads(report_path.read_text())["cluster_agreement"] == 1.0
