@@ -101,7 +101,31 @@ UVAC's silhouette and DBI are computed on the latent means z, the baselines' on 
     print("wrote saved_models/uvac_fsdd.md")
 
 
-SECTIONS = {"baselines": baselines_section, "feature-benchmark": feature_benchmark_section,
+def export_section():
+    with open(os.path.join(RESULTS, "exports.json")) as handle:
+        reports = json.load(handle)
+    with open(os.path.join(RESULTS, "export_latency.json")) as handle:
+        latency = json.load(handle)["results"]
+    names = {"tflite-int8": ("int8 TFLite (TFLite Micro)", "tflite_micro_host_int8"),
+             "tflite": ("float LiteRT", "litert_float32"), "onnx": ("ONNX", "onnxruntime_float32"),
+             "tflite-audio": ("float LiteRT, raw audio in", None)}
+    lines = ["| export | file | size | runs in | same cluster as Keras | max prob. difference | arena |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for report in reports["exports"]:
+        label, _ = names[report["format"]]
+        arena = f"{report['arena_bytes'] / 1024:.0f} KiB" if "arena_bytes" in report else ""
+        lines.append(f"| {label} | `{report['path']}` | {report['bytes'] / 2**20:.2f} MiB | "
+                     f"{report.get('interpreter', 'onnxruntime')} | {100 * report['cluster_agreement']:.2f}% | "
+                     f"{report['max_probability_difference']:.1e} | {arena} |")
+    lines.append(f"| Keras float32 weights at inference | | "
+                 f"{reports['keras_float32_inference_weights_bytes'] / 2**20:.2f} MiB | | | | |")
+    lines += ["", "Per-clip latency on this CPU (batch 1, features precomputed, "
+              "`python benchmarks/export_latency.py`):", "", "| runtime | median ms per clip |", "| --- | --- |"]
+    lines += [f"| {runtime} | {result['median_ms']:.2f} |" for runtime, result in latency.items()]
+    return "\n".join(lines)
+
+
+SECTIONS = {"exports": export_section, "baselines": baselines_section, "feature-benchmark": feature_benchmark_section,
             "fsdd-clustering": fsdd_clustering_section, "training-throughput": training_throughput_section}
 
 
