@@ -5,16 +5,26 @@ Two recipes are named:
 - `"paper"`: the paper as written: Adam 0.005 decaying to 0.0005, batch 64,
   500 epochs, equal weights, one sample, the paper's initialisation, and the
   literal per-cell mean squared error.
-- `"default"`: what clusters real speech here. A literal reading puts every
-  clip in one cluster (the prior's components start far from the codes and
-  one of them wins). So the default first trains the network as a plain
-  autoencoder (no KL, no sampling), fits the mixture to the codes of the
-  training clips with EM (as VaDE does), then switches the KL on over a warm-up
-  while the variances stay floored. Throughout, an augmentation-consistency
-  term asks the cluster posterior of a clip warped in frequency and time (as a
-  different voice or speaking rate would) to match the clip's own, with a
-  batch-entropy bonus so every cluster stays in use: without it the codes
-  learn speaker and loudness before digit identity (see the notes).
+- `"default"`: what clusters real speech here, chosen by measurement on the
+  FSDD validation split (the runs are summarised in the README):
+  1. A literal reading puts every clip in one cluster: the prior starts far
+     from the codes and one component wins. So the first 20 epochs train the
+     network without the KL term and without sampling, and the mixture is
+     then fitted to the codes of the training clips by EM (as VaDE does).
+  2. Plain autoencoder codes hold speaker and loudness more than the word
+     (a linear probe read the speaker better than the digit). Throughout, a
+     contrastive term (weight 100) makes each clip's latent mean invariant to
+     voice-, microphone- and timing-like changes of the spectrogram
+     (`layers.SpectrogramAugment`): the word survives them, the voice does not.
+  3. In the joint phase (16 epochs) the two augmented views must also agree
+     on their cluster under the GMM posterior, with a batch-entropy bonus
+     against collapse (SCAN's clustering step on the paper's own posterior).
+     This lifted validation accuracy by about 8 points over the mixture fit.
+  4. The KL term rises over 2 epochs to 0.25, not 1: at 1 it pulled the codes
+     onto the initial components faster than they improved, and validation
+     accuracy fell from 0.36 to 0.25 in three epochs. Mixture weights stay as
+     fitted (learned weights let components die: two took 95% of the clips)
+     and variances are floored at exp(-4).
 
 A run writes `<out>.run/`: `checkpoint.keras` after every epoch (model and
 optimizer, written atomically), `history.json`, and TensorBoard logs on
