@@ -176,9 +176,13 @@ def run_evaluate(args):
         _write_json(args.json, {"model": args.model, "split": args.split, "split_seed": args.split_seed,
                                 "test_clips": len(test), "rows": rows})
     if args.plots:
-        path = evaluation.plot_tsne(arrays["latent_mean"], arrays["clusters"],
-                                    os.path.join(args.plots, "tsne_clusters.png"), arrays["labels"])
-        print(f"wrote {path}")
+        from keras_uvac import training
+
+        config = model.feature_config_object()
+        history = training.read_history(args.model + ".run")
+        for path in evaluation.write_figures(arrays, args.plots, history, test.class_names, config.bin_hz,
+                                             config.hop_ms):
+            print(f"wrote {path}")
 
 
 def run_cluster(args):

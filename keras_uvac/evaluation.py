@@ -44,6 +44,22 @@ def evaluate(model, collection, feature_config=None, seed=0, with_baselines=True
     return rows, arrays
 
 
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(figure, path):
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    figure.savefig(path, dpi=110)
+    _pyplot().close(figure)
+    return path
+
+
 def plot_tsne(latent_mean, clusters, path, labels=None, seed=0, title="UVAC clusters (t-SNE of z)"):
     """Saves the paper's Fig. 3: a t-SNE of the latent means coloured by cluster.
 
@@ -63,12 +79,9 @@ def plot_tsne(latent_mean, clusters, path, labels=None, seed=0, title="UVAC clus
     Example:
     >>> plot_tsne(arrays["latent_mean"], arrays["clusters"], "tsne.png", arrays["labels"])  # doctest: +SKIP
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     from sklearn.manifold import TSNE
 
+    plt = _pyplot()
     perplexity = min(30.0, max(2.0, (len(latent_mean) - 1) / 3))
     points = TSNE(2, perplexity=perplexity, random_state=seed, init="pca").fit_transform(latent_mean)
     panels = [(clusters, title)] + ([(labels, "coloured by label")] if labels is not None else [])
@@ -80,7 +93,143 @@ def plot_tsne(latent_mean, clusters, path, labels=None, seed=0, title="UVAC clus
         axis.set_xticks([])
         axis.set_yticks([])
     figure.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    return _save(figure, path)
+
+
+def plot_contingency(clusters, labels, path, class_names=None):
+    """Saves a cluster-versus-label count heatmap, clusters ordered by their Hungarian match.
+
+    Args:
+        clusters: `(N,)` cluster indices.
+        labels: `(N,)` true classes.
+        path: the PNG to write.
+        class_names: names of the label values, in order.
+
+    Returns:
+        The path written.
+
+    Example:
+    >>> plot_contingency(arrays["clusters"], arrays["labels"], "contingency.png")  # doctest: +SKIP
+    """
+    import scipy.optimize
+
+    plt = _pyplot()
+    label_values, label_index = np.unique(labels, return_inverse=True)
+    cluster_values, cluster_index = np.unique(clusters, return_inverse=True)
+    counts = np.zeros((len(cluster_values), len(label_values)), dtype=int)
+    np.add.at(counts, (cluster_index, label_index), 1)
+    rows, columns = scipy.optimize.linear_sum_assignment(counts, maximize=True)
+    order = list(rows[np.argsort(columns)]) + [row for row in range(len(cluster_values)) if row not in rows]
+    counts = counts[order]
+    figure, axis = plt.subplots(figsize=(1.0 + 0.55 * len(label_values), 1.0 + 0.45 * len(order)))
+    image = axis.imshow(counts, cmap="Blues")
+    for (row, column), value in np.ndenumerate(counts):
+        axis.text(column, row, str(value), ha="center", va="center", fontsize=7,
+                  color="white" if value > counts.max() / 2 else "black")
+    axis.set_xticks(range(len(label_values)), class_names or [str(value) for value in label_values])
+    axis.set_yticks(range(len(order)), [f"cluster {cluster_values[row]}" for row in order])
+    axis.set_xlabel("label")
+    axis.set_title("clusters against labels")
+    figure.colorbar(image, ax=axis, fraction=0.04)
+    figure.tight_layout()
+    return _save(figure, path)
+
+
+def plot_cluster_means(spectrograms, clusters, path, bin_hz=50.0, hop_ms=10.0):
+    """Saves the mean spectrogram of each cluster, to see what each one heard.
+
+    Args:
+        spectrograms: `(N, bins, frames)` features.
+        clusters: `(N,)` cluster indices.
+        path: the PNG to write.
+        bin_hz: width of a frequency bin, for the axis.
+        hop_ms: hop between frames, for the axis.
+
+    Returns:
+        The path written.
+
+    Example:
+    >>> plot_cluster_means(arrays["spectrogram"], arrays["clusters"], "cluster_means.png")  # doctest: +SKIP
+    """
+    plt = _pyplot()
+    values = np.unique(clusters)
+    columns = min(5, len(values))
+    rows = int(np.ceil(len(values) / columns))
+    figure, axes = plt.subplots(rows, columns, figsize=(2.6 * columns, 2.3 * rows), squeeze=False)
+    bins, frames = spectrograms.shape[1:]
+    extent = (0, frames * hop_ms / 1000, bin_hz, (bins + 1) * bin_hz / 1000 * 1000)
+    for axis in axes.flat:
+        axis.axis("off")
+    for axis, value in zip(axes.flat, values):
+        members = clusters == value
+        axis.axis("on")
+        axis.imshow(spectrograms[members].mean(axis=0), origin="lower", aspect="auto", cmap="magma",
+                    extent=extent)
+        axis.set_title(f"cluster {value} ({members.sum()} clips)", fontsize=8)
+        axis.tick_params(labelsize=6)
+    figure.supxlabel("time (s)", fontsize=8)
+    figure.supylabel("frequency (Hz)", fontsize=8)
+    figure.tight_layout()
+    return _save(figure, path)
+
+
+def plot_training_curves(history, path):
+    """Saves the per-epoch loss terms and, when logged, validation clustering metrics.
+
+    Args:
+        history: the records of a run (`training.read_history`).
+        path: the PNG to write.
+
+    Returns:
+        The path written.
+
+    Example:
+    >>> plot_training_curves(training.read_history("uvac.keras.run"), "training.png")  # doctest: +SKIP
+    """
+    plt = _pyplot()
+    epochs = [record["epoch"] for record in history]
+    metric_names = [name for name in ("val_accuracy", "val_nmi", "val_silhouette") if name in history[-1]]
+    figure, axes = plt.subplots(1, 2 if metric_names else 1, figsize=(11 if metric_names else 6, 4), squeeze=False)
+    for name in ("reconstruction", "kl", "consistency", "loss"):
+        if name in history[-1]:
+            axes[0][0].plot(epochs, [record.get(name, np.nan) for record in history], label=name)
+    axes[0][0].set_yscale("log")
+    axes[0][0].set_xlabel("epoch")
+    axes[0][0].set_title("training loss terms (per clip)")
+    axes[0][0].legend(fontsize=8)
+    if metric_names:
+        for name in metric_names:
+            axes[0][1].plot(epochs, [record.get(name, np.nan) for record in history], label=name[4:])
+        axes[0][1].set_xlabel("epoch")
+        axes[0][1].set_title("validation clustering")
+        axes[0][1].legend(fontsize=8)
+    figure.tight_layout()
+    return _save(figure, path)
+
+
+def write_figures(arrays, directory, history=None, class_names=None, bin_hz=50.0, hop_ms=10.0):
+    """Writes every evaluation figure as PNG into `directory`.
+
+    Args:
+        arrays: the arrays returned by `evaluate`.
+        directory: the folder to write.
+        history: a run's per-epoch records, for the training curves.
+        class_names: names of the labels.
+        bin_hz: frequency bin width of the features.
+        hop_ms: frame hop of the features.
+
+    Returns:
+        The list of paths written.
+
+    Example:
+    >>> write_figures(arrays, "figures/", history=training.read_history("uvac.keras.run"))  # doctest: +SKIP
+    """
+    paths = [plot_tsne(arrays["latent_mean"], arrays["clusters"], os.path.join(directory, "tsne_clusters.png"),
+                       arrays["labels"]),
+             plot_contingency(arrays["clusters"], arrays["labels"], os.path.join(directory, "contingency.png"),
+                              class_names),
+             plot_cluster_means(arrays["spectrogram"], arrays["clusters"], os.path.join(directory, "cluster_means.png"),
+                                bin_hz, hop_ms)]
+    if history:
+        paths.append(plot_training_curves(history, os.path.join(directory, "training_curves.png")))
+    return paths

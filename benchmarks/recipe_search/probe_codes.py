@@ -1,19 +1,38 @@
-import sys, numpy as np, keras, keras_uvac
+"""What a model's codes hold: linear probes for digit and speaker, and K-means on z (all FSDD clips).
+
+    python benchmarks/recipe_search/probe_codes.py MODEL.keras
+"""
+
+import sys
+
+import keras
+import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import normalized_mutual_info_score
 from sklearn.model_selection import cross_val_score
-from sklearn.metrics import normalized_mutual_info_score as nmi
-from keras_uvac import metrics
-d=np.load("/tmp/fsdd_feats.npz"); S,M,y,spk=d["S"],d["M"],d["y"],d["spk"]
-m=keras.models.load_model(sys.argv[1])
-z=m.latent_mean({"spectrogram":S,"activity_mask":M})
-zs=(z-z.mean(0))/z.std(0)
-print("probe digit", cross_val_score(LogisticRegression(max_iter=2000), zs, y, cv=3).mean())
-print("probe speaker", cross_val_score(LogisticRegression(max_iter=2000), zs, spk, cv=3).mean())
-k=KMeans(10,n_init=5,random_state=0).fit_predict(zs)
-print("kmeans acc", metrics.unsupervised_accuracy(y,k), "nmi digit", nmi(y,k), "nmi speaker", nmi(spk,k))
-zn=z/np.linalg.norm(z,axis=1,keepdims=True)
-k=KMeans(10,n_init=5,random_state=0).fit_predict(zn)
-print("kmeans cosine acc", metrics.unsupervised_accuracy(y,k), "nmi speaker", nmi(spk,k))
-c,_=m.predict_clusters({"spectrogram":S,"activity_mask":M})
-print("gmm acc", metrics.unsupervised_accuracy(y,c), "nmi speaker", nmi(spk,c), np.bincount(c,minlength=10))
+
+import keras_uvac  # noqa: F401  (registers the model classes)
+from keras_uvac import datasets, metrics, pipeline
+
+
+def main():
+    collection = datasets.load_audio()
+    features = pipeline.extract_features(collection, progress=False)
+    labels, speakers = collection.labels, np.array(collection.speakers)
+    model = keras.models.load_model(sys.argv[1])
+    codes = model.latent_mean(features)
+    standardised = (codes - codes.mean(0)) / codes.std(0)
+    for target, values in (("digit", labels), ("speaker", speakers)):
+        probe = cross_val_score(LogisticRegression(max_iter=2000), standardised, values, cv=3).mean()
+        print(f"linear probe, {target}: {probe:.3f}")
+    kmeans = KMeans(10, n_init=5, random_state=0).fit_predict(standardised)
+    print(f"K-means on z: accuracy {metrics.unsupervised_accuracy(labels, kmeans):.3f}, "
+          f"NMI with speaker {normalized_mutual_info_score(speakers, kmeans):.3f}")
+    clusters, _ = model.predict_clusters(features)
+    print(f"GMM prior clusters: accuracy {metrics.unsupervised_accuracy(labels, clusters):.3f}, "
+          f"sizes {np.bincount(clusters, minlength=model.num_clusters).tolist()}")
+
+
+if __name__ == "__main__":
+    main()

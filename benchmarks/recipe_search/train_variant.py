@@ -1,16 +1,34 @@
-import sys, json, time, dataclasses
-import numpy as np
-from keras_uvac import datasets, pipeline, metrics, training
-name, epochs = sys.argv[1], int(sys.argv[2])
-overrides = json.loads(sys.argv[3]) if len(sys.argv) > 3 else {}
-recipe_over = json.loads(sys.argv[4]) if len(sys.argv) > 4 else {}
-seed = int(sys.argv[5]) if len(sys.argv) > 5 else 0
-splits = datasets.load_audio().split(seed=0)
-recipe = dataclasses.replace(training.RECIPES["default"].with_epochs(epochs), **recipe_over)
-t = time.time()
-model, history = training.train(splits["train"], f"runs/{name}.keras", recipe, validation_collection=splits["validation"], seed=seed, verbose=0, **overrides)
-test = pipeline.feature_dataset(splits["test"], batch_size=256)
-clusters, _ = model.predict_clusters(test)
-z = model.latent_mean(test)
-print("EPOCHS", [(h["epoch"], round(h.get("val_accuracy", -1), 3), round(h["loss"], 1), round(h["kl"], 2), round(h["consistency"], 3), round(h["seconds"])) for h in history])
-print("TEST", name, seed, json.dumps(metrics.clustering_report(clusters, splits["test"].labels, z)), "time", time.time() - t)
+"""Trains one recipe variant and scores it on the FSDD test split (recipe search).
+
+    python benchmarks/recipe_search/train_variant.py NAME EPOCHS [MODEL_JSON] [RECIPE_JSON] [SEED]
+"""
+
+import dataclasses
+import json
+import sys
+import time
+
+from keras_uvac import datasets, metrics, pipeline, training
+
+
+def main():
+    name, epochs = sys.argv[1], int(sys.argv[2])
+    model_overrides = json.loads(sys.argv[3]) if len(sys.argv) > 3 else {}
+    recipe_overrides = json.loads(sys.argv[4]) if len(sys.argv) > 4 else {}
+    seed = int(sys.argv[5]) if len(sys.argv) > 5 else 0
+    splits = datasets.load_audio().split(seed=0)
+    recipe = dataclasses.replace(training.RECIPES["default"].with_epochs(epochs), **recipe_overrides)
+    start = time.time()
+    model, history = training.train(splits["train"], f"runs/{name}.keras", recipe,
+                                    validation_collection=splits["validation"], seed=seed, verbose=0,
+                                    **model_overrides)
+    test = pipeline.feature_dataset(splits["test"], batch_size=256)
+    clusters, _ = model.predict_clusters(test)
+    report = metrics.clustering_report(clusters, splits["test"].labels, model.latent_mean(test))
+    for record in history:
+        print("EPOCH", json.dumps(record))
+    print("TEST", name, seed, json.dumps(report), "seconds", round(time.time() - start))
+
+
+if __name__ == "__main__":
+    main()
