@@ -6,6 +6,7 @@
     uvac evaluate --model M [--data DIR] [--json F] [--plots DIR]
     uvac cluster --model M FILES_OR_DIRS [--csv F]
     uvac demo
+    uvac tune [--data DIR] [--tuner random|bayesian|hyperband] [--max-trials N] [--directory DIR]
     uvac export --model M --format {tflite-int8,tflite,onnx,tflite-audio} --out PATH
 
 Every command defaults to the bundled Free Spoken Digit Dataset, and the model
@@ -244,6 +245,23 @@ def run_export(args):
         _write_json(args.json, report)
 
 
+def run_tune(args):
+    from keras_uvac import evaluation, metrics, tuning
+
+    collection = _load(args)
+    splits = collection.split(args.split, seed=args.split_seed)
+    model, values = tuning.tune(splits["train"], splits["validation"], args.directory, tuner=args.tuner,
+                                max_trials=args.max_trials, objective=args.objective, epochs=args.epochs,
+                                feature_config=_feature_config(args), out_path=args.out, seed=args.seed,
+                                verbose=0 if args.quiet else 1)
+    out = args.out or os.path.join(args.directory, "best.keras")
+    print(f"best hyperparameters: {json.dumps(values)}")
+    print(f"wrote {out} and {os.path.join(args.directory, 'best_hyperparameters.json')}")
+    if splits["test"].labels is not None:
+        rows, _ = evaluation.evaluate(_load_model(out), splits["test"], with_baselines=False)
+        print(metrics.format_table(rows))
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="uvac", description="Unsupervised variational acoustic clustering.")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
@@ -294,6 +312,19 @@ def build_parser():
     demo.add_argument("--plots", help="write figures (PNG) to this folder")
     demo.add_argument("--sample-rate", type=int, default=16000, help=argparse.SUPPRESS)
     demo.set_defaults(run=run_demo)
+
+    tune = commands.add_parser("tune", help="search hyperparameters with keras-tuner (resumes from --directory)")
+    _add_data_arguments(tune)
+    _add_split_arguments(tune)
+    tune.add_argument("--tuner", default="random", choices=("random", "bayesian", "hyperband"))
+    tune.add_argument("--max-trials", type=int, default=3)
+    tune.add_argument("--epochs", type=int, default=4, help="epochs per trial (Hyperband: the most per trial)")
+    tune.add_argument("--objective", default="silhouette", choices=("silhouette", "accuracy"),
+                      help="silhouette of the validation codes' clusters (no labels) or validation accuracy")
+    tune.add_argument("--directory", default="uvac_tuning", help="the search's folder; an earlier search resumes")
+    tune.add_argument("--out", help="the best model (default: DIRECTORY/best.keras)")
+    tune.add_argument("--seed", type=int, default=0)
+    tune.set_defaults(run=run_tune)
 
     export = commands.add_parser("export", help="export the inference model, run it, and compare it with Keras")
     export.add_argument("--model", default=SHIPPED_MODEL, help="a .keras model (default: the shipped one)")

@@ -101,16 +101,19 @@ def format_table(rows):
 
 
 class ClusteringMetricsCallback(keras.callbacks.Callback):
-    """Logs clustering metrics on a labeled validation set every N epochs.
+    """Logs clustering metrics on a validation set every N epochs.
 
     The model's `predict` must give cluster probabilities; when it also has an
     `encode` method returning `(z_mean, z_log_var)`, silhouette and DBI are
-    computed on `z_mean`, as in the paper. Metrics go into the epoch logs as
+    computed on `z_mean`, as in the paper. Without labels in the data, only
+    those two are logged (an unsupervised criterion, e.g. for tuning).
+    Metrics go into the epoch logs as
     `val_accuracy`, `val_nmi`, `val_silhouette`, `val_dbi` (so History,
     TensorBoard and keras-tuner objectives see them) and into `self.history`.
 
     Args:
-        validation_data: a dataset of `(features, label)` batches.
+        validation_data: a dataset of `(features, label)` batches, or of
+            feature dicts alone.
         every_n_epochs: compute on epochs N, 2N, ... (and never in between).
         prefix: prefix of the logged names.
 
@@ -130,13 +133,18 @@ class ClusteringMetricsCallback(keras.callbacks.Callback):
         if (epoch + 1) % self.every_n_epochs:
             return
         labels, clusters, embeddings = [], [], []
-        for inputs, batch_labels in self.validation_data:
+        for batch in self.validation_data:
+            inputs = batch[0] if isinstance(batch, (tuple, list)) else batch
             clusters.append(np.argmax(keras.ops.convert_to_numpy(self.model(inputs, training=False)), axis=-1))
             if hasattr(self.model, "encode"):
                 embeddings.append(keras.ops.convert_to_numpy(self.model.encode(inputs)[0]))
-            labels.append(np.asarray(batch_labels))
-        report = clustering_report(np.concatenate(clusters), np.concatenate(labels),
+            if isinstance(batch, (tuple, list)):
+                labels.append(np.asarray(batch[1]))
+        report = clustering_report(np.concatenate(clusters), np.concatenate(labels) if labels else None,
                                    np.concatenate(embeddings) if embeddings else None)
+        if embeddings and report["silhouette"] is None:
+            # Everything in one cluster: the worst silhouette, so a tuner ranks such a trial last.
+            report["silhouette"] = -1.0
         report["epoch"] = epoch + 1
         self.history.append(report)
         if logs is not None:

@@ -8,7 +8,7 @@ Two recipes are named:
 - `"default"`: what clusters real speech here, chosen by measurement on the
   FSDD validation split (the runs are summarised in the README):
   1. A literal reading puts every clip in one cluster: the prior starts far
-     from the codes and one component wins. So the first 20 epochs train the
+     from the codes and one component wins. So the first 12 epochs train the
      network without the KL term and without sampling, and the mixture is
      then fitted to the codes of the training clips by EM (as VaDE does).
   2. Plain autoencoder codes hold speaker and loudness more than the word
@@ -16,7 +16,7 @@ Two recipes are named:
      contrastive term (weight 100) makes each clip's latent mean invariant to
      voice-, microphone- and timing-like changes of the spectrogram
      (`layers.SpectrogramAugment`): the word survives them, the voice does not.
-  3. In the joint phase (16 epochs) the two augmented views must also agree
+  3. In the joint phase (8 epochs) the two augmented views must also agree
      on their cluster under the GMM posterior, with a batch-entropy bonus
      against collapse (SCAN's clustering step on the paper's own posterior).
      This lifted validation accuracy by about 8 points over the mixture fit.
@@ -101,8 +101,8 @@ class Recipe:
 RECIPES = {
     "paper": Recipe(name="paper", epochs=500, batch_size=64, learning_rate=5e-3, final_learning_rate=5e-4,
                     model={"reconstruction_loss": "mse", "prior_initialization": "paper"}),
-    "default": Recipe(name="default", epochs=36, batch_size=64, learning_rate=1e-3, final_learning_rate=1e-4,
-                      pretrain_epochs=20, gmm_initialization=True, kl_warmup_epochs=2, kl_weight=0.25,
+    "default": Recipe(name="default", epochs=20, batch_size=64, learning_rate=1e-3, final_learning_rate=1e-4,
+                      pretrain_epochs=12, gmm_initialization=True, kl_warmup_epochs=2, kl_weight=0.25,
                       cluster_weight=1.0,
                       model={"reconstruction_loss": "sse", "min_log_variance": -4.0, "learn_mixture_weights": False,
                              "consistency_weight": 100.0}),
