@@ -125,8 +125,17 @@ def export_section():
     return "\n".join(lines)
 
 
-SECTIONS = {"exports": export_section, "baselines": baselines_section, "feature-benchmark": feature_benchmark_section,
-            "fsdd-clustering": fsdd_clustering_section, "training-throughput": training_throughput_section}
+def figures_section():
+    names = [("tsne_clusters.png", "t-SNE of the latent means, by cluster and by label (the paper's Fig. 3)"),
+             ("contingency.png", "clusters against labels"), ("cluster_means.png", "mean spectrogram per cluster"),
+             ("training_curves.png", "training curves")]
+    return "\n".join(f"![{caption}](docs/figures/{name})" for name, caption in names
+                     if os.path.exists(os.path.join(ROOT, "docs", "figures", name)))
+
+
+SECTIONS = {"figures": figures_section, "exports": export_section, "baselines": baselines_section,
+            "feature-benchmark": feature_benchmark_section, "fsdd-clustering": fsdd_clustering_section,
+            "training-throughput": training_throughput_section}
 
 
 def main():
