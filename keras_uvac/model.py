@@ -92,10 +92,11 @@ class UVAC(keras.Model):
         self.seed = seed
 
         self.encoder = layers.Encoder(latent_dim, encoder_channels, gru_units, unroll=unroll, name="encoder")
+        # The prior's densities and the augmentation's interpolation stay in float32 under mixed precision.
         self.prior = layers.GMMPrior(num_clusters, latent_dim, prior_initialization, min_log_variance,
-                                     learn_weights=learn_mixture_weights, name="prior")
+                                     learn_weights=learn_mixture_weights, name="prior", dtype="float32")
         self.decoder = layers.Decoder(num_bins, num_frames, decoder_channels, name="decoder")
-        self.augment = layers.SpectrogramAugment(**(augmentation or {}), seed=seed, name="augment")
+        self.augment = layers.SpectrogramAugment(**(augmentation or {}), seed=seed, name="augment", dtype="float32")
         self.seed_generator = keras.random.SeedGenerator(seed)
         # Schedule knobs that callbacks set between epochs; stored with the model so a resumed run continues.
         self.kl_weight = keras.Variable(1.0, trainable=False, name="kl_weight")
@@ -119,9 +120,9 @@ class UVAC(keras.Model):
         return list(self.trackers.values())
 
     def encode(self, inputs, training=False):
-        """Returns `(z_mean, z_log_var)` of q(z|x) for a feature dict or spectrogram batch."""
+        """Returns `(z_mean, z_log_var)` of q(z|x), float32, for a feature dict or spectrogram batch."""
         spectrogram = inputs["spectrogram"] if isinstance(inputs, dict) else inputs
-        return self.encoder(spectrogram, training=training)
+        return self._encode_float32(spectrogram, training)
 
     def call(self, inputs, training=False):
         z_mean, _ = self.encode(inputs, training=training)
@@ -139,10 +140,10 @@ class UVAC(keras.Model):
         """
         spectrogram = ops.convert_to_tensor(inputs["spectrogram"])
         mask = ops.convert_to_tensor(inputs["activity_mask"])[:, None, :]
-        z_mean, z_log_var = self.encoder(spectrogram, training=training)
+        z_mean, z_log_var = self._encode_float32(spectrogram, training)
         noise = keras.random.normal(ops.shape(z_mean), seed=self.seed_generator)
         z = z_mean + self.sampling * ops.exp(0.5 * z_log_var) * noise
-        reconstruction = self.decoder(z)
+        reconstruction = ops.cast(self.decoder(z), "float32")
         reconstruction_error = self._reconstruction_error(spectrogram * mask, reconstruction * mask, mask)
         kl = ops.mean(self.prior.kl_divergence(z_mean, z_log_var))
         consistency = ops.convert_to_tensor(0.0)
@@ -150,6 +151,10 @@ class UVAC(keras.Model):
             consistency = self._consistency(spectrogram, training)
         loss = reconstruction_error + self.kl_weight * kl + self.consistency_weight * consistency
         return {"loss": loss, "reconstruction": reconstruction_error, "kl": kl, "consistency": consistency}
+
+    def _encode_float32(self, spectrogram, training):
+        z_mean, z_log_var = self.encoder(spectrogram, training=training)
+        return ops.cast(z_mean, "float32"), ops.cast(z_log_var, "float32")
 
     def _reconstruction_error(self, target, prediction, mask):
         if self.reconstruction_loss == "bce":
@@ -175,8 +180,8 @@ class UVAC(keras.Model):
         word survives the augmentations; pitch, vocal-tract length, microphone
         colour and speaking rate do not, so codes and clusters follow the word.
         """
-        first, _ = self.encoder(self.augment(spectrogram, training=training), training=training)
-        second, _ = self.encoder(self.augment(spectrogram, training=training), training=training)
+        first, _ = self._encode_float32(self.augment(spectrogram, training=training), training)
+        second, _ = self._encode_float32(self.augment(spectrogram, training=training), training)
 
         def unit(vectors):
             return vectors / ops.sqrt(ops.sum(ops.square(vectors), axis=-1, keepdims=True) + 1e-8)
@@ -257,7 +262,9 @@ def _tensorflow_train_step(self, data):
 
     with tf.GradientTape() as tape:
         terms = self.loss_terms(_inputs_of(data), training=True)
-    gradients = tape.gradient(terms["loss"], self.trainable_variables)
+        # Identity unless the optimizer scales the loss (float16 mixed precision).
+        scaled_loss = self.optimizer.scale_loss(terms["loss"])
+    gradients = tape.gradient(scaled_loss, self.trainable_variables)
     self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
     return self._record(terms)
 
@@ -267,7 +274,7 @@ def _torch_train_step(self, data):
 
     self.zero_grad()
     terms = self.loss_terms(_inputs_of(data), training=True)
-    terms["loss"].backward()
+    self.optimizer.scale_loss(terms["loss"]).backward()
     gradients = [variable.value.grad for variable in self.trainable_variables]
     with torch.no_grad():
         self.optimizer.apply(gradients, self.trainable_variables)

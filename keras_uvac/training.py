@@ -235,7 +235,7 @@ def build_model(recipe, seed=0, **overrides):
 
 
 def train(train_collection, out_path, recipe="default", validation_collection=None, feature_config=None,
-          seed=0, resume=False, tensorboard=False, verbose=1, callbacks=(), **model_overrides):
+          seed=0, resume=False, tensorboard=False, verbose=1, callbacks=(), precision="float32", **model_overrides):
     """Trains a UVAC model on a collection and saves it atomically to `out_path`.
 
     Args:
@@ -249,6 +249,8 @@ def train(train_collection, out_path, recipe="default", validation_collection=No
         tensorboard: write TensorBoard logs to `<out_path>.run/tensorboard`.
         verbose: Keras progress bar mode.
         callbacks: further Keras callbacks.
+        precision: `"float32"`, or `"mixed"` (bfloat16 compute on CPUs,
+            float16 on GPUs, float32 weights, prior and loss).
         **model_overrides: `UVAC` arguments that replace the recipe's.
 
     Returns:
@@ -271,6 +273,7 @@ def train(train_collection, out_path, recipe="default", validation_collection=No
                             "to continue it, or delete the folder to start over")
     os.makedirs(run_directory, exist_ok=True)
     keras.utils.set_random_seed(seed)
+    set_precision(precision)
     train_data = pipeline.feature_dataset(train_collection, feature_config, recipe.batch_size, shuffle=True,
                                           seed=seed, cache=True, with_labels=False)
     embedding_data = pipeline.feature_dataset(train_collection, feature_config, 256, with_labels=False)
@@ -306,6 +309,26 @@ def train(train_collection, out_path, recipe="default", validation_collection=No
     # The run is complete: the optimizer state is no longer needed, the history stays.
     os.remove(checkpoint_path)
     return model, checkpoint.history
+
+
+def set_precision(precision):
+    """Sets Keras' global dtype policy: `"float32"` or `"mixed"`.
+
+    `"mixed"` is bfloat16 compute on a CPU (fast where the CPU has bfloat16
+    instructions) and float16 with loss scaling on a GPU.
+
+    Example:
+    >>> set_precision("float32")
+    """
+    if precision not in ("float32", "mixed"):
+        raise ValueError(f"precision must be 'float32' or 'mixed', got {precision!r}")
+    if precision == "float32":
+        keras.mixed_precision.set_global_policy("float32")
+        return
+    import tensorflow as tf
+
+    on_gpu = keras.backend.backend() == "tensorflow" and bool(tf.config.list_physical_devices("GPU"))
+    keras.mixed_precision.set_global_policy("mixed_float16" if on_gpu else "mixed_bfloat16")
 
 
 def save_for_inference(model, path):

@@ -105,3 +105,20 @@ def test_training_runs_on_other_backends(backend):
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "LOSSES" in result.stdout
+
+
+def test_mixed_precision_trains_with_float32_weights_prior_and_loss(small_features):
+    from keras_uvac import training
+
+    collection, arrays = small_features
+    training.set_precision("mixed")
+    try:
+        model = UVAC(**TINY, consistency_weight=1.0, seed=0)
+        model.compile(optimizer="adam")
+        losses = model.fit(pipeline.feature_dataset(collection, batch_size=20), epochs=2, verbose=0).history["loss"]
+        assert model.encoder.compute_dtype == "bfloat16" and model.prior.compute_dtype == "float32"
+        assert all(variable.dtype == "float32" for variable in model.trainable_variables)
+        assert np.all(np.isfinite(losses))
+        assert model.latent_mean(arrays).dtype == np.float32
+    finally:
+        training.set_precision("float32")
