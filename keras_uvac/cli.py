@@ -26,7 +26,7 @@ SHIPPED_MODEL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__f
                              "uvac_fsdd.keras")
 
 
-def _add_data_arguments(parser, positional=False):
+def _add_data_arguments(parser, positional=False, sample_rate=True):
     if positional:
         parser.add_argument("data", nargs="*", metavar="FILES_OR_DIRS",
                             help="WAV files or folders (default: the bundled FSDD)")
@@ -37,8 +37,9 @@ def _add_data_arguments(parser, positional=False):
                         help="how labels are read from the files (default: detected)")
     parser.add_argument("--skip-bad-files", action="store_true",
                         help="skip unreadable or unsupported files with a counted warning instead of stopping")
-    parser.add_argument("--sample-rate", type=int, default=16000,
-                        help="rate audio is resampled to before the STFT (default 16000; 48000 is the paper's)")
+    if sample_rate:
+        parser.add_argument("--sample-rate", type=int, default=16000,
+                            help="rate audio is resampled to before the STFT (default 16000; 48000 is the paper's)")
 
 
 def _add_split_arguments(parser):
@@ -210,8 +211,7 @@ def run_cluster(args):
 
 
 def run_demo(args):
-    args.data, args.layout, args.skip_bad_files = None, "auto", False
-    args.split, args.split_seed, args.seed, args.json, args.plots = "random", 0, 0, None, args.plots
+    vars(args).update(data=None, layout="auto", skip_bad_files=False, split="random", split_seed=0, seed=0, json=None)
     print(f"Clustering the bundled FSDD test split with the shipped model {args.model}")
     run_evaluate(args)
 
@@ -297,7 +297,7 @@ def build_parser():
 
     evaluate = commands.add_parser("evaluate", help="Table I rows for a model beside the baselines")
     evaluate.add_argument("--model", default=SHIPPED_MODEL, help="a .keras model (default: the shipped one)")
-    _add_data_arguments(evaluate)
+    _add_data_arguments(evaluate, sample_rate=False)
     _add_split_arguments(evaluate)
     evaluate.add_argument("--seed", type=int, default=0, help="seed of the baselines")
     evaluate.add_argument("--json", help="also write the rows to this JSON file")
@@ -306,14 +306,13 @@ def build_parser():
 
     cluster = commands.add_parser("cluster", help="the cluster and its probability for each file")
     cluster.add_argument("--model", default=SHIPPED_MODEL, help="a .keras model (default: the shipped one)")
-    _add_data_arguments(cluster, positional=True)
+    _add_data_arguments(cluster, positional=True, sample_rate=False)
     cluster.add_argument("--csv", help="write path, cluster, probability rows to this CSV file")
     cluster.set_defaults(run=run_cluster)
 
     demo = commands.add_parser("demo", help="the shipped model on the bundled FSDD test split")
     demo.add_argument("--model", default=SHIPPED_MODEL, help=argparse.SUPPRESS)
     demo.add_argument("--plots", help="write figures (PNG) to this folder")
-    demo.add_argument("--sample-rate", type=int, default=16000, help=argparse.SUPPRESS)
     demo.set_defaults(run=run_demo)
 
     tune = commands.add_parser("tune", help="search hyperparameters with keras-tuner (resumes from --directory)")
