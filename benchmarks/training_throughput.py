@@ -20,8 +20,9 @@ import textwrap
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 KERAS_PATH = textwrap.dedent("""
-    import json, sys, time
+    import json, resource, sys, time
     import numpy as np, keras
+    keras.mixed_precision.set_global_policy("{policy}")
     from keras_uvac.model import UVAC
     batch, windows, steps, overrides = {batch}, {windows}, {steps}, {overrides}
     rng = np.random.default_rng(0)
@@ -36,11 +37,11 @@ KERAS_PATH = textwrap.dedent("""
         start = time.perf_counter()
         model.fit(data, batch_size=batch, epochs=1, verbose=0, shuffle=False)
         rates.append(batch * steps / (time.perf_counter() - start))
-    print("RESULT", json.dumps(rates))
+    print("RESULT", json.dumps(rates), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """)
 
 TORCH_REFERENCE = textwrap.dedent("""
-    import json, time, math
+    import json, resource, time, math
     import torch
     from torch import nn
     torch.manual_seed(0)
@@ -103,17 +104,18 @@ TORCH_REFERENCE = textwrap.dedent("""
         for _ in range(steps):
             step()
         rates.append(batch * steps / (time.perf_counter() - start))
-    print("RESULT", json.dumps(rates))
+    print("RESULT", json.dumps(rates), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """)
 
 
-def keras_path(backend, jit=False, overrides=None):
-    return {"backend": backend, "jit": jit, "overrides": overrides or {}}
+def keras_path(backend, jit=False, overrides=None, policy="float32"):
+    return {"backend": backend, "jit": jit, "overrides": overrides or {}, "policy": policy}
 
 
 PATHS = {
     "pytorch_reference": None,
     "keras_tensorflow": keras_path("tensorflow"),
+    "keras_tensorflow_mixed_bfloat16": keras_path("tensorflow", policy="mixed_bfloat16"),
     "keras_torch": keras_path("torch"),
     "keras_jax": keras_path("jax", jit=True),
 }
@@ -127,13 +129,15 @@ def run_path(name, batch, windows, steps, threads):
     else:
         environment["KERAS_BACKEND"] = spec["backend"]
         code = KERAS_PATH.format(batch=batch, windows=windows, steps=steps, overrides=repr(spec["overrides"]),
-                                 jit=repr(spec["jit"]))
+                                 jit=repr(spec["jit"]), policy=spec["policy"])
     result = subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True, text=True, cwd=ROOT)
     lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
     if result.returncode or not lines:
         return {"error": (result.stderr or result.stdout)[-2000:]}
-    rates = json.loads(lines[-1][len("RESULT "):])
-    return {"median_clips_per_s": statistics.median(rates), "window_clips_per_s": rates}
+    rates_text, peak_kib = lines[-1][len("RESULT "):].rsplit(" ", 1)
+    rates = json.loads(rates_text)
+    return {"median_clips_per_s": statistics.median(rates), "window_clips_per_s": rates,
+            "peak_memory_mib": int(peak_kib) / 1024}
 
 
 def main():

@@ -51,13 +51,14 @@ def fsdd_clustering_section():
 def training_throughput_section():
     with open(os.path.join(RESULTS, "training_throughput.json")) as handle:
         result = json.load(handle)
-    lines = ["| training path | clips/s (median) | ratio to plain PyTorch |", "| --- | --- | --- |"]
+    lines = ["| training path | clips/s (median) | ratio to plain PyTorch | peak memory |", "| --- | --- | --- | --- |"]
     for name, run in result["results"].items():
         if "median_clips_per_s" in run:
             ratio = run.get("ratio_to_pytorch_reference", 1.0)
-            lines.append(f"| {name} | {run['median_clips_per_s']:.0f} | {ratio:.2f}x |")
+            lines.append(f"| {name} | {run['median_clips_per_s']:.0f} | {ratio:.2f}x | "
+                         f"{run['peak_memory_mib']:.0f} MiB |")
         else:
-            lines.append(f"| {name} | failed | |")
+            lines.append(f"| {name} | failed | | |")
     lines.append("")
     lines.append(f"{result['what']}; {result['machine']['cpus']} cores; `{result['command'].strip()}`.")
     return "\n".join(lines)
