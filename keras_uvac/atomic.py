@@ -30,6 +30,10 @@ def atomic_path(path):
     os.close(handle)
     try:
         yield temporary
+        # mkstemp makes files private; give the result the permissions a plain open() would.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):

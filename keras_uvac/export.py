@@ -33,44 +33,66 @@ FORMATS = ("tflite-int8", "tflite", "onnx", "tflite-audio")
 
 @keras.saving.register_keras_serializable(package="keras_uvac")
 class QuadraticPosterior(keras.layers.Layer):
-    """The GMM cluster posterior (eq. 14) as one dense layer on `[z^2, z]`.
+    """The GMM cluster posterior (eq. 14) as dense layers on z^2 and z.
+
+    `logits = z^2 @ Q + z @ L + b`, floored at `logit_floor`, then a softmax.
+    Two dense layers added, rather than one on the concatenation, give z and
+    z^2 their own int8 scales. The floor keeps the int8 range of the logits
+    on the ones that decide: components far from a clip have log-densities
+    thousands of units down, which would otherwise set the quantisation step.
+    It is calibrated well below every clip's top logit (`calibrated_floor`),
+    so it changes no decision and no probability above e^-20 of the top.
 
     Args:
         num_clusters: number of clusters.
+        logit_floor: the lowest logit (None: no floor).
         **kwargs: passed to `keras.layers.Layer`.
 
     Example:
     >>> posterior = QuadraticPosterior.from_prior(model.prior)  # doctest: +SKIP
     """
 
-    def __init__(self, num_clusters=10, **kwargs):
+    def __init__(self, num_clusters=10, logit_floor=None, **kwargs):
         super().__init__(**kwargs)
         self.num_clusters = num_clusters
-        self.dense = keras.layers.Dense(num_clusters, name="quadratic_logits")
+        self.logit_floor = logit_floor
+        self.quadratic = keras.layers.Dense(num_clusters, use_bias=False, name="quadratic")
+        self.linear = keras.layers.Dense(num_clusters, name="linear")
 
     def build(self, input_shape):
-        self.dense.build((input_shape[0], 2 * input_shape[-1]))
+        self.quadratic.build(input_shape)
+        self.linear.build(input_shape)
+
+    def logits(self, z):
+        # z * z rather than square(z): TFLite has an int8 MUL but no int8 SQUARE.
+        logits = self.quadratic(z * z) + self.linear(z)
+        return logits if self.logit_floor is None else keras.ops.maximum(logits, self.logit_floor)
 
     def call(self, z):
-        return keras.ops.softmax(self.dense(keras.ops.concatenate([keras.ops.square(z), z], axis=-1)), axis=-1)
+        return keras.ops.softmax(self.logits(z), axis=-1)
 
     @classmethod
-    def from_prior(cls, prior):
-        """Builds the layer with weights that reproduce `prior`'s posterior exactly."""
+    def from_prior(cls, prior, logit_floor=None):
+        """Builds the layer with weights that reproduce `prior`'s posterior."""
         log_weights = keras.ops.convert_to_numpy(prior.log_weights()).astype(np.float64)
         means = keras.ops.convert_to_numpy(prior.means).astype(np.float64)
         log_var = keras.ops.convert_to_numpy(prior.log_variances()).astype(np.float64)
         precision = np.exp(-log_var)
-        quadratic = -0.5 * precision.T
-        linear = (means * precision).T
         bias = log_weights - 0.5 * np.sum(means**2 * precision + log_var + layers.LOG_2PI, axis=1)
-        layer = cls(prior.num_clusters, name="posterior")
+        layer = cls(prior.num_clusters, logit_floor=logit_floor, name="posterior")
         layer.build((None, prior.latent_dim))
-        layer.dense.set_weights([np.concatenate([quadratic, linear]).astype("float32"), bias.astype("float32")])
+        layer.quadratic.set_weights([(-0.5 * precision.T).astype("float32")])
+        layer.linear.set_weights([(means * precision).T.astype("float32"), bias.astype("float32")])
         return layer
 
     def get_config(self):
-        return {**super().get_config(), "num_clusters": self.num_clusters}
+        return {**super().get_config(), "num_clusters": self.num_clusters, "logit_floor": self.logit_floor}
+
+
+def calibrated_floor(model, spectrograms, margin=20.0):
+    """A logit floor `margin` below the lowest top logit of any calibration clip."""
+    logits = keras.ops.convert_to_numpy(model.prior.cluster_logits(model.latent_mean(spectrograms)))
+    return float(logits.max(axis=1).min() - margin)
 
 
 @keras.saving.register_keras_serializable(package="keras_uvac")
@@ -125,7 +147,7 @@ class DftSpectrogram(keras.layers.Layer):
         return {**super().get_config(), "feature_config": self.feature_config}
 
 
-def inference_model(model, with_latent_mean=False, batch_size=1, waveform_input=False):
+def inference_model(model, with_latent_mean=False, batch_size=1, waveform_input=False, logit_floor=None):
     """A functional model: features (or waveform) to cluster probabilities.
 
     Static batch, GRUs unrolled, the same weights as `model`.
@@ -136,6 +158,7 @@ def inference_model(model, with_latent_mean=False, batch_size=1, waveform_input=
         batch_size: the static batch size (1 for microcontrollers).
         waveform_input: take the padded waveform and compute the features
             inside (`features.spectrogram_and_mask` on the whole clip).
+        logit_floor: see `QuadraticPosterior` (`calibrated_floor` gives one).
 
     Returns:
         A `keras.Model`.
@@ -149,7 +172,7 @@ def inference_model(model, with_latent_mean=False, batch_size=1, waveform_input=
     encoder = layers.Encoder.from_config({**model.encoder.get_config(), "unroll": True})
     encoder.build((batch_size, model.num_bins, model.num_frames))
     encoder.set_weights(model.encoder.get_weights())
-    posterior = QuadraticPosterior.from_prior(model.prior)
+    posterior = QuadraticPosterior.from_prior(model.prior, logit_floor)
     if waveform_input:
         inputs = keras.Input(shape=(config.num_samples,), batch_size=batch_size, name="waveform")
         spectrogram = DftSpectrogram(config.get_config(), name="features")(inputs)
@@ -235,6 +258,13 @@ class TFLiteRunner:
     def operators(self):
         """Sorted names of the operators the model uses."""
         return sorted({op["op_name"] for op in self.interpreter._get_ops_details()})
+
+    def float_tensors(self):
+        """Names of the float tensors operators read or write (none in a full-integer model)."""
+        details = {tensor["index"]: tensor for tensor in self.interpreter.get_tensor_details()}
+        used = {index for op in self.interpreter._get_ops_details() for index in (*op["inputs"], *op["outputs"])
+                if index >= 0}
+        return sorted(details[index]["name"] for index in used if details[index]["dtype"] == np.float32)
 
     def __call__(self, batch):
         outputs = []
@@ -350,13 +380,13 @@ def agreement(reference, candidate):
     return same, float(np.max(np.abs(reference - candidate)))
 
 
-def representative_subset(spectrograms, count=200, seed=0):
+def representative_subset(spectrograms, count=400, seed=0):
     """A seeded sample of features for int8 calibration."""
     order = np.random.default_rng(seed).permutation(len(spectrograms))
     return spectrograms[order[:min(count, len(spectrograms))]]
 
 
-def representative_subset_collection(collection, count=200, seed=0):
+def representative_subset_collection(collection, count=400, seed=0):
     """A seeded sample of a collection's clips, for int8 calibration."""
     order = np.random.default_rng(seed).permutation(len(collection))
     return collection.subset(np.sort(order[:min(count, len(collection))]))
@@ -386,7 +416,8 @@ def export(model, export_format, path, calibration_features, check_features):
     if export_format not in FORMATS:
         raise ValueError(f"export format must be one of {FORMATS}, got {export_format!r}")
     waveform_input = export_format == "tflite-audio"
-    export_model = inference_model(model, waveform_input=waveform_input)
+    logit_floor = calibrated_floor(model, calibration_features) if export_format == "tflite-int8" else None
+    export_model = inference_model(model, waveform_input=waveform_input, logit_floor=logit_floor)
     if waveform_input:
         config = model.feature_config_object()
         lengths = tf.fill([len(check_features)], config.num_samples)
@@ -395,7 +426,7 @@ def export(model, export_format, path, calibration_features, check_features):
         calibration_features = None
     else:
         reference = keras.ops.convert_to_numpy(model(check_features))
-    report = {"format": export_format, "path": str(path)}
+    report = {"format": export_format, "path": str(path), "logit_floor": logit_floor}
     if export_format == "onnx":
         import onnxruntime
 
@@ -414,6 +445,7 @@ def export(model, export_format, path, calibration_features, check_features):
         runner = TFLiteRunner(model_bytes)
         report["operators"] = runner.operators()
         if int8:
+            report["float_tensors"] = runner.float_tensors()
             micro = MicroRunner(model_bytes, (runner.input, runner.output))
             candidate = micro(check_features)
             report["arena_bytes"] = required_arena_bytes(model_bytes, quantize(check_features[:1], runner.input))

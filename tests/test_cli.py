@@ -84,3 +84,17 @@ def test_cluster_writes_one_row_per_file_without_labels(tmp_path):
 def test_missing_model_is_a_clear_error(tmp_path, capsys):
     assert cli.main(["-q", "evaluate", "--model", str(tmp_path / "none.keras")]) == 2
     assert "none.keras: no such model file" in capsys.readouterr().err
+
+
+def test_atomic_writes_get_ordinary_permissions(tmp_path):
+    import os
+    import stat
+
+    from keras_uvac.atomic import atomic_path
+
+    with atomic_path(tmp_path / "out.txt") as temporary, open(temporary, "w") as handle:
+        handle.write("x")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(os.stat(tmp_path / "out.txt").st_mode) == 0o666 & ~umask
+    assert os.listdir(tmp_path) == ["out.txt"]

@@ -13,9 +13,8 @@ from keras_uvac.model import UVAC
 pytest.importorskip("tflite_micro")
 
 # Every builtin operator the exported int8 graph may use; all are registered in TFLite Micro.
-TFLM_INT8_OPERATORS = {"ADD", "CONCATENATION", "CONV_2D", "DEQUANTIZE", "FULLY_CONNECTED", "LOGISTIC", "MUL", "PACK",
-                       "PAD", "QUANTIZE", "RESHAPE", "SOFTMAX", "SPLIT", "SQUARE", "STRIDED_SLICE", "SUB", "TANH",
-                       "TRANSPOSE", "UNPACK"}
+TFLM_INT8_OPERATORS = {"ADD", "CONV_2D", "FULLY_CONNECTED", "LOGISTIC", "MAXIMUM", "MUL", "PACK", "PAD", "QUANTIZE",
+                       "RESHAPE", "SOFTMAX", "SPLIT", "STRIDED_SLICE", "SUB", "TANH", "TRANSPOSE", "UNPACK"}
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +39,9 @@ def test_quadratic_posterior_equals_the_gmm_posterior(trained):
     layer = export.QuadraticPosterior.from_prior(model.prior)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(z)), keras.ops.convert_to_numpy(model.prior(z)),
                                atol=1e-5)
+    floored = export.QuadraticPosterior.from_prior(model.prior, export.calibrated_floor(model, arrays["spectrogram"]))
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(floored(z)), keras.ops.convert_to_numpy(model.prior(z)),
+                               atol=1e-6)
 
 
 def test_dft_front_end_equals_the_pipeline_features():
@@ -65,7 +67,8 @@ def test_int8_export_runs_in_tflite_micro_with_builtin_operators(trained, tmp_pa
     path = tmp_path / "model_int8.tflite"
     report = export.export(model, "tflite-int8", path, arrays["spectrogram"], arrays["spectrogram"][:40])
     assert report["interpreter"] == "tflite-micro"
-    assert set(report["operators"]) <= TFLM_INT8_OPERATORS
+    assert set(report["operators"]) <= TFLM_INT8_OPERATORS and "DEQUANTIZE" not in report["operators"]
+    assert report["float_tensors"] == []  # full integer: no operator reads or writes float
     assert report["cluster_agreement"] >= 0.9
     assert 10_000 < report["arena_bytes"] < 4_000_000
     source, header = report["c_files"]
