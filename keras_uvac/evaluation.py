@@ -157,7 +157,7 @@ def plot_cluster_means(spectrograms, clusters, path, bin_hz=50.0, hop_ms=10.0):
     rows = int(np.ceil(len(values) / columns))
     figure, axes = plt.subplots(rows, columns, figsize=(2.6 * columns, 2.3 * rows), squeeze=False)
     bins, frames = spectrograms.shape[1:]
-    extent = (0, frames * hop_ms / 1000, bin_hz, (bins + 1) * bin_hz / 1000 * 1000)
+    extent = (0, frames * hop_ms / 1000, bin_hz, (bins + 1) * bin_hz)
     for axis in axes.flat:
         axis.axis("off")
     for axis, value in zip(axes.flat, values):
