@@ -158,7 +158,7 @@ def main():
         for result in results.values():
             if "median_clips_per_s" in result:
                 result["ratio_to_pytorch_reference"] = result["median_clips_per_s"] / reference
-    payload = {"what": f"training clips/s, paper-sized UVAC, batch {args.batch}, float32",
+    payload = {"what": f"training clips/s, paper-sized UVAC, batch {args.batch}, float32 unless the path names another",
                "command": "python benchmarks/training_throughput.py " + " ".join(sys.argv[1:]),
                "machine": {"processor": platform.processor() or platform.machine(), "cpus": threads},
                "windows": args.windows, "steps_per_window": args.steps, "results": results}

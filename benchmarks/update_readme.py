@@ -146,8 +146,12 @@ def main():
     for name, build in SECTIONS.items():
         if f"<!-- {name}:start -->" not in text:
             continue
+        try:
+            body = build()
+        except FileNotFoundError as missing:
+            print(f"{name}: not updated, {missing.filename} is missing (run its benchmark first)")
+            continue
         pattern = re.compile(f"(<!-- {name}:start -->\n).*?(<!-- {name}:end -->)", re.DOTALL)
-        body = build()
         text = pattern.sub(lambda match, body=body: match.group(1) + body + "\n" + match.group(2), text)
     with open(path, "w") as handle:
         handle.write(text)
