@@ -108,8 +108,8 @@ model. The float exports match it on every test clip; the int8 one on 82% only (
 ## Limits
 
 Mean test accuracy over three training seeds is 0.49 (NMI 0.50): well above K-means and GMM-EM on the
-features, below the paper's AudioMNIST figures. Trained on six male speakers of English (several accents) at 8 kHz; expect
-other voices, languages and recording conditions to cluster worse.
+features, below the paper's AudioMNIST figures. Trained on six male speakers of English (several accents) at
+8 kHz; expect other voices, languages and recording conditions to cluster worse.
 """
     with open(os.path.join(ROOT, "saved_models", "uvac_fsdd.md"), "w") as handle:
         handle.write(text)
