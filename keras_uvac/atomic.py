@@ -1,6 +1,7 @@
 """Atomic file writes: a result is either complete on disk or not there at all."""
 
 import contextlib
+import json
 import os
 import tempfile
 
@@ -38,3 +39,13 @@ def atomic_path(path):
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)
+
+
+def write_json(path, payload, indent=1):
+    """Writes `payload` as JSON to `path` atomically.
+
+    Example:
+    >>> write_json("results.json", {"accuracy": 0.5})  # doctest: +SKIP
+    """
+    with atomic_path(path) as temporary, open(temporary, "w") as handle:
+        json.dump(payload, handle, indent=indent)

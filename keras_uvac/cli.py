@@ -68,10 +68,9 @@ def _feature_config(args):
 
 
 def _write_json(path, payload):
-    from keras_uvac.atomic import atomic_path
+    from keras_uvac.atomic import write_json
 
-    with atomic_path(path) as temporary, open(temporary, "w") as handle:
-        json.dump(payload, handle, indent=2)
+    write_json(path, payload, indent=2)
     print(f"wrote {path}")
 
 

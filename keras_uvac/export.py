@@ -380,16 +380,19 @@ def agreement(reference, candidate):
     return same, float(np.max(np.abs(reference - candidate)))
 
 
+def _sample_indices(size, count, seed):
+    """Sorted indices of a seeded sample of at most `count` of `size` items."""
+    return np.sort(np.random.default_rng(seed).permutation(size)[:min(count, size)])
+
+
 def representative_subset(spectrograms, count=400, seed=0):
     """A seeded sample of features for int8 calibration."""
-    order = np.random.default_rng(seed).permutation(len(spectrograms))
-    return spectrograms[order[:min(count, len(spectrograms))]]
+    return spectrograms[_sample_indices(len(spectrograms), count, seed)]
 
 
 def representative_subset_collection(collection, count=400, seed=0):
     """A seeded sample of a collection's clips, for int8 calibration."""
-    order = np.random.default_rng(seed).permutation(len(collection))
-    return collection.subset(np.sort(order[:min(count, len(collection))]))
+    return collection.subset(_sample_indices(len(collection), count, seed))
 
 
 def export(model, export_format, path, calibration_features, check_features):

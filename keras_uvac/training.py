@@ -43,7 +43,7 @@ import numpy as np
 from sklearn import mixture as sk_mixture
 
 from keras_uvac import metrics, pipeline
-from keras_uvac.atomic import atomic_path
+from keras_uvac.atomic import atomic_path, write_json
 from keras_uvac.features import FeatureConfig
 from keras_uvac.model import UVAC
 
@@ -206,8 +206,7 @@ class EpochCheckpoint(keras.callbacks.Callback):
         self.history.append(record)
         with atomic_path(self.checkpoint_path) as temporary:
             self.model.save(temporary)
-        with atomic_path(self.history_path) as temporary, open(temporary, "w") as handle:
-            json.dump(self.history, handle, indent=1)
+        write_json(self.history_path, self.history)
 
 
 def read_history(run_directory):
@@ -288,8 +287,8 @@ def train(train_collection, out_path, recipe="default", validation_collection=No
         model = build_model(recipe, seed, steps_per_epoch=steps_per_epoch,
                             feature_config=feature_config.get_config(), **model_overrides)
         initial_epoch = 0
-    _write_json(os.path.join(run_directory, "recipe.json"), {"recipe": recipe.get_config(), "seed": seed,
-                                                              "model": model.get_config()})
+    write_json(os.path.join(run_directory, "recipe.json"), {"recipe": recipe.get_config(), "seed": seed,
+                                                             "model": model.get_config()})
     callbacks = [RecipeSchedule(recipe, embedding_data, seed), *callbacks]
     if validation_collection is not None and validation_collection.labels is not None:
         callbacks.append(metrics.ClusteringMetricsCallback(
@@ -346,7 +345,3 @@ def save_for_inference(model, path):
     with atomic_path(path) as temporary:
         bare.save(temporary)
 
-
-def _write_json(path, payload):
-    with atomic_path(path) as temporary, open(temporary, "w") as handle:
-        json.dump(payload, handle, indent=1)

@@ -10,7 +10,6 @@ searches on unsupervised validation accuracy instead.
 """
 
 import dataclasses
-import json
 import math
 import os
 
@@ -19,7 +18,7 @@ import keras_tuner
 import numpy as np
 
 from keras_uvac import metrics, pipeline, training
-from keras_uvac.atomic import atomic_path
+from keras_uvac.atomic import write_json
 from keras_uvac.model import UVAC
 
 OBJECTIVES = {"silhouette": keras_tuner.Objective("val_silhouette", "max"),
@@ -126,6 +125,5 @@ def tune(train_collection, validation_collection, directory, tuner="random", max
     best_model = search.get_best_models(1)[0]
     out_path = out_path or os.path.join(directory, "best.keras")
     training.save_for_inference(best_model, out_path)
-    with atomic_path(os.path.join(directory, "best_hyperparameters.json")) as temporary, open(temporary, "w") as f:
-        json.dump(best_values, f, indent=1)
+    write_json(os.path.join(directory, "best_hyperparameters.json"), best_values)
     return best_model, best_values
