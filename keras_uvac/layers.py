@@ -134,6 +134,9 @@ class Encoder(keras.layers.Layer):
         channels: output channels of the convolutions.
         gru_units: units of the stacked GRUs.
         unroll: unroll the GRUs (static graphs for microcontroller export).
+        activation_limits: None, or one upper bound per convolution block
+            at which its ReLU saturates (int8 export calibrates them, so
+            that rare large activations do not coarsen the int8 scale).
         **kwargs: passed to `keras.layers.Layer`.
 
     Returns (when called):
@@ -145,19 +148,24 @@ class Encoder(keras.layers.Layer):
     (2, 4)
     """
 
-    def __init__(self, latent_dim=10, channels=(16, 32, 64, 128), gru_units=(128, 128), unroll=False, **kwargs):
+    def __init__(self, latent_dim=10, channels=(16, 32, 64, 128), gru_units=(128, 128), unroll=False,
+                 activation_limits=None, **kwargs):
         super().__init__(**kwargs)
         self.latent_dim = latent_dim
         self.channels = tuple(channels)
         self.gru_units = tuple(gru_units)
         self.unroll = unroll
+        self.activation_limits = None if activation_limits is None else tuple(map(float, activation_limits))
+        limits = self.activation_limits or (None,) * len(self.channels)
+        if len(limits) != len(self.channels):
+            raise ValueError(f"Encoder: {len(limits)} activation_limits for {len(self.channels)} convolution blocks")
         self.convolutions = []
-        for index, width in enumerate(self.channels):
+        for index, (width, limit) in enumerate(zip(self.channels, limits)):
             self.convolutions += [
                 keras.layers.ZeroPadding2D(3, name=f"pad_{index}"),
                 keras.layers.Conv2D(width, 8, strides=2, kernel_initializer="he_uniform", name=f"conv_{index}"),
                 keras.layers.BatchNormalization(name=f"batch_norm_{index}"),
-                keras.layers.ReLU(name=f"relu_{index}"),
+                keras.layers.ReLU(max_value=limit, name=f"relu_{index}"),
             ]
         self.recurrent = [
             keras.layers.GRU(units, return_sequences=index < len(self.gru_units) - 1, unroll=unroll,
@@ -178,6 +186,15 @@ class Encoder(keras.layers.Layer):
             shape = layer.compute_output_shape(shape)
         self.to_moments.build(shape)
 
+    def convolution_activations(self, spectrogram):
+        """The output of each convolution block (after its ReLU), inference mode."""
+        hidden, outputs = spectrogram[..., None], []
+        for layer in self.convolutions:
+            hidden = layer(hidden, training=False)
+            if isinstance(layer, keras.layers.ReLU):
+                outputs.append(hidden)
+        return outputs
+
     def call(self, spectrogram, training=False):
         hidden = spectrogram[..., None]
         for layer in self.convolutions:
@@ -195,7 +212,7 @@ class Encoder(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "latent_dim": self.latent_dim, "channels": self.channels,
-                "gru_units": self.gru_units, "unroll": self.unroll}
+                "gru_units": self.gru_units, "unroll": self.unroll, "activation_limits": self.activation_limits}
 
 
 @keras.saving.register_keras_serializable(package="keras_uvac")

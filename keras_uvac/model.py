@@ -13,7 +13,7 @@ from keras import ops
 from keras_uvac import features, layers
 
 RECONSTRUCTION_LOSSES = ("sse", "mse", "bce")
-LOSS_TERMS = ("loss", "reconstruction", "kl", "consistency")
+LOSS_TERMS = ("loss", "reconstruction", "kl", "consistency", "speaker")
 
 
 def _inputs_of(data):
@@ -50,6 +50,10 @@ class UVAC(keras.Model):
         min_log_variance: floor of the prior's log-variances.
         learn_mixture_weights: learn pi (the paper) or keep it uniform.
         consistency_weight: weight of the augmentation-consistency term.
+        speaker_weight: weight of the speaker-invariance term, used when the
+            batches carry a `speaker` index (speaker ids, never class labels):
+            the share of the latent means' variance that the speakers' mean
+            codes explain.
         augmentation: config dict of `layers.SpectrogramAugment`, or None.
         unroll: unroll the GRUs.
         feature_config: config dict of the `features.FeatureConfig` the model
@@ -68,7 +72,7 @@ class UVAC(keras.Model):
     def __init__(self, num_clusters=10, latent_dim=10, encoder_channels=(16, 32, 64, 128), gru_units=(128, 128),
                  decoder_channels=(128, 64, 32, 16), num_bins=128, num_frames=99, reconstruction_loss="sse",
                  prior_initialization="paper", min_log_variance=-6.0, learn_mixture_weights=True,
-                 consistency_weight=0.0, augmentation=None,
+                 consistency_weight=0.0, speaker_weight=0.0, augmentation=None,
                  unroll=False, feature_config=None, seed=None, **kwargs):
         super().__init__(**kwargs)
         if reconstruction_loss not in RECONSTRUCTION_LOSSES:
@@ -86,6 +90,7 @@ class UVAC(keras.Model):
         self.min_log_variance = min_log_variance
         self.learn_mixture_weights = learn_mixture_weights
         self.consistency_weight = consistency_weight
+        self.speaker_weight = speaker_weight
         self.augmentation = augmentation
         self.unroll = unroll
         self.feature_config = feature_config
@@ -132,11 +137,12 @@ class UVAC(keras.Model):
         """Per-batch mean loss terms; the one place the UVAC objective is written.
 
         Args:
-            inputs: a feature dict with `spectrogram` and `activity_mask`.
+            inputs: a feature dict with `spectrogram` and `activity_mask`, and
+                optionally `speaker` (int ids).
             training: run batch normalisation and augmentation in training mode.
 
         Returns:
-            A dict with `loss`, `reconstruction`, `kl` and `consistency`.
+            A dict with `loss`, `reconstruction`, `kl`, `consistency` and `speaker`.
         """
         spectrogram = ops.convert_to_tensor(inputs["spectrogram"])
         mask = ops.convert_to_tensor(inputs["activity_mask"])[:, None, :]
@@ -149,8 +155,13 @@ class UVAC(keras.Model):
         consistency = ops.convert_to_tensor(0.0)
         if self.consistency_weight:
             consistency = self._consistency(spectrogram, training)
-        loss = reconstruction_error + self.kl_weight * kl + self.consistency_weight * consistency
-        return {"loss": loss, "reconstruction": reconstruction_error, "kl": kl, "consistency": consistency}
+        speaker = ops.convert_to_tensor(0.0)
+        if self.speaker_weight and "speaker" in inputs:
+            speaker = speaker_dependence(z_mean, inputs["speaker"])
+        loss = (reconstruction_error + self.kl_weight * kl + self.consistency_weight * consistency
+                + self.speaker_weight * speaker)
+        return {"loss": loss, "reconstruction": reconstruction_error, "kl": kl, "consistency": consistency,
+                "speaker": speaker}
 
     def _encode_float32(self, spectrogram, training):
         z_mean, z_log_var = self.encoder(spectrogram, training=training)
@@ -235,12 +246,41 @@ class UVAC(keras.Model):
                 "num_frames": self.num_frames, "reconstruction_loss": self.reconstruction_loss,
                 "prior_initialization": self.prior_initialization, "min_log_variance": self.min_log_variance,
                 "learn_mixture_weights": self.learn_mixture_weights,
-                "consistency_weight": self.consistency_weight, "augmentation": self.augmentation,
+                "consistency_weight": self.consistency_weight, "speaker_weight": self.speaker_weight,
+                "augmentation": self.augmentation,
                 "unroll": self.unroll, "feature_config": self.feature_config, "seed": self.seed}
 
     def feature_config_object(self):
         """The `features.FeatureConfig` of this model's inputs."""
         return features.FeatureConfig.from_config(self.feature_config or {})
+
+
+def speaker_dependence(codes, speakers):
+    """Share of the codes' variance in a batch that the speakers' mean codes explain.
+
+    0 when every speaker's clips have the same mean code, 1 when each speaker's
+    clips share one code. Clustering speech by word needs codes whose speaker
+    means coincide: centring each speaker's codes alone lifted K-means on
+    pretrained FSDD codes from 0.39 to 0.68 accuracy (docs/recipe_search.md).
+
+    Args:
+        codes: `(batch, latent_dim)` float32.
+        speakers: `(batch,)` integer speaker ids.
+
+    Returns:
+        A scalar in [0, 1].
+
+    Example:
+    >>> float(speaker_dependence(ops.convert_to_tensor([[0.0], [2.0]]), ops.convert_to_tensor([0, 1])))
+    1.0
+    """
+    speakers = ops.reshape(speakers, (-1,))
+    same_speaker = ops.cast(ops.equal(speakers[:, None], speakers[None, :]), codes.dtype)
+    speaker_means = ops.matmul(same_speaker / ops.sum(same_speaker, axis=1, keepdims=True), codes)
+    batch_mean = ops.mean(codes, axis=0, keepdims=True)
+    between = ops.mean(ops.sum(ops.square(speaker_means - batch_mean), axis=-1))
+    total = ops.mean(ops.sum(ops.square(codes - batch_mean), axis=-1))
+    return between / (total + 1e-6)
 
 
 def _batches(data, batch_size):

@@ -65,7 +65,7 @@ def waveform_dataset(collection, config):
 
 
 def feature_dataset(collection, config=None, batch_size=64, shuffle=False, seed=None, cache=False,
-                    with_labels=True, drop_remainder=False):
+                    with_labels=True, with_speakers=False, drop_remainder=False):
     """Builds the batched feature dataset for a collection.
 
     Args:
@@ -77,6 +77,8 @@ def feature_dataset(collection, config=None, batch_size=64, shuffle=False, seed=
         cache: False, True (in memory) or a file path prefix: features are
             computed once and read back in later epochs.
         with_labels: yield `(features, label)` when the collection has labels.
+        with_speakers: add an int32 `speaker` index to the features when the
+            collection knows its speakers (for `UVAC(speaker_weight=...)`).
         drop_remainder: drop a last, smaller batch.
 
     Returns:
@@ -88,16 +90,23 @@ def feature_dataset(collection, config=None, batch_size=64, shuffle=False, seed=
     """
     config = config or features_lib.FeatureConfig()
     labels = collection.labels if with_labels else None
+    speakers = None
+    if with_speakers and collection.speakers is not None:
+        speakers = np.unique(np.asarray(collection.speakers), return_inverse=True)[1].astype(np.int32)
 
-    def compute(*element):
-        (waveforms, lengths), label = element if labels is not None else (element, None)
-        spectrogram, activity_mask = features_lib.spectrogram_and_mask(waveforms, lengths, config)
+    def compute(element):
+        spectrogram, activity_mask = features_lib.spectrogram_and_mask(*element["audio"], config)
         inputs = {"spectrogram": spectrogram, "activity_mask": activity_mask}
-        return inputs if label is None else (inputs, label)
+        if "speaker" in element:
+            inputs["speaker"] = element["speaker"]
+        return (inputs, element["label"]) if "label" in element else inputs
 
-    dataset = waveform_dataset(collection, config)
+    columns = {"audio": waveform_dataset(collection, config)}
     if labels is not None:
-        dataset = tf.data.Dataset.zip(dataset, tf.data.Dataset.from_tensor_slices(labels))
+        columns["label"] = tf.data.Dataset.from_tensor_slices(labels)
+    if speakers is not None:
+        columns["speaker"] = tf.data.Dataset.from_tensor_slices(speakers)
+    dataset = tf.data.Dataset.zip(columns)
     if cache is False:
         # Shuffling decoded waveforms keeps the STFT batched.
         if shuffle:

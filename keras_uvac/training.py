@@ -274,7 +274,7 @@ def train(train_collection, out_path, recipe="default", validation_collection=No
     keras.utils.set_random_seed(seed)
     set_precision(precision)
     train_data = pipeline.feature_dataset(train_collection, feature_config, recipe.batch_size, shuffle=True,
-                                          seed=seed, cache=True, with_labels=False)
+                                          seed=seed, cache=True, with_labels=False, with_speakers=True)
     embedding_data = pipeline.feature_dataset(train_collection, feature_config, 256, with_labels=False)
     steps_per_epoch = math.ceil(len(train_collection) / recipe.batch_size)
 

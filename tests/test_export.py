@@ -13,8 +13,9 @@ from keras_uvac.model import UVAC
 pytest.importorskip("tflite_micro")
 
 # Every builtin operator the exported int8 graph may use; all are registered in TFLite Micro.
-TFLM_INT8_OPERATORS = {"ADD", "CONV_2D", "FULLY_CONNECTED", "LOGISTIC", "MAXIMUM", "MUL", "PACK", "PAD", "QUANTIZE",
-                       "RESHAPE", "SOFTMAX", "SPLIT", "STRIDED_SLICE", "SUB", "TANH", "TRANSPOSE", "UNPACK"}
+TFLM_INT8_OPERATORS = {"ADD", "CONV_2D", "FULLY_CONNECTED", "LOGISTIC", "MAXIMUM", "MINIMUM", "MUL", "PACK", "PAD",
+                       "QUANTIZE", "RELU", "RESHAPE", "SOFTMAX", "SPLIT", "STRIDED_SLICE", "SUB", "TANH", "TRANSPOSE",
+                       "UNPACK"}
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +45,22 @@ def test_quadratic_posterior_equals_the_gmm_posterior(trained):
                                atol=1e-6)
 
 
+def test_activation_limits_are_percentiles_of_each_block_and_clamp_the_export(trained):
+    model, arrays, _ = trained
+    spectrograms = arrays["spectrogram"]
+    limits = export.calibrated_activation_limits(model, spectrograms, percentile=99.0)
+    activations = [keras.ops.convert_to_numpy(block) for block in model.encoder.convolution_activations(spectrograms)]
+    assert len(limits) == len(model.encoder_channels)
+    for limit, block in zip(limits, activations):
+        assert 0 < limit < block.max() and abs(np.mean(block > limit) - 0.01) < 0.005
+    clamped = export.inference_model(model, activation_limits=limits).get_layer("encoder")
+    for limit, block in zip(limits, clamped.convolution_activations(spectrograms[:8])):
+        assert float(keras.ops.max(block)) <= limit + 1e-6
+    unclamped = export.inference_model(model, activation_limits=None)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(unclamped(spectrograms[:1])),
+                               keras.ops.convert_to_numpy(model(spectrograms[:1])), atol=1e-5)
+
+
 def test_dft_front_end_equals_the_pipeline_features():
     waveforms = np.random.default_rng(0).normal(size=(3, 16000)).astype("float32")
     waveforms[2] = 0.0
@@ -69,6 +86,7 @@ def test_int8_export_runs_in_tflite_micro_with_builtin_operators(trained, tmp_pa
     assert report["interpreter"] == "tflite-micro"
     assert set(report["operators"]) <= TFLM_INT8_OPERATORS and "DEQUANTIZE" not in report["operators"]
     assert report["float_tensors"] == []  # full integer: no operator reads or writes float
+    assert len(report["activation_limits"]) == len(model.encoder_channels)
     assert report["cluster_agreement"] >= 0.9
     assert 10_000 < report["arena_bytes"] < 4_000_000
     source, header = report["c_files"]

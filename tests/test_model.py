@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from keras_uvac import datasets, pipeline
-from keras_uvac.model import UVAC
+from keras_uvac.model import UVAC, speaker_dependence
 
 TINY = {"encoder_channels": (4, 8), "gru_units": (8,), "decoder_channels": (8, 4), "num_clusters": 3,
         "latent_dim": 4}
@@ -35,11 +35,36 @@ def test_fit_takes_the_pipeline_dataset_labeled_or_not_and_loss_decreases(small_
     labeled = pipeline.feature_dataset(collection, batch_size=20, cache=True)
     history = model.fit(labeled, epochs=6, verbose=0)
     losses = history.history["loss"]
-    assert set(history.history) == {"loss", "reconstruction", "kl", "consistency"}
+    assert set(history.history) == {"loss", "reconstruction", "kl", "consistency", "speaker"}
     assert losses[-1] < 0.7 * losses[0]
     unlabeled = pipeline.feature_dataset(collection, batch_size=20, with_labels=False)
     assert np.isfinite(model.fit(unlabeled, epochs=1, verbose=0).history["loss"][0])
     assert set(model.evaluate(labeled, verbose=0, return_dict=True)) >= {"loss", "kl"}
+
+
+def test_speaker_dependence_is_the_share_of_variance_between_speaker_means():
+    rng = np.random.default_rng(0)
+    codes = rng.normal(size=(60, 3)).astype("float32")
+    speakers = np.repeat(np.arange(3), 20)
+    expected_means = np.stack([codes[speakers == s].mean(0) for s in speakers])
+    expected = np.sum((expected_means - codes.mean(0)) ** 2) / np.sum((codes - codes.mean(0)) ** 2)
+    assert float(speaker_dependence(codes, speakers)) == pytest.approx(expected, rel=1e-4)
+    shifted = codes + 5.0 * speakers[:, None]  # speaker-specific offsets dominate
+    assert float(speaker_dependence(shifted, speakers)) > 0.9
+    centred = shifted - np.stack([shifted[speakers == s].mean(0) for s in speakers])
+    assert float(speaker_dependence(centred, speakers)) < 1e-6
+
+
+def test_speaker_term_is_trained_when_batches_carry_speakers(small_features):
+    collection, _ = small_features
+    keras.utils.set_random_seed(0)
+    model = UVAC(**TINY, speaker_weight=10.0, seed=0)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3))
+    with_speakers = pipeline.feature_dataset(collection, batch_size=30, cache=True, with_speakers=True)
+    history = model.fit(with_speakers, epochs=4, verbose=0).history["speaker"]
+    assert history[0] > 0 and history[-1] < history[0]
+    without = pipeline.feature_dataset(collection, batch_size=30, with_labels=False)
+    assert model.evaluate(without, verbose=0, return_dict=True)["speaker"] == 0.0
 
 
 def test_predict_gives_cluster_probabilities_and_methods_give_z_and_clusters(small_features):
@@ -79,7 +104,7 @@ def test_unknown_reconstruction_loss_is_refused():
 BACKEND_SCRIPT = textwrap.dedent("""
     import keras, numpy as np
     from keras_uvac import datasets, pipeline
-    from keras_uvac.model import UVAC
+    from keras_uvac.model import UVAC, speaker_dependence
     assert keras.backend.backend() == "{backend}"
     keras.utils.set_random_seed(0)
     collection = datasets.load_audio().subset(range(0, 3000, 50))

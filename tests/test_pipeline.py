@@ -35,6 +35,16 @@ def test_labeled_dataset_yields_features_and_labels_for_fit():
     assert labels.numpy().tolist() == collection.labels[:8].tolist()
 
 
+def test_speakers_come_as_integer_ids_when_asked_for(tmp_path):
+    collection = datasets.load_audio().subset(range(0, 3000, 100))
+    inputs, labels = next(iter(pipeline.feature_dataset(collection, batch_size=30, with_speakers=True)))
+    names = sorted(set(collection.speakers))
+    assert inputs["speaker"].numpy().tolist() == [names.index(name) for name in collection.speakers]
+    assert labels.numpy().tolist() == collection.labels.tolist()
+    unknown = next(iter(pipeline.feature_dataset(mixed_collection(tmp_path), batch_size=5, with_speakers=True)))
+    assert "speaker" not in unknown
+
+
 def test_unlabeled_dataset_yields_feature_dicts(tmp_path):
     dataset = pipeline.feature_dataset(mixed_collection(tmp_path), batch_size=2)
     batches = list(dataset)
