@@ -8,6 +8,7 @@ PyTorch backends alike. Shapes follow the pipeline: spectrograms are
 import math
 
 import keras
+import numpy as np
 from keras import ops
 
 LOG_2PI = math.log(2.0 * math.pi)
@@ -29,6 +30,9 @@ class GMMPrior(keras.layers.Layer):
         min_log_variance: floor of every component's log-variance.
         learn_weights: learn the mixture weights (the paper); when False they
             stay as initialised, which stops components from dying off.
+        tied_variances: one diagonal variance shared by every component
+            (the paper: one per component). Clusters then differ only in
+            their means and weights, as in K-means.
         **kwargs: passed to `keras.layers.Layer`.
 
     Example:
@@ -38,7 +42,7 @@ class GMMPrior(keras.layers.Layer):
     """
 
     def __init__(self, num_clusters=10, latent_dim=10, initialization="paper", min_log_variance=-6.0,
-                 learn_weights=True, **kwargs):
+                 learn_weights=True, tied_variances=False, **kwargs):
         super().__init__(**kwargs)
         if initialization not in ("paper", "zeros"):
             raise ValueError(f"GMMPrior: initialization must be 'paper' or 'zeros', got {initialization!r}")
@@ -47,6 +51,7 @@ class GMMPrior(keras.layers.Layer):
         self.initialization = initialization
         self.min_log_variance = min_log_variance
         self.learn_weights = learn_weights
+        self.tied_variances = tied_variances
 
     def build(self, input_shape=None):
         paper = self.initialization == "paper"
@@ -59,7 +64,8 @@ class GMMPrior(keras.layers.Layer):
                                       initializer=uniform_weight_logits if paper and self.learn_weights else "zeros")
         self.means = self.add_weight(shape=(self.num_clusters, self.latent_dim), name="means",
                                      initializer="glorot_uniform" if paper else "zeros")
-        self.raw_log_variances = self.add_weight(shape=(self.num_clusters, self.latent_dim),
+        self.raw_log_variances = self.add_weight(shape=(1 if self.tied_variances else self.num_clusters,
+                                                        self.latent_dim),
                                                  name="log_variances", initializer="zeros")
 
     def log_weights(self):
@@ -68,7 +74,8 @@ class GMMPrior(keras.layers.Layer):
 
     def log_variances(self):
         """Floored log-variances, `(clusters, latent_dim)`."""
-        return ops.maximum(self.raw_log_variances, self.min_log_variance)
+        floored = ops.maximum(self.raw_log_variances, self.min_log_variance)
+        return ops.broadcast_to(floored, (self.num_clusters, self.latent_dim))
 
     def kl_divergence(self, z_mean, z_log_var):
         """The approximate KL(q(z|x) || p(z)) of the paper's eq. 11, per clip.
@@ -106,11 +113,16 @@ class GMMPrior(keras.layers.Layer):
         Args:
             weights: `(clusters,)` positive mixture weights.
             means: `(clusters, latent_dim)`.
-            variances: `(clusters, latent_dim)` positive variances.
+            variances: `(clusters, latent_dim)` positive variances (with
+                `tied_variances`, their mean weighted by `weights` is kept).
         """
-        self.logits.assign(ops.log(ops.maximum(ops.convert_to_tensor(weights, "float32"), 1e-8)))
-        self.means.assign(ops.convert_to_tensor(means, "float32"))
-        self.raw_log_variances.assign(ops.log(ops.convert_to_tensor(variances, "float32")))
+        weights = np.maximum(np.asarray(weights, "float32"), 1e-8)
+        variances = np.asarray(variances, "float32")
+        if self.tied_variances:
+            variances = np.sum(weights[:, None] * variances, axis=0, keepdims=True) / np.sum(weights)
+        self.logits.assign(np.log(weights))
+        self.means.assign(np.asarray(means, "float32"))
+        self.raw_log_variances.assign(np.log(variances))
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.num_clusters)
@@ -118,7 +130,7 @@ class GMMPrior(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), "num_clusters": self.num_clusters, "latent_dim": self.latent_dim,
                 "initialization": self.initialization, "min_log_variance": self.min_log_variance,
-                "learn_weights": self.learn_weights}
+                "learn_weights": self.learn_weights, "tied_variances": self.tied_variances}
 
 
 @keras.saving.register_keras_serializable(package="keras_uvac")

@@ -49,6 +49,8 @@ class UVAC(keras.Model):
         prior_initialization: `"paper"` or `"zeros"`, see `layers.GMMPrior`.
         min_log_variance: floor of the prior's log-variances.
         learn_mixture_weights: learn pi (the paper) or keep it uniform.
+        tied_prior_variances: one diagonal variance for every component
+            (see `layers.GMMPrior`).
         consistency_weight: weight of the augmentation-consistency term.
         speaker_weight: weight of the speaker-invariance term, used when the
             batches carry a `speaker` index (speaker ids, never class labels):
@@ -72,6 +74,7 @@ class UVAC(keras.Model):
     def __init__(self, num_clusters=10, latent_dim=10, encoder_channels=(16, 32, 64, 128), gru_units=(128, 128),
                  decoder_channels=(128, 64, 32, 16), num_bins=128, num_frames=99, reconstruction_loss="sse",
                  prior_initialization="paper", min_log_variance=-6.0, learn_mixture_weights=True,
+                 tied_prior_variances=False,
                  consistency_weight=0.0, speaker_weight=0.0, augmentation=None,
                  unroll=False, feature_config=None, seed=None, **kwargs):
         super().__init__(**kwargs)
@@ -89,6 +92,7 @@ class UVAC(keras.Model):
         self.prior_initialization = prior_initialization
         self.min_log_variance = min_log_variance
         self.learn_mixture_weights = learn_mixture_weights
+        self.tied_prior_variances = tied_prior_variances
         self.consistency_weight = consistency_weight
         self.speaker_weight = speaker_weight
         self.augmentation = augmentation
@@ -99,7 +103,8 @@ class UVAC(keras.Model):
         self.encoder = layers.Encoder(latent_dim, encoder_channels, gru_units, unroll=unroll, name="encoder")
         # The prior's densities and the augmentation's interpolation stay in float32 under mixed precision.
         self.prior = layers.GMMPrior(num_clusters, latent_dim, prior_initialization, min_log_variance,
-                                     learn_weights=learn_mixture_weights, name="prior", dtype="float32")
+                                     learn_weights=learn_mixture_weights, tied_variances=tied_prior_variances,
+                                     name="prior", dtype="float32")
         self.decoder = layers.Decoder(num_bins, num_frames, decoder_channels, name="decoder")
         self.augment = layers.SpectrogramAugment(**(augmentation or {}), seed=seed, name="augment", dtype="float32")
         self.seed_generator = keras.random.SeedGenerator(seed)
@@ -245,7 +250,7 @@ class UVAC(keras.Model):
                 "decoder_channels": self.decoder_channels, "num_bins": self.num_bins,
                 "num_frames": self.num_frames, "reconstruction_loss": self.reconstruction_loss,
                 "prior_initialization": self.prior_initialization, "min_log_variance": self.min_log_variance,
-                "learn_mixture_weights": self.learn_mixture_weights,
+                "learn_mixture_weights": self.learn_mixture_weights, "tied_prior_variances": self.tied_prior_variances,
                 "consistency_weight": self.consistency_weight, "speaker_weight": self.speaker_weight,
                 "augmentation": self.augmentation,
                 "unroll": self.unroll, "feature_config": self.feature_config, "seed": self.seed}

@@ -166,9 +166,12 @@ def fit_prior_to_codes(model, data, seed=0):
     """
     codes = model.latent_mean(data)
     floor = math.exp(model.min_log_variance)
-    mixture = sk_mixture.GaussianMixture(model.num_clusters, covariance_type="diag", n_init=5, reg_covar=floor,
-                                         random_state=seed).fit(codes)
-    model.prior.set_mixture(mixture.weights_, mixture.means_, np.maximum(mixture.covariances_, floor))
+    tied = model.tied_prior_variances
+    mixture = sk_mixture.GaussianMixture(model.num_clusters, covariance_type="tied" if tied else "diag", n_init=5,
+                                         reg_covar=floor, random_state=seed).fit(codes)
+    # A tied fit shares one covariance; the prior keeps its diagonal.
+    variances = np.tile(np.diag(mixture.covariances_), (model.num_clusters, 1)) if tied else mixture.covariances_
+    model.prior.set_mixture(mixture.weights_, mixture.means_, np.maximum(variances, floor))
     return mixture
 
 

@@ -63,9 +63,23 @@ def test_variance_floor_and_paper_initialisation():
     assert np.all(numpy(prior.log_variances()) == -3.0)
 
 
+def test_tied_variances_are_one_diagonal_shared_by_every_component():
+    prior = layers.GMMPrior(num_clusters=3, latent_dim=2, tied_variances=True)
+    prior.build()
+    assert tuple(prior.raw_log_variances.shape) == (1, 2)
+    weights = np.array([0.5, 0.25, 0.25])
+    variances = np.array([[1.0, 2.0], [3.0, 2.0], [5.0, 2.0]])
+    prior.set_mixture(weights, np.zeros((3, 2)), variances)
+    np.testing.assert_allclose(numpy(prior.log_variances()), np.log([[2.5, 2.0]] * 3), rtol=1e-6)
+    z = np.random.default_rng(0).normal(size=(5, 2)).astype("float32")
+    untied = prior_with(weights, np.zeros((3, 2)), np.array([[2.5, 2.0]] * 3))
+    np.testing.assert_allclose(numpy(prior(z)), numpy(untied(z)), atol=1e-6)
+
+
 @pytest.mark.parametrize("layer", [
     layers.GMMPrior(num_clusters=3, latent_dim=2, initialization="zeros", min_log_variance=-2.0),
-    layers.Encoder(latent_dim=4, channels=(4, 8), gru_units=(8, 6), unroll=True),
+    layers.GMMPrior(num_clusters=3, latent_dim=2, tied_variances=True),
+    layers.Encoder(latent_dim=4, channels=(4, 8), gru_units=(8, 6), unroll=True, activation_limits=(6.0, 4.0)),
     layers.Decoder(num_bins=64, num_frames=50, channels=(8, 4)),
     layers.SpectrogramAugment(frequency_warp=0.2, time_warp=0.1, time_shift=3, seed=5),
 ])

@@ -45,6 +45,17 @@ def test_schedule_pretrains_then_fits_the_prior_then_warms_up_the_kl(small_fsdd)
     assert [record["epoch"] for record in history] == [1, 2, 3, 4, 5]
 
 
+def test_speaker_term_and_tied_prior_variances_in_a_training_run(small_fsdd, tmp_path):
+    collection = datasets.load_audio(small_fsdd)
+    recipe = training.Recipe(name="t", epochs=3, pretrain_epochs=1, gmm_initialization=True)
+    model, history = training.train(collection, tmp_path / "tied.keras", recipe, verbose=0, speaker_weight=1.0,
+                                    tied_prior_variances=True, **TINY)
+    assert all(record["speaker"] > 0 for record in history)  # train() feeds the FSDD speakers
+    log_variances = keras.ops.convert_to_numpy(model.prior.log_variances())
+    assert np.all(log_variances == log_variances[0]) and np.ptp(log_variances[0]) > 0
+    assert keras.saving.load_model(tmp_path / "tied.keras").get_config()["tied_prior_variances"] is True
+
+
 def test_nan_stops_training_and_keeps_the_last_good_checkpoint(small_fsdd, tmp_path):
     collection = datasets.load_audio(small_fsdd)
 
