@@ -28,8 +28,8 @@ def feature_benchmark_section():
             f"(`{result['command']}`).")
 
 
-def fsdd_clustering_section():
-    with open(os.path.join(RESULTS, "fsdd_clustering.json")) as handle:
+def fsdd_clustering_section(file_name="fsdd_clustering.json"):
+    with open(os.path.join(RESULTS, file_name)) as handle:
         result = json.load(handle)
     lines = ["| seed | accuracy (%) | NMI | silhouette (z) | DBI (z) | K-means accuracy (%) | GMM-EM accuracy (%) "
              "| training time |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
@@ -150,6 +150,7 @@ def figures_section():
 
 SECTIONS = {"figures": figures_section, "exports": export_section, "baselines": baselines_section,
             "feature-benchmark": feature_benchmark_section, "fsdd-clustering": fsdd_clustering_section,
+            "fsdd-clustering-mixed": lambda: fsdd_clustering_section("fsdd_clustering_mixed.json"),
             "training-throughput": training_throughput_section}
 
 

@@ -56,6 +56,9 @@ class UVAC(keras.Model):
             batches carry a `speaker` index (speaker ids, never class labels):
             the share of the latent means' variance that the speakers' mean
             codes explain.
+        cross_speaker_weight: weight, relative to the contrastive term, of
+            a term that pulls each clip's code towards its nearest neighbour
+            among the other speakers' clips in the batch (needs `speaker`).
         augmentation: config dict of `layers.SpectrogramAugment`, or None.
         unroll: unroll the GRUs.
         feature_config: config dict of the `features.FeatureConfig` the model
@@ -75,7 +78,7 @@ class UVAC(keras.Model):
                  decoder_channels=(128, 64, 32, 16), num_bins=128, num_frames=99, reconstruction_loss="sse",
                  prior_initialization="paper", min_log_variance=-6.0, learn_mixture_weights=True,
                  tied_prior_variances=False,
-                 consistency_weight=0.0, speaker_weight=0.0, augmentation=None,
+                 consistency_weight=0.0, speaker_weight=0.0, cross_speaker_weight=0.0, augmentation=None,
                  unroll=False, feature_config=None, seed=None, **kwargs):
         super().__init__(**kwargs)
         if reconstruction_loss not in RECONSTRUCTION_LOSSES:
@@ -95,6 +98,7 @@ class UVAC(keras.Model):
         self.tied_prior_variances = tied_prior_variances
         self.consistency_weight = consistency_weight
         self.speaker_weight = speaker_weight
+        self.cross_speaker_weight = cross_speaker_weight
         self.augmentation = augmentation
         self.unroll = unroll
         self.feature_config = feature_config
@@ -159,7 +163,7 @@ class UVAC(keras.Model):
         kl = ops.mean(self.prior.kl_divergence(z_mean, z_log_var))
         consistency = ops.convert_to_tensor(0.0)
         if self.consistency_weight:
-            consistency = self._consistency(spectrogram, training)
+            consistency = self._consistency(spectrogram, training, inputs.get("speaker"))
         speaker = ops.convert_to_tensor(0.0)
         if self.speaker_weight and "speaker" in inputs:
             speaker = speaker_dependence(z_mean, inputs["speaker"])
@@ -183,7 +187,7 @@ class UVAC(keras.Model):
             return ops.mean(squared / active_cells)
         return ops.mean(squared)
 
-    def _consistency(self, spectrogram, training):
+    def _consistency(self, spectrogram, training, speakers=None):
         """Invariance of the code, and of the cluster, to voice-, channel- and timing-like changes.
 
         Two augmented views of each clip are encoded. Contrastive term: each
@@ -195,6 +199,8 @@ class UVAC(keras.Model):
         batch-entropy bonus so that no cluster takes all (as in SCAN). The
         word survives the augmentations; pitch, vocal-tract length, microphone
         colour and speaking rate do not, so codes and clusters follow the word.
+        With `speakers` and `cross_speaker_weight`, a nearest-neighbour term
+        (as in NNCLR, restricted to other speakers) joins the contrastive one.
         """
         first, _ = self._encode_float32(self.augment(spectrogram, training=training), training)
         second, _ = self._encode_float32(self.augment(spectrogram, training=training), training)
@@ -206,6 +212,15 @@ class UVAC(keras.Model):
         forward = ops.diagonal(ops.log_softmax(similarity, axis=1))
         backward = ops.diagonal(ops.log_softmax(similarity, axis=0))
         contrastive = -0.5 * ops.mean(forward + backward)
+        if self.cross_speaker_weight and speakers is not None:
+            # Each view-1 code is also drawn to the nearest other-speaker view-2 code, found without gradient:
+            # same-word neighbours across voices pull the speakers' versions of a word together.
+            speakers = ops.reshape(speakers, (-1,))
+            candidates = ops.where(ops.not_equal(speakers[:, None], speakers[None, :]),
+                                   ops.stop_gradient(similarity), -1e9)
+            nearest = ops.cast(ops.equal(candidates, ops.max(candidates, axis=1, keepdims=True)), "float32")
+            log_probabilities = ops.log_softmax(similarity, axis=1)
+            contrastive += -self.cross_speaker_weight * ops.mean(ops.sum(nearest * log_probabilities, axis=1))
 
         first_posterior, second_posterior = self.prior(first), self.prior(second)
         agreement = -ops.mean(ops.log(ops.sum(first_posterior * second_posterior, axis=-1) + 1e-8))
@@ -252,6 +267,7 @@ class UVAC(keras.Model):
                 "prior_initialization": self.prior_initialization, "min_log_variance": self.min_log_variance,
                 "learn_mixture_weights": self.learn_mixture_weights, "tied_prior_variances": self.tied_prior_variances,
                 "consistency_weight": self.consistency_weight, "speaker_weight": self.speaker_weight,
+                "cross_speaker_weight": self.cross_speaker_weight,
                 "augmentation": self.augmentation,
                 "unroll": self.unroll, "feature_config": self.feature_config, "seed": self.seed}
 
