@@ -55,6 +55,28 @@ def test_speaker_dependence_is_the_share_of_variance_between_speaker_means():
     assert float(speaker_dependence(centred, speakers)) < 1e-6
 
 
+def test_cross_speaker_term_draws_codes_to_their_nearest_other_speaker_clip():
+    still = {"frequency_warp": 0.0, "time_warp": 0.0, "time_shift": 0, "tilt": 0.0, "mask_bins": 0, "mask_frames": 0}
+    keras.utils.set_random_seed(0)
+    model = UVAC(**TINY, consistency_weight=1.0, cross_speaker_weight=1.0, augmentation=still, seed=0)
+    rng = np.random.default_rng(0)
+    inputs = {"spectrogram": rng.uniform(size=(6, 128, 99)).astype("float32"),
+              "activity_mask": np.ones((6, 99), "float32"), "speaker": np.array([0, 0, 0, 1, 1, 1])}
+    codes = model.latent_mean(inputs)
+    unit = codes / np.linalg.norm(codes, axis=1, keepdims=True)
+    similarity = unit @ unit.T / 0.2
+    log_probabilities = similarity - np.log(np.exp(similarity).sum(1, keepdims=True))
+    other = inputs["speaker"][:, None] != inputs["speaker"][None, :]
+    nearest = np.where(other, similarity, -np.inf).argmax(1)
+    contrastive = -0.5 * (np.diag(log_probabilities).mean()
+                          + np.diag(similarity - np.log(np.exp(similarity).sum(0, keepdims=True))).mean())
+    expected = contrastive - log_probabilities[np.arange(6), nearest].mean()
+    terms = model.loss_terms(inputs, training=False)
+    assert float(terms["consistency"]) == pytest.approx(expected, rel=1e-3)
+    without_speakers = model.loss_terms({k: v for k, v in inputs.items() if k != "speaker"}, training=False)
+    assert float(without_speakers["consistency"]) == pytest.approx(contrastive, rel=1e-3)
+
+
 def test_speaker_term_is_trained_when_batches_carry_speakers(small_features):
     collection, _ = small_features
     keras.utils.set_random_seed(0)
