@@ -132,7 +132,7 @@ def run_train(args):
     model, history = training.train(
         splits["train"], args.out, recipe, validation_collection=splits["validation"], feature_config=feature_config,
         seed=args.seed, resume=args.resume, tensorboard=args.tensorboard, verbose=0 if args.quiet else 1,
-        precision=args.precision,
+        precision=args.precision, use_speakers=not args.ignore_speakers,
         **json.loads(args.model_config or "{}"))
     seconds = time.perf_counter() - start
     print(f"wrote {args.out}")
@@ -292,6 +292,8 @@ def build_parser():
     train.add_argument("--tensorboard", action="store_true", help="write TensorBoard logs to OUT.run/tensorboard")
     train.add_argument("--precision", default="float32", choices=("float32", "mixed"),
                        help="mixed: bfloat16 compute on CPUs, float16 on GPUs (weights, prior and loss in float32)")
+    train.add_argument("--ignore-speakers", action="store_true",
+                       help="do not use the data's speaker ids (the default recipe uses them, never the labels)")
     train.set_defaults(run=run_train)
 
     evaluate = commands.add_parser("evaluate", help="Table I rows for a model beside the baselines")

@@ -54,6 +54,9 @@ def test_speaker_term_and_tied_prior_variances_in_a_training_run(small_fsdd, tmp
     log_variances = keras.ops.convert_to_numpy(model.prior.log_variances())
     assert np.all(log_variances == log_variances[0]) and np.ptp(log_variances[0]) > 0
     assert keras.saving.load_model(tmp_path / "tied.keras").get_config()["tied_prior_variances"] is True
+    _, history = training.train(collection, tmp_path / "blind.keras", dataclasses.replace(recipe, epochs=1),
+                                verbose=0, use_speakers=False, speaker_weight=1.0, **TINY)
+    assert history[0]["speaker"] == 0.0
 
 
 def test_nan_stops_training_and_keeps_the_last_good_checkpoint(small_fsdd, tmp_path):
