@@ -1,7 +1,9 @@
 """Exports the shipped model in every format into saved_models/, with `uvac export`.
 
 Each export is run and compared with the Keras model on the bundled FSDD test
-split; the reports go to benchmarks/results/exports.json.
+split; the reports go to benchmarks/results/exports.json. For comparison, the
+int8 model is also exported without its activation limits (percentile 100,
+into runs/), and its agreement recorded.
 
     python benchmarks/export_shipped.py
 """
@@ -16,23 +18,29 @@ OUTPUTS = {"tflite-int8": "uvac_fsdd_int8.tflite", "tflite": "uvac_fsdd.tflite",
            "tflite-audio": "uvac_fsdd_audio.tflite"}
 
 
+def run_export(export_format, out, *options):
+    report_path = os.path.join(ROOT, "runs", f"export_{os.path.basename(out)}.json")
+    command = [sys.executable, "-m", "keras_uvac.cli", "-q", "export", "--format", export_format, "--out", out,
+               *options, "--json", report_path]
+    print("uvac " + " ".join(command[4:]), flush=True)
+    subprocess.run(command, cwd=ROOT, check=True)
+    with open(report_path) as handle:
+        report = json.load(handle)
+    report["command"] = "uvac " + " ".join(command[4:-2])
+    report["path"] = os.path.relpath(report["path"], ROOT) if os.path.isabs(report["path"]) else report["path"]
+    return report
+
+
 def main():
     from keras_uvac.atomic import atomic_path
 
-    reports = []
-    for export_format, name in OUTPUTS.items():
-        report_path = os.path.join(ROOT, "runs", f"export_{export_format}.json")
-        command = [sys.executable, "-m", "keras_uvac.cli", "-q", "export", "--format", export_format,
-                   "--out", os.path.join("saved_models", name), "--json", report_path]
-        print("uvac " + " ".join(command[4:]), flush=True)
-        subprocess.run(command, cwd=ROOT, check=True)
-        with open(report_path) as handle:
-            report = json.load(handle)
-        report["command"] = "uvac " + " ".join(command[4:-2])
-        report["path"] = os.path.relpath(report["path"], ROOT) if os.path.isabs(report["path"]) else report["path"]
-        reports.append(report)
+    reports = [run_export(export_format, os.path.join("saved_models", name))
+               for export_format, name in OUTPUTS.items()]
+    unbounded = run_export("tflite-int8", os.path.join("runs", "uvac_fsdd_int8_unbounded.tflite"),
+                           "--activation-percentile", "100")
     payload = {"keras_float32_inference_weights_bytes": reports[0]["keras_float32_inference_weights_bytes"],
-               "exports": reports}
+               "exports": reports, "int8_without_activation_limits": {
+                   key: unbounded[key] for key in ("command", "activation_limits", "cluster_agreement")}}
     with atomic_path(os.path.join(ROOT, "benchmarks", "results", "exports.json")) as temporary:
         with open(temporary, "w") as handle:
             json.dump(payload, handle, indent=2)

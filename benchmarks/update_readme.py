@@ -142,6 +142,14 @@ def export_section():
                      f"{report['max_probability_difference']:.1e} | {arena} |")
     lines.append(f"| Keras float32 weights at inference | | "
                  f"{reports['keras_float32_inference_weights_bytes'] / 2**20:.2f} MiB | | | | |")
+    unbounded = reports.get("int8_without_activation_limits")
+    if unbounded:
+        int8 = next(report for report in reports["exports"] if report["format"] == "tflite-int8")
+        lines += ["", f"Int8 activation limits (99.99th percentile): "
+                      f"{', '.join(f'{limit:.1f}' for limit in int8['activation_limits'])}. Without them "
+                      f"(`{unbounded['command']}`, limits at the calibration maxima "
+                      f"{', '.join(f'{limit:.1f}' for limit in unbounded['activation_limits'])}): "
+                      f"{100 * unbounded['cluster_agreement']:.2f}% same cluster."]
     lines += ["", "Per-clip latency on this CPU (batch 1, features precomputed, "
               "`python benchmarks/export_latency.py`):", "", "| runtime | median ms per clip |", "| --- | --- |"]
     lines += [f"| {runtime} | {result['median_ms']:.2f} |" for runtime, result in latency.items()]

@@ -230,7 +230,7 @@ def run_export(args):
                           pipeline.waveform_dataset(splits["test"], config).as_numpy_iterator()])
     else:
         check = pipeline.extract_features(splits["test"], config, progress=False)["spectrogram"]
-    report = export.export(model, args.format, args.out, calibration, check)
+    report = export.export(model, args.format, args.out, calibration, check, args.activation_percentile)
     report["keras_float32_inference_weights_bytes"] = export.float_model_bytes(model)
     print(f"wrote {report['path']} ({export.format_size(report['bytes'])}; float32 weights at inference: "
           f"{export.format_size(report['keras_float32_inference_weights_bytes'])})")
@@ -340,6 +340,9 @@ def build_parser():
     export.add_argument("--layout", default="auto", help=argparse.SUPPRESS)
     export.add_argument("--skip-bad-files", action="store_true", help=argparse.SUPPRESS)
     _add_split_arguments(export)
+    export.add_argument("--activation-percentile", type=float, default=99.99,
+                        help="int8: percentile of the calibration activations at which each convolution block's "
+                             "ReLU saturates (100: no limit beyond the calibration maximum)")
     export.add_argument("--json", help="also write the report to this JSON file")
     export.set_defaults(run=run_export)
     return parser

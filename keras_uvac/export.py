@@ -426,7 +426,7 @@ def representative_subset_collection(collection, count=400, seed=0):
     return collection.subset(_sample_indices(len(collection), count, seed))
 
 
-def export(model, export_format, path, calibration_features, check_features):
+def export(model, export_format, path, calibration_features, check_features, activation_percentile=99.99):
     """Exports `model` in one format, runs the result, and reports on it.
 
     Args:
@@ -439,6 +439,9 @@ def export(model, export_format, path, calibration_features, check_features):
         check_features: `(M, bins, frames)` features (test split) on which the
             export is compared with the Keras model, or waveforms `(M,
             samples)` for `tflite-audio`.
+        activation_percentile: int8 only: each convolution block's ReLU
+            saturates at this percentile of its calibration activations (100:
+            at their maximum, which is what the converter calibrates anyway).
 
     Returns:
         A dict: `path`, `bytes`, `operators`, `cluster_agreement`,
@@ -452,7 +455,8 @@ def export(model, export_format, path, calibration_features, check_features):
     waveform_input = export_format == "tflite-audio"
     int8 = export_format == "tflite-int8"
     logit_floor = calibrated_floor(model, calibration_features) if int8 else None
-    activation_limits = calibrated_activation_limits(model, calibration_features) if int8 else None
+    activation_limits = (calibrated_activation_limits(model, calibration_features, activation_percentile)
+                         if int8 else None)
     export_model = inference_model(model, waveform_input=waveform_input, logit_floor=logit_floor,
                                    activation_limits=activation_limits)
     if waveform_input:
@@ -464,6 +468,7 @@ def export(model, export_format, path, calibration_features, check_features):
     else:
         reference = keras.ops.convert_to_numpy(model(check_features))
     report = {"format": export_format, "path": str(path), "logit_floor": logit_floor,
+              "activation_percentile": activation_percentile if int8 else None,
               "activation_limits": activation_limits}
     if export_format == "onnx":
         import onnxruntime
