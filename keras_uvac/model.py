@@ -216,9 +216,11 @@ class UVAC(keras.Model):
             # Each view-1 code is also drawn to the nearest other-speaker view-2 code, found without gradient:
             # same-word neighbours across voices pull the speakers' versions of a word together.
             speakers = ops.reshape(speakers, (-1,))
-            candidates = ops.where(ops.not_equal(speakers[:, None], speakers[None, :]),
-                                   ops.stop_gradient(similarity), -1e9)
-            nearest = ops.cast(ops.equal(candidates, ops.max(candidates, axis=1, keepdims=True)), "float32")
+            other_speaker = ops.not_equal(speakers[:, None], speakers[None, :])
+            candidates = ops.where(other_speaker, ops.stop_gradient(similarity), -1e9)
+            # A clip whose batch holds no other speaker has no neighbour and adds nothing.
+            nearest = ops.cast(ops.logical_and(other_speaker, ops.equal(
+                candidates, ops.max(candidates, axis=1, keepdims=True))), "float32")
             log_probabilities = ops.log_softmax(similarity, axis=1)
             contrastive += -self.cross_speaker_weight * ops.mean(ops.sum(nearest * log_probabilities, axis=1))
 

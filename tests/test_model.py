@@ -75,6 +75,8 @@ def test_cross_speaker_term_draws_codes_to_their_nearest_other_speaker_clip():
     assert float(terms["consistency"]) == pytest.approx(expected, rel=1e-3)
     without_speakers = model.loss_terms({k: v for k, v in inputs.items() if k != "speaker"}, training=False)
     assert float(without_speakers["consistency"]) == pytest.approx(contrastive, rel=1e-3)
+    one_speaker = model.loss_terms({**inputs, "speaker": np.zeros(6, "int32")}, training=False)
+    assert float(one_speaker["consistency"]) == pytest.approx(contrastive, rel=1e-3)
 
 
 def test_speaker_term_is_trained_when_batches_carry_speakers(small_features):
