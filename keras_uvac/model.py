@@ -297,8 +297,9 @@ def speaker_dependence(codes, speakers):
     >>> float(speaker_dependence(ops.convert_to_tensor([[0.0], [2.0]]), ops.convert_to_tensor([0, 1])))
     1.0
     """
-    speakers = ops.reshape(speakers, (-1,))
-    same_speaker = ops.cast(ops.equal(speakers[:, None], speakers[None, :]), codes.dtype)
+    codes = ops.convert_to_tensor(codes, "float32")
+    speakers = ops.reshape(ops.convert_to_tensor(speakers), (-1,))
+    same_speaker = ops.cast(ops.equal(speakers[:, None], speakers[None, :]), "float32")
     speaker_means = ops.matmul(same_speaker / ops.sum(same_speaker, axis=1, keepdims=True), codes)
     batch_mean = ops.mean(codes, axis=0, keepdims=True)
     between = ops.mean(ops.sum(ops.square(speaker_means - batch_mean), axis=-1))

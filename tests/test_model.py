@@ -132,9 +132,10 @@ BACKEND_SCRIPT = textwrap.dedent("""
     assert keras.backend.backend() == "{backend}"
     keras.utils.set_random_seed(0)
     collection = datasets.load_audio().subset(range(0, 3000, 50))
-    data = pipeline.feature_dataset(collection, batch_size=20, cache=True)
+    data = pipeline.feature_dataset(collection, batch_size=20, cache=True, with_speakers=True)
     model = UVAC(encoder_channels=(4, 8), gru_units=(8,), decoder_channels=(8, 4), num_clusters=3, latent_dim=4,
-                 consistency_weight=1.0, seed=0)
+                 consistency_weight=1.0, speaker_weight=1.0, cross_speaker_weight=1.0, tied_prior_variances=True,
+                 seed=0)
     model.compile(optimizer=keras.optimizers.Adam(3e-3))
     losses = model.fit(data, epochs=6, verbose=0).history["loss"]
     print("LOSSES", losses)
@@ -142,6 +143,8 @@ BACKEND_SCRIPT = textwrap.dedent("""
     model.kl_weight.assign(0.5)
     assert np.isfinite(model.evaluate(data, verbose=0, return_dict=True)["loss"])
     assert model.predict(data, verbose=0).shape == (len(collection), 3)
+    codes, speakers = np.array([[0.0, 1.0], [2.0, 1.0]], "float32"), np.array([0, 1])
+    assert abs(float(keras.ops.convert_to_numpy(speaker_dependence(codes, speakers))) - 1.0) < 1e-5
 """)
 
 
