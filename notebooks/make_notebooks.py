@@ -28,8 +28,9 @@ if SMALL:
     splits = {name: part.subset(range(0, len(part), 10)) for name, part in splits.items()}
 print({name: len(part) for name, part in splits.items()})'''),
     ("md", "## Train with `model.fit`\n\n`training.train` runs the default recipe (autoencoder pretraining with the "
-           "contrastive term, the mixture fitted to the codes, then the joint phase) with checkpoints. Plain "
-           "`model.fit` works too; here a few epochs of the recipe, or a tiny network in small mode."),
+           "contrastive and speaker terms, the mixture fitted to the codes, then the joint phase) with checkpoints. "
+           "FSDD's speaker ids feed the speaker terms; the digit labels are never used. Plain `model.fit` works "
+           "too; here a few epochs of the recipe, or a tiny network in small mode."),
     ("code", '''recipe = training.RECIPES["default"].with_epochs(2 if SMALL else 20)
 small_network = dict(encoder_channels=(4, 8, 16, 32), gru_units=(16, 16), decoder_channels=(32, 16, 8, 4))
 model, history = training.train(splits["train"], "quickstart_uvac.keras", recipe,
@@ -37,7 +38,7 @@ model, history = training.train(splits["train"], "quickstart_uvac.keras", recipe
                                 verbose=0 if SMALL else 1, **(small_network if SMALL else {}))
 print(history[-1])'''),
     ("code", '''# The same model object is an ordinary Keras model: fit on the pipeline's dataset directly.
-train_data = keras_uvac.feature_dataset(splits["train"], batch_size=64, shuffle=True, cache=True)
+train_data = keras_uvac.feature_dataset(splits["train"], batch_size=64, shuffle=True, cache=True, with_speakers=True)
 model.fit(train_data, epochs=1, verbose=0)'''),
     ("md", "## Evaluate against K-means and GMM-EM (Table I)"),
     ("code", '''rows, arrays = evaluation.evaluate(model, splits["test"])
