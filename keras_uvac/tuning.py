@@ -77,7 +77,7 @@ class UVACHyperModel(keras_tuner.HyperModel):
             self.recipe, epochs=epochs, kl_weight=hp.Float("kl_weight", 0.1, 1.0),
             pretrain_epochs=max(1, round(epochs * hp.Choice("pretrain_share", [0.3, 0.5, 0.7]))))
         train_data = pipeline.feature_dataset(self.train_collection, self.feature_config, recipe.batch_size,
-                                              shuffle=True, cache=True, with_labels=False)
+                                              shuffle=True, cache=True, with_labels=False, with_speakers=True)
         embedding_data = pipeline.feature_dataset(self.train_collection, self.feature_config, 256,
                                                   with_labels=False)
         validation = pipeline.feature_dataset(self.validation_collection, self.feature_config, 256,
