@@ -209,7 +209,8 @@ class UVAC(keras.Model):
             return vectors / ops.sqrt(ops.sum(ops.square(vectors), axis=-1, keepdims=True) + 1e-8)
 
         similarity = ops.matmul(unit(first), ops.transpose(unit(second))) / 0.2
-        forward = ops.diagonal(ops.log_softmax(similarity, axis=1))
+        row_log_probabilities = ops.log_softmax(similarity, axis=1)
+        forward = ops.diagonal(row_log_probabilities)
         backward = ops.diagonal(ops.log_softmax(similarity, axis=0))
         contrastive = -0.5 * ops.mean(forward + backward)
         if self.cross_speaker_weight and speakers is not None:
@@ -221,8 +222,7 @@ class UVAC(keras.Model):
             # A clip whose batch holds no other speaker has no neighbour and adds nothing.
             nearest = ops.cast(ops.logical_and(other_speaker, ops.equal(
                 candidates, ops.max(candidates, axis=1, keepdims=True))), "float32")
-            log_probabilities = ops.log_softmax(similarity, axis=1)
-            contrastive += -self.cross_speaker_weight * ops.mean(ops.sum(nearest * log_probabilities, axis=1))
+            contrastive += -self.cross_speaker_weight * ops.mean(ops.sum(nearest * row_log_probabilities, axis=1))
 
         first_posterior, second_posterior = self.prior(first), self.prior(second)
         agreement = -ops.mean(ops.log(ops.sum(first_posterior * second_posterior, axis=-1) + 1e-8))
