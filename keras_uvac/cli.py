@@ -54,6 +54,7 @@ def _load(args):
     source = args.data if args.data else None
     collection = datasets.load_audio(source, layout=args.layout,
                                      on_error="skip" if args.skip_bad_files else "raise")
+    print(f"{source or 'bundled FSDD'}: {collection.describe()}")
     if collection.skipped:
         print(f"skipped {len(collection.skipped)} file(s):", file=sys.stderr)
         for path, problem in collection.skipped:

@@ -44,6 +44,7 @@ class AudioCollection:
         speakers: one speaker id per clip, or None.
         speaker_metadata: per-speaker facts from the dataset, if any.
         skipped: `(path, problem)` for every file left out.
+        layout: how the files were read (one of `LAYOUTS` but `"auto"`), if known.
 
     Example:
     >>> collection = load_fsdd()  # doctest: +SKIP
@@ -57,9 +58,22 @@ class AudioCollection:
     speakers: list = None
     speaker_metadata: dict = dataclasses.field(default_factory=dict)
     skipped: list = dataclasses.field(default_factory=list)
+    layout: str = None
 
     def __len__(self):
         return len(self.files)
+
+    def describe(self):
+        """One line saying what was read: layout, files, classes, speakers and skips.
+
+        Example:
+        >>> load_fsdd().describe()  # doctest: +SKIP
+        'read 3000 files as fsdd: 10 classes, 6 speakers'
+        """
+        classes = f"{len(self.class_names)} classes" if self.labels is not None else "no labels"
+        speakers = f"{len(set(self.speakers))} speakers" if self.speakers is not None else "no speaker ids"
+        skipped = f", {len(self.skipped)} skipped" if self.skipped else ""
+        return f"read {len(self)} files as {self.layout or 'a list'}: {classes}, {speakers}{skipped}"
 
     @property
     def paths(self):
@@ -300,14 +314,14 @@ def load_audio(source=None, layout="auto", on_error="raise"):
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
     if source is None:
-        return load_fsdd(on_error=on_error)
+        return dataclasses.replace(load_fsdd(on_error=on_error), layout="fsdd")
     if not isinstance(source, (str, os.PathLike)):
         sources = [str(item) for item in source]
         if len(sources) == 1:
             return load_audio(sources[0], layout, on_error)
         if layout not in ("auto", "unlabeled"):
             raise ValueError(f"layout {layout!r} takes one folder, got {len(sources)} paths")
-        return load_unlabeled(sources, on_error)
+        return dataclasses.replace(load_unlabeled(sources, on_error), layout="unlabeled")
     source = str(source)
     if not os.path.exists(source):
         raise FileNotFoundError(f"{source}: no such file or folder")
@@ -316,7 +330,13 @@ def load_audio(source=None, layout="auto", on_error="raise"):
         logger.info("%s: reading as %s", source, layout)
     loaders = {"fsdd": load_fsdd, "audiomnist": load_audiomnist, "class_folders": load_class_folders,
                "unlabeled": load_unlabeled}
-    return loaders[layout](source, on_error=on_error)
+    return dataclasses.replace(loaders[layout](source, on_error=on_error), layout=layout)
+
+
+def _audio_names(folder):
+    """Names of the WAV files (not folders) directly in `folder`."""
+    return [entry.name for entry in os.scandir(folder)
+            if entry.is_file() and entry.name.lower().endswith(AUDIO_EXTENSION) and not entry.name.startswith(".")]
 
 
 def _detect_layout(source):
@@ -325,13 +345,32 @@ def _detect_layout(source):
     if any(os.path.isfile(os.path.join(source, *parts, "audioMNIST_meta.txt")) for parts in [(), ("data",)]):
         return "audiomnist"
     folder = os.path.join(source, "recordings") if os.path.isdir(os.path.join(source, "recordings")) else source
-    names = [name for name in os.listdir(folder) if name.lower().endswith(AUDIO_EXTENSION)]
+    names = _audio_names(folder)
     if names:
-        if all(DIGIT_FILENAME.match(name) for name in names):
-            return "fsdd"
-        return "unlabeled"
-    subfolders = [entry for entry in os.scandir(source) if entry.is_dir() and not entry.name.startswith(".")]
-    return "class_folders" if len(subfolders) > 1 else "unlabeled"
+        return "fsdd" if all(DIGIT_FILENAME.match(name) for name in names) else "unlabeled"
+    data_folder = os.path.join(source, "data") if os.path.isdir(os.path.join(source, "data")) else source
+    subfolders = [entry for entry in os.scandir(data_folder) if entry.is_dir() and not entry.name.startswith(".")]
+    if subfolders and _is_speaker_tree(subfolders):
+        return "audiomnist"
+    if len(subfolders) > 1 and data_folder == source:
+        digit_named = [entry.name for entry in subfolders
+                       if any(DIGIT_FILENAME.match(name) for name in _audio_names(entry.path))]
+        if digit_named:
+            raise ValueError(f"{source}: its subfolders hold files named like digits ({digit_named[0]}/...) but do "
+                             "not follow <speaker>/<digit>_<speaker>_<index>.wav; pass --layout class_folders "
+                             "(folders are classes), fsdd or unlabeled to say how to read it")
+        return "class_folders"
+    return "unlabeled"
+
+
+def _is_speaker_tree(subfolders):
+    """AudioMNIST by its names: every folder's files are `<digit>_<folder>_<index>.wav`."""
+    for folder in subfolders:
+        names = _audio_names(folder.path)
+        matches = [DIGIT_FILENAME.match(name) for name in names]
+        if not names or not all(match and match.group(2) == folder.name for match in matches):
+            return False
+    return True
 
 
 def _load_digit_names(collection, on_error):

@@ -122,3 +122,34 @@ def test_fsdd_speaker_metadata_is_read(tmp_path):
     make_digit_folder(tmp_path / "recordings")
     (tmp_path / "speakers.json").write_text(json.dumps({"ann": {"gender": "female"}}))
     assert datasets.load_fsdd(tmp_path).speaker_metadata == {"ann": {"gender": "female"}}
+
+
+def test_audiomnist_layout_is_found_by_its_names_without_the_metadata_file(tmp_path, audiomnist_sample):
+    import shutil
+
+    shutil.copytree(audiomnist_sample, tmp_path / "corpus", ignore=shutil.ignore_patterns("audioMNIST_meta.txt"))
+    collection = datasets.load_audio(tmp_path / "corpus")
+    assert collection.layout == "audiomnist"
+    assert collection.labels.tolist() == [0, 5, 2, 9, 3, 6]
+    assert collection.speakers == ["01", "02", "08", "42", "51", "56"]
+    assert collection.describe() == "read 6 files as audiomnist: 10 classes, 6 speakers"
+
+
+def test_digit_named_subfolders_are_never_silently_class_folders(tmp_path):
+    make_digit_folder(tmp_path / "session_a")
+    make_digit_folder(tmp_path / "session_b")
+    with pytest.raises(ValueError, match="--layout class_folders"):
+        datasets.load_audio(tmp_path)
+    assert datasets.load_audio(tmp_path, layout="class_folders").class_names == ["session_a", "session_b"]
+
+
+def test_a_folder_named_like_a_wav_file_does_not_change_the_layout(tmp_path):
+    folder = make_digit_folder(tmp_path / "digits")
+    (folder / "x.wav").mkdir()
+    collection = datasets.load_audio(folder)
+    assert collection.layout == "fsdd" and collection.speakers is not None and len(collection) == 12
+
+
+def test_describe_says_when_there_are_no_labels_or_speakers(tmp_path):
+    write_wav(tmp_path / "a.wav", tone(0.2, 16000), 16000)
+    assert datasets.load_audio(tmp_path).describe() == "read 1 files as unlabeled: no labels, no speaker ids"
