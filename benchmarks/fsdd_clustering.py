@@ -38,7 +38,7 @@ def train(seed, epochs, precision):
                "--precision", precision]
     if epochs:
         command += ["--epochs", str(epochs)]
-    if os.path.exists(os.path.join(ROOT, out + ".run", "checkpoint.keras")):
+    if os.path.isdir(os.path.join(ROOT, out + ".run", "checkpoints")):
         command.append("--resume")
     print("running", " ".join(command[1:]), flush=True)
     subprocess.run(command, cwd=ROOT, check=True)

@@ -31,6 +31,11 @@ _ENCODING_BY_FORMAT = {
     (_FORMAT_IEEE_FLOAT, 64): "float64",
 }
 BITS_PER_SAMPLE = {encoding: bits for (_, bits), encoding in _ENCODING_BY_FORMAT.items()}
+# Limits of a usable header: rates real recorders use, channel counts of real files, and a length that decodes
+# in bounded memory (the features keep one second; a longer file is cut to its loudest second).
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1_000, 768_000
+MAX_CHANNELS = 64
+MAX_SECONDS = 600
 
 
 class AudioFileError(ValueError):
@@ -148,7 +153,11 @@ def _parse_riff(path, handle, file_size):
             if chunk_size < block_align:
                 raise AudioFileError(path, "no audio samples (empty data chunk)")
             whole_frames = chunk_size - chunk_size % block_align
-            return WavInfo(path, encoding, channels, sample_rate, chunk_start, whole_frames)
+            info = WavInfo(path, encoding, channels, sample_rate, chunk_start, whole_frames)
+            if info.duration > MAX_SECONDS:
+                raise AudioFileError(path, f"{info.duration:.0f} s long; files of at most {MAX_SECONDS} s are read "
+                                           "(cut long recordings into clips first)")
+            return info
         handle.seek(chunk_start + chunk_size + (chunk_size & 1))
     if audio_format is None:
         raise AudioFileError(path, "corrupt or truncated WAV: no fmt chunk")
@@ -167,8 +176,11 @@ def _parse_format_chunk(path, chunk):
         described = f"{bits}-bit {name}" if name else _FORMAT_NAMES.get(format_tag, f"format tag {format_tag:#06x}")
         raise AudioFileError(
             path, f"unsupported encoding {described}; supported: 8/16/24/32-bit PCM and 32/64-bit float")
-    if channels < 1 or sample_rate < 1:
-        raise AudioFileError(path, f"corrupt WAV: {channels} channels at {sample_rate} Hz")
+    if not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
+        raise AudioFileError(path, f"sample rate {sample_rate} Hz is outside {MIN_SAMPLE_RATE}..{MAX_SAMPLE_RATE} Hz; "
+                                   "the header is corrupt or the file is not audio")
+    if not 1 <= channels <= MAX_CHANNELS:
+        raise AudioFileError(path, f"corrupt WAV: {channels} channels (1..{MAX_CHANNELS} supported)")
     if block_align != channels * bits // 8:
         raise AudioFileError(path, f"corrupt WAV: block align {block_align} does not match {channels} x {bits} bits")
     return encoding, channels, sample_rate, block_align
@@ -188,7 +200,8 @@ def decode_samples(path, data_offset, data_bytes, encoding_index, channels):
         channels: scalar int tensor.
 
     Returns:
-        A float32 tensor of shape `(frames,)` in [-1, 1], the channel mean.
+        A float32 tensor of shape `(frames,)` in [-1, 1], the channel mean
+        (a float file whose peak exceeds 1 is scaled to peak 1).
 
     Example:
     >>> info = inspect_wav("a.wav")  # doctest: +SKIP
@@ -204,13 +217,19 @@ def decode_samples(path, data_offset, data_bytes, encoding_index, channels):
         signed = tf.where(unsigned >= 2**23, unsigned - 2**24, unsigned)
         return tf.cast(signed, tf.float32) / 2.0**23
 
+    def within_unit(samples):
+        # Float files may exceed [-1, 1] by any finite amount (3e38 squares to infinity in the STFT); the
+        # features are normalised per clip anyway, so scaling a loud clip down changes nothing else.
+        peak = tf.reduce_max(tf.abs(samples))
+        return tf.cast(samples / tf.maximum(peak, tf.ones_like(peak)), tf.float32)
+
     branches = [
         lambda: (tf.cast(tf.io.decode_raw(raw, tf.uint8), tf.float32) - 128.0) / 128.0,
         lambda: tf.cast(tf.io.decode_raw(raw, tf.int16), tf.float32) / 2.0**15,
         pcm24,
         lambda: tf.cast(tf.io.decode_raw(raw, tf.int32), tf.float32) / 2.0**31,
-        lambda: tf.io.decode_raw(raw, tf.float32),
-        lambda: tf.cast(tf.io.decode_raw(raw, tf.float64), tf.float32),
+        lambda: within_unit(tf.io.decode_raw(raw, tf.float32)),
+        lambda: within_unit(tf.io.decode_raw(raw, tf.float64)),
     ]
     interleaved = tf.switch_case(tf.cast(encoding_index, tf.int32), branches)
     return tf.reduce_mean(tf.reshape(interleaved, (-1, channels)), axis=1)

@@ -42,10 +42,33 @@ def _add_data_arguments(parser, positional=False, sample_rate=True):
                             help="rate audio is resampled to before the STFT (default 16000; 48000 is the paper's)")
 
 
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def _add_split_arguments(parser):
     parser.add_argument("--split", default="random", choices=("random", "speaker"),
                         help="seeded 80/10/10 split: random (the paper's) or speaker-disjoint")
     parser.add_argument("--split-seed", type=int, default=0, help="seed of the split (default 0)")
+
+
+def _split(collection, args, num_clusters=10):
+    """The seeded split, after checking that every part can hold `num_clusters` clusters."""
+    splits = collection.split(args.split, seed=args.split_seed)
+    sizes = {name: len(part) for name, part in splits.items()}
+    if min(sizes.values()) < num_clusters:
+        raise ValueError(f"{num_clusters} clusters need at least {num_clusters} clips in each of the training, "
+                         f"validation and test splits ({10 * num_clusters} clips at 80/10/10); got {len(collection)} "
+                         f"({sizes['train']}/{sizes['validation']}/{sizes['test']})")
+    if sizes["test"] < 5 * num_clusters:
+        print(f"warning: the test split has only {sizes['test']} clips; its metrics will vary widely", file=sys.stderr)
+    return splits
 
 
 def _load(args):
@@ -100,7 +123,7 @@ def run_baselines(args):
     collection = _load(args)
     if collection.labels is None:
         raise SystemExit("uvac baselines: the data has no labels, so accuracy and NMI cannot be computed")
-    test = collection.split(args.split, seed=args.split_seed)["test"]
+    test = _split(collection, args, len(collection.class_names))["test"]
     arrays = pipeline.extract_features(test, _feature_config(args), progress=not args.quiet)
     rows = baselines.baseline_table(arrays["spectrogram"], test.labels, seed=args.seed)
     print(f"Test split: {len(test)} clips ({args.split} split, seed {args.split_seed}); metrics on STFT features")
@@ -112,19 +135,34 @@ def run_baselines(args):
 
 
 def _load_model(path):
+    import zipfile
+
     import keras
+
+    from keras_uvac.model import UVAC
 
     if not os.path.exists(path):
         raise FileNotFoundError(f"{path}: no such model file")
-    return keras.models.load_model(path)
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path}: not a Keras model archive (a .keras file is a zip); it may be truncated or of "
+                         "another format")
+    try:
+        model = keras.models.load_model(path)
+    except Exception as error:  # Keras raises many types for a bad archive; all mean the same to the user.
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(f"{path}: cannot be loaded as a keras_uvac model ({reason})") from error
+    if not isinstance(model, UVAC):
+        raise ValueError(f"{path}: holds a {type(model).__name__} model, not a keras_uvac UVAC model")
+    return model
 
 
 def run_train(args):
     from keras_uvac import evaluation, metrics, training
 
+    model_config = json.loads(args.model_config or "{}")
     collection = _load(args)
-    splits = collection.split(args.split, seed=args.split_seed)
     recipe = training.RECIPES[args.recipe]
+    splits = _split(collection, args, {**recipe.model, **model_config}.get("num_clusters", 10))
     if args.epochs:
         recipe = recipe.with_epochs(args.epochs)
     feature_config = _feature_config(args)
@@ -133,8 +171,8 @@ def run_train(args):
     model, history = training.train(
         splits["train"], args.out, recipe, validation_collection=splits["validation"], feature_config=feature_config,
         seed=args.seed, resume=args.resume, tensorboard=args.tensorboard, verbose=0 if args.quiet else 1,
-        precision=args.precision, use_speakers=not args.ignore_speakers,
-        **json.loads(args.model_config or "{}"))
+        precision=args.precision, speakers="pseudo" if args.ignore_speakers else args.speakers,
+        **model_config)
     seconds = time.perf_counter() - start
     print(f"wrote {args.out}")
     card = {"command": "uvac " + " ".join(args.argv), "data": args.data or "bundled FSDD",
@@ -170,7 +208,7 @@ def run_evaluate(args):
 
     model = _load_model(args.model)
     collection = _load(args)
-    test = collection.split(args.split, seed=args.split_seed)["test"]
+    test = _split(collection, args, model.num_clusters)["test"]
     rows, arrays = evaluation.evaluate(model, test, seed=args.seed)
     print(f"Test split: {len(test)} clips ({args.split} split, seed {args.split_seed}); "
           "UVAC silhouette and DBI on z, baselines' on STFT features")
@@ -250,7 +288,7 @@ def run_tune(args):
     from keras_uvac import evaluation, metrics, tuning
 
     collection = _load(args)
-    splits = collection.split(args.split, seed=args.split_seed)
+    splits = _split(collection, args)
     model, values = tuning.tune(splits["train"], splits["validation"], args.directory, tuner=args.tuner,
                                 max_trials=args.max_trials, objective=args.objective, epochs=args.epochs,
                                 feature_config=_feature_config(args), out_path=args.out, seed=args.seed,
@@ -263,8 +301,15 @@ def run_tune(args):
         print(metrics.format_table(rows))
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        if "unrecognized arguments" in message or "expected one argument" in message:
+            message += " (a file name that starts with '-' goes after '--', as in: uvac cluster -- -clip.wav)"
+        super().error(message)
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(prog="uvac", description="Unsupervised variational acoustic clustering.")
+    parser = _Parser(prog="uvac", description="Unsupervised variational acoustic clustering.")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what is read and skipped")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -285,7 +330,7 @@ def build_parser():
     _add_data_arguments(train)
     _add_split_arguments(train)
     train.add_argument("--recipe", default="default", choices=("default", "paper"), help="training recipe")
-    train.add_argument("--epochs", type=int, help="epochs (the recipe's phases scale with it)")
+    train.add_argument("--epochs", type=_positive_int, help="epochs (the recipe's phases scale with it)")
     train.add_argument("--seed", type=int, default=0, help="seed of initialisation, shuffling and sampling")
     train.add_argument("--out", default="uvac.keras", help="the trained model (.keras); checkpoints go to OUT.run/")
     train.add_argument("--model-config", help='UVAC arguments as JSON, e.g. \'{"latent_dim": 16}\'')
@@ -293,8 +338,11 @@ def build_parser():
     train.add_argument("--tensorboard", action="store_true", help="write TensorBoard logs to OUT.run/tensorboard")
     train.add_argument("--precision", default="float32", choices=("float32", "mixed"),
                        help="mixed: bfloat16 compute on CPUs, float16 on GPUs (weights, prior and loss in float32)")
+    train.add_argument("--speakers", default="auto", choices=("auto", "ids", "pseudo", "none"),
+                       help="what the speaker terms group clips by: the data's speaker ids, pseudo-speakers found "
+                            "without ids, or nothing (default auto: ids when the data names speakers, else pseudo)")
     train.add_argument("--ignore-speakers", action="store_true",
-                       help="do not use the data's speaker ids (the default recipe uses them, never the labels)")
+                       help="train as if the data named no speakers (the same as --speakers pseudo)")
     train.set_defaults(run=run_train)
 
     evaluate = commands.add_parser("evaluate", help="Table I rows for a model beside the baselines")
@@ -371,6 +419,11 @@ def main(argv=None):
         args.run(args)
     except (AudioFileError, FileNotFoundError, ValueError, training_error()) as error:
         print(f"uvac {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        # Disk full, read-only folder, permissions: the operating system's reason and the path it concerns.
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"uvac {args.command}: error: {where}{error.strerror or error}", file=sys.stderr)
         return 2
     return 0
 

@@ -37,7 +37,7 @@ Two recipes are named:
      fitted the resulting codes better than one variance per component. On
      seed 0, test accuracy went from 0.49 to 0.84 (docs/recipe_search.md). Data
      without speaker ids trains without these two terms (or pass
-     `use_speakers=False`).
+     `speakers="none"`; without ids, `speakers="auto"` uses pseudo-speakers).
 
 A run writes `<out>.run/`: `checkpoint.keras` after every epoch (model and
 optimizer, written atomically), `history.json`, and TensorBoard logs on
@@ -45,10 +45,13 @@ request. `resume=True` continues an interrupted run where it stopped; a NaN
 loss stops the run with a clear error and leaves the last good checkpoint.
 """
 
+import contextlib
 import dataclasses
 import json
 import math
 import os
+import shutil
+import tempfile
 import time
 
 import keras
@@ -77,6 +80,8 @@ class Recipe:
         kl_weight: the KL term's weight after the warm-up (the paper: 1).
         cluster_weight: weight, relative to the contrastive term, of the
             cluster-agreement term in the joint phase (0: none).
+        pseudo_speakers: voice-and-channel groups found for the speaker
+            terms when the data names no speakers (`keras_uvac.nuisance`).
         model: keyword arguments of `UVAC` this recipe sets.
 
     Example:
@@ -94,6 +99,7 @@ class Recipe:
     kl_warmup_epochs: int = 0
     kl_weight: float = 1.0
     cluster_weight: float = 0.0
+    pseudo_speakers: int = 6
     model: dict = dataclasses.field(default_factory=dict)
 
     def get_config(self):
@@ -121,6 +127,9 @@ RECIPES = {
                              "consistency_weight": 100.0, "speaker_weight": 100.0, "cross_speaker_weight": 1.0,
                              "tied_prior_variances": True}),
 }
+
+
+CHECKPOINTS = "checkpoints"
 
 
 class TrainingError(RuntimeError):
@@ -190,18 +199,24 @@ def fit_prior_to_codes(model, data, seed=0):
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
-    """Saves model and optimizer after every good epoch; stops on a NaN loss.
+    """Saves a resumable checkpoint after every good epoch; stops on a NaN loss.
+
+    A checkpoint is one folder, `checkpoints/epoch-NNNN/`, holding the model
+    with its optimizer (`model.keras`), the state of every random generator
+    (`random_state.npz`) and the history up to that epoch (`history.json`).
+    It is written under a temporary name and renamed when complete, so a run
+    killed at any point resumes from a whole checkpoint whose history matches
+    its weights. `history.json` beside it is a copy for readers.
 
     Args:
-        run_directory: where `checkpoint.keras` and `history.json` go.
+        run_directory: the run's folder.
     """
 
     def __init__(self, run_directory):
         super().__init__()
-        self.run_directory = run_directory
-        self.checkpoint_path = os.path.join(run_directory, "checkpoint.keras")
-        self.history_path = os.path.join(run_directory, "history.json")
-        self.history = read_history(run_directory)
+        self.run_directory = os.fspath(run_directory)
+        self.history_path = os.path.join(self.run_directory, "history.json")
+        self.history = []
         self.failure = None
         self._epoch_start = None
 
@@ -221,9 +236,55 @@ class EpochCheckpoint(keras.callbacks.Callback):
         record = {"epoch": epoch + 1, "seconds": time.perf_counter() - self._epoch_start}
         record.update({name: float(value) for name, value in (logs or {}).items()})
         self.history.append(record)
-        with atomic_path(self.checkpoint_path) as temporary:
-            self.model.save(temporary)
+        save_checkpoint(self.model, self.history, self.run_directory)
         write_json(self.history_path, self.history)
+
+
+def _seed_states(model):
+    return [variable for variable in model.non_trainable_variables if variable.path.endswith("seed_generator_state")]
+
+
+def save_checkpoint(model, history, run_directory):
+    """Writes `checkpoints/epoch-NNNN/` atomically and removes older checkpoints.
+
+    Example:
+    >>> save_checkpoint(model, history, "uvac.keras.run")  # doctest: +SKIP
+    """
+    folder = os.path.join(run_directory, CHECKPOINTS)
+    os.makedirs(folder, exist_ok=True)
+    final = os.path.join(folder, f"epoch-{len(history):04d}")
+    temporary = tempfile.mkdtemp(prefix=".epoch-", suffix=".partial", dir=folder)
+    try:
+        model.save(os.path.join(temporary, "model.keras"))
+        # Keras does not save random generators' states; a resumed run needs them to draw the same noise.
+        np.savez(os.path.join(temporary, "random_state.npz"),
+                 *[keras.ops.convert_to_numpy(variable) for variable in _seed_states(model)])
+        write_json(os.path.join(temporary, "history.json"), history)
+        os.replace(temporary, final)
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+    for name in os.listdir(folder):
+        if name != os.path.basename(final):
+            shutil.rmtree(os.path.join(folder, name), ignore_errors=True)
+
+
+def latest_checkpoint(run_directory):
+    """The newest complete checkpoint folder of a run, or None."""
+    folder = os.path.join(run_directory, CHECKPOINTS)
+    if not os.path.isdir(folder):
+        return None
+    complete = sorted(name for name in os.listdir(folder) if name.startswith("epoch-") and "." not in name)
+    return os.path.join(folder, complete[-1]) if complete else None
+
+
+def load_checkpoint(checkpoint):
+    """`(model, history)` of a checkpoint folder, random states restored."""
+    model = keras.models.load_model(os.path.join(checkpoint, "model.keras"))
+    with np.load(os.path.join(checkpoint, "random_state.npz")) as states:
+        for index, variable in enumerate(_seed_states(model)):
+            variable.assign(states[f"arr_{index}"])
+    with open(os.path.join(checkpoint, "history.json")) as handle:
+        return model, json.load(handle)
 
 
 def read_history(run_directory):
@@ -233,6 +294,50 @@ def read_history(run_directory):
         return []
     with open(path) as handle:
         return json.load(handle)
+
+
+@contextlib.contextmanager
+def run_lock(run_directory):
+    """Holds `run_directory/lock` so that two trainings never write one run.
+
+    A lock left by a process that no longer runs is taken over.
+
+    Raises:
+        TrainingError: another live process holds the lock.
+    """
+    path = os.path.join(run_directory, "lock")
+    for _ in range(2):
+        try:
+            descriptor = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            break
+        except FileExistsError:
+            try:
+                with open(path) as handle:
+                    owner = int(handle.read().strip() or 0)
+            except (OSError, ValueError):
+                owner = 0
+            if owner and owner != os.getpid() and _process_alive(owner):
+                raise TrainingError(f"{run_directory} is in use by another training (process {owner}); wait for it "
+                                    "or choose another --out") from None
+            os.remove(path)
+    else:
+        raise TrainingError(f"{run_directory}: cannot take its lock file")
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(str(os.getpid()))
+    try:
+        yield
+    finally:
+        os.remove(path)
+
+
+def _process_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def build_model(recipe, seed=0, **overrides):
@@ -250,8 +355,11 @@ def build_model(recipe, seed=0, **overrides):
     return model
 
 
+SPEAKER_MODES = ("auto", "ids", "pseudo", "none")
+
+
 def train(train_collection, out_path, recipe="default", validation_collection=None, feature_config=None,
-          seed=0, resume=False, tensorboard=False, verbose=1, callbacks=(), precision="float32", use_speakers=True,
+          seed=0, resume=False, tensorboard=False, verbose=1, callbacks=(), precision="float32", speakers="auto",
           **model_overrides):
     """Trains a UVAC model on a collection and saves it atomically to `out_path`.
 
@@ -268,66 +376,126 @@ def train(train_collection, out_path, recipe="default", validation_collection=No
         callbacks: further Keras callbacks.
         precision: `"float32"`, or `"mixed"` (bfloat16 compute on CPUs,
             float16 on GPUs, float32 weights, prior and loss).
-        use_speakers: feed the collection's speaker ids (if it has them) to
-            the speaker terms of the model; False trains as if none were known.
+        speakers: what the speaker terms group clips by: `"ids"` (the
+            collection's speaker ids), `"pseudo"` (voice-and-channel groups
+            found without ids, `keras_uvac.nuisance`), `"none"`, or `"auto"`
+            (ids when the collection has them, else pseudo-speakers).
         **model_overrides: `UVAC` arguments that replace the recipe's.
 
     Returns:
         `(model, history)`: the trained model and the per-epoch records.
 
     Raises:
-        TrainingError: a NaN loss (the last good checkpoint is kept), or an
-            earlier run's checkpoint exists and `resume` is False.
+        TrainingError: a NaN loss (the last good checkpoint is kept), an
+            earlier run's checkpoint exists and `resume` is False, or another
+            training is writing the same run.
+        ValueError: too few clips, or a recipe without epochs.
 
     Example:
     >>> splits = load_audio().split(seed=0)  # doctest: +SKIP
-    >>> model, history = train(splits["train"], "uvac.keras", epochs=40)  # doctest: +SKIP
+    >>> model, history = train(splits["train"], "uvac.keras", RECIPES["default"].with_epochs(40))  # doctest: +SKIP
     """
     recipe = RECIPES[recipe] if isinstance(recipe, str) else recipe
+    if recipe.epochs < 1:
+        raise ValueError(f"training needs at least one epoch, got {recipe.epochs}")
+    num_clusters = {**recipe.model, **model_overrides}.get("num_clusters", 10)
+    if len(train_collection) < num_clusters:
+        raise ValueError(f"{num_clusters} clusters need at least {num_clusters} training clips; got "
+                         f"{len(train_collection)}")
+    if speakers not in SPEAKER_MODES:
+        raise ValueError(f"speakers must be one of {SPEAKER_MODES}, got {speakers!r}")
     feature_config = feature_config or FeatureConfig()
     run_directory = os.fspath(out_path) + ".run"
-    checkpoint_path = os.path.join(run_directory, "checkpoint.keras")
-    if os.path.exists(checkpoint_path) and not resume:
-        raise TrainingError(f"{run_directory} holds a checkpoint of an earlier run: pass resume=True (--resume) "
-                            "to continue it, or delete the folder to start over")
     os.makedirs(run_directory, exist_ok=True)
-    keras.utils.set_random_seed(seed)
-    set_precision(precision)
-    train_data = pipeline.feature_dataset(train_collection, feature_config, recipe.batch_size, shuffle=True,
-                                          seed=seed, cache=True, with_labels=False, with_speakers=use_speakers)
-    embedding_data = pipeline.feature_dataset(train_collection, feature_config, 256, with_labels=False)
-    steps_per_epoch = math.ceil(len(train_collection) / recipe.batch_size)
+    with run_lock(run_directory):
+        checkpoint = latest_checkpoint(run_directory)
+        if checkpoint is not None and not resume:
+            raise TrainingError(f"{run_directory} holds a checkpoint of an earlier run: pass resume=True (--resume) "
+                                "to continue it, or delete the folder to start over")
+        return _train(train_collection, out_path, recipe, validation_collection, feature_config, seed, checkpoint,
+                      tensorboard, verbose, callbacks, precision, speakers, model_overrides)
 
-    checkpoint = EpochCheckpoint(run_directory)
-    if resume and os.path.exists(checkpoint_path):
-        model = keras.models.load_model(checkpoint_path)
-        initial_epoch = len(checkpoint.history)
-    else:
-        checkpoint.history = []
-        model = build_model(recipe, seed, steps_per_epoch=steps_per_epoch,
-                            feature_config=feature_config.get_config(), **model_overrides)
-        initial_epoch = 0
-    write_json(os.path.join(run_directory, "recipe.json"), {"recipe": recipe.get_config(), "seed": seed,
-                                                             "model": model.get_config()})
-    callbacks = [RecipeSchedule(recipe, embedding_data, seed), *callbacks]
-    if validation_collection is not None and validation_collection.labels is not None:
-        callbacks.append(metrics.ClusteringMetricsCallback(
-            pipeline.feature_dataset(validation_collection, feature_config, 256)))
-    if tensorboard:
-        callbacks.append(keras.callbacks.TensorBoard(os.path.join(run_directory, "tensorboard")))
-    callbacks.append(checkpoint)
-    if initial_epoch < recipe.epochs:
-        model.fit(train_data, epochs=recipe.epochs, initial_epoch=initial_epoch, callbacks=callbacks,
-                  verbose=verbose, shuffle=False)
-    if checkpoint.failure is not None:
-        kept = (f"the last good checkpoint (epoch {len(checkpoint.history)}) is {checkpoint_path}"
-                if checkpoint.history else "no epoch finished, so there is no checkpoint")
-        raise TrainingError(f"training stopped: {checkpoint.failure}; {kept}. Lower the learning rate or "
+
+def speaker_groups(collection, mode, recipe, seed=0):
+    """The speaker index each clip's speaker terms use, or None for none.
+
+    Example:
+    >>> speaker_groups(load_audio(), "auto", RECIPES["default"])[:3]  # doctest: +SKIP
+    """
+    if mode == "none" or (mode == "ids" and collection.speakers is None):
+        return None
+    if mode == "pseudo" or (mode == "auto" and collection.speakers is None):
+        from keras_uvac import nuisance
+
+        return nuisance.collection_pseudo_speakers(collection, recipe.pseudo_speakers, seed)
+    return collection.speakers
+
+
+def _train(train_collection, out_path, recipe, validation_collection, feature_config, seed, checkpoint, tensorboard,
+           verbose, callbacks, precision, speakers, model_overrides):
+    run_directory = os.fspath(out_path) + ".run"
+    _remove_partial_files(out_path)
+    keras.utils.set_random_seed(seed)
+    previous_policy = keras.mixed_precision.global_policy()
+    set_precision(precision)
+    try:
+        groups = speaker_groups(train_collection, speakers, recipe, seed)
+        train_collection = dataclasses.replace(train_collection, speakers=groups)
+        steps_per_epoch = math.ceil(len(train_collection) / recipe.batch_size)
+        if checkpoint is not None:
+            model, history = load_checkpoint(checkpoint)
+        else:
+            model = build_model(recipe, seed, steps_per_epoch=steps_per_epoch,
+                                feature_config=feature_config.get_config(), **model_overrides)
+            history = []
+        initial_epoch = len(history)
+        # One pass over every remaining epoch, fast-forwarded past the finished ones: each epoch sees the clip
+        # order of the uninterrupted run, so a resumed run ends with the same weights.
+        train_data = pipeline.feature_dataset(train_collection, feature_config, recipe.batch_size, shuffle=True,
+                                              seed=seed, cache=True, with_labels=False,
+                                              with_speakers=groups is not None)
+        train_data = train_data.repeat(recipe.epochs).skip(initial_epoch * steps_per_epoch)
+        embedding_data = pipeline.feature_dataset(train_collection, feature_config, 256, with_labels=False)
+        write_json(os.path.join(run_directory, "recipe.json"),
+                   {"recipe": recipe.get_config(), "seed": seed, "speakers": speakers, "model": model.get_config()})
+        epoch_checkpoint = EpochCheckpoint(run_directory)
+        epoch_checkpoint.history = history
+        callbacks = [RecipeSchedule(recipe, embedding_data, seed), *callbacks]
+        if validation_collection is not None and validation_collection.labels is not None:
+            callbacks.append(metrics.ClusteringMetricsCallback(
+                pipeline.feature_dataset(validation_collection, feature_config, 256)))
+        if tensorboard:
+            callbacks.append(keras.callbacks.TensorBoard(os.path.join(run_directory, "tensorboard")))
+        callbacks.append(epoch_checkpoint)
+        if initial_epoch < recipe.epochs:
+            model.fit(train_data, epochs=recipe.epochs, initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
+                      callbacks=callbacks, verbose=verbose)
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
+    if epoch_checkpoint.failure is not None:
+        latest = latest_checkpoint(run_directory)
+        kept = (f"the last good checkpoint (epoch {len(epoch_checkpoint.history)}) is {latest}"
+                if latest else "no epoch finished, so there is no checkpoint")
+        raise TrainingError(f"training stopped: {epoch_checkpoint.failure}; {kept}. Lower the learning rate or "
                             "check the data, then resume or start over.")
     save_for_inference(model, out_path)
     # The run is complete: the optimizer state is no longer needed, the history stays.
-    os.remove(checkpoint_path)
-    return model, checkpoint.history
+    shutil.rmtree(os.path.join(run_directory, CHECKPOINTS), ignore_errors=True)
+    return model, epoch_checkpoint.history
+
+
+def _remove_partial_files(out_path):
+    """Removes temporaries that an interrupted save left beside the model or in its run."""
+    folder = os.path.dirname(os.path.abspath(out_path))
+    stem = os.path.splitext(os.path.basename(out_path))[0]
+    for name in os.listdir(folder):
+        if name.startswith(f".{stem}.") and ".partial" in name:
+            os.remove(os.path.join(folder, name))
+    checkpoints = os.path.join(os.fspath(out_path) + ".run", CHECKPOINTS)
+    if os.path.isdir(checkpoints):
+        for name in os.listdir(checkpoints):
+            if name.endswith(".partial"):
+                shutil.rmtree(os.path.join(checkpoints, name), ignore_errors=True)
 
 
 def set_precision(precision):

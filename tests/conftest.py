@@ -41,7 +41,8 @@ def write_wav(path, samples, sample_rate, encoding="pcm16"):
 def write_raw_wav(path, data, sample_rate, channels, bits, format_tag, declared_data_bytes=None):
     """Writes a WAV file around raw sample bytes, with a chosen header."""
     block_align = channels * bits // 8
-    fmt = struct.pack("<HHIIHH", format_tag, channels, sample_rate, sample_rate * block_align, block_align, bits)
+    byte_rate = (sample_rate * block_align) % 2**32
+    fmt = struct.pack("<HHIIHH", format_tag, channels, sample_rate, byte_rate, block_align, bits)
     size = len(data) if declared_data_bytes is None else declared_data_bytes
     body = b"WAVE" + b"fmt " + struct.pack("<I", len(fmt)) + fmt + b"data" + struct.pack("<I", size) + data
     with open(path, "wb") as handle:

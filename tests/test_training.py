@@ -55,7 +55,7 @@ def test_speaker_term_and_tied_prior_variances_in_a_training_run(small_fsdd, tmp
     assert np.all(log_variances == log_variances[0]) and np.ptp(log_variances[0]) > 0
     assert keras.saving.load_model(tmp_path / "tied.keras").get_config()["tied_prior_variances"] is True
     _, history = training.train(collection, tmp_path / "blind.keras", dataclasses.replace(recipe, epochs=1),
-                                verbose=0, use_speakers=False, speaker_weight=1.0, **TINY)
+                                verbose=0, speakers="none", speaker_weight=1.0, **TINY)
     assert history[0]["speaker"] == 0.0
 
 
@@ -73,7 +73,8 @@ def test_nan_stops_training_and_keeps_the_last_good_checkpoint(small_fsdd, tmp_p
     with pytest.raises(training.TrainingError, match=r"epoch 3: loss became nan.*last good checkpoint \(epoch 2\)"):
         training.train(collection, out, recipe, verbose=0, callbacks=[Diverge()], **TINY)
     assert not out.exists()
-    checkpoint = keras.models.load_model(tmp_path / "m.keras.run" / "checkpoint.keras")
+    checkpoint, history = training.load_checkpoint(training.latest_checkpoint(tmp_path / "m.keras.run"))
+    assert [record["epoch"] for record in history] == [1, 2]
     assert all(np.all(np.isfinite(keras.ops.convert_to_numpy(v))) for v in checkpoint.trainable_variables)
     assert [record["epoch"] for record in training.read_history(tmp_path / "m.keras.run")] == [1, 2]
 
