@@ -47,8 +47,9 @@ def voice_descriptor(waveform, config=DESCRIPTOR_CONFIG):
     energy = np.sum(spectrum ** 2, axis=1)
     active = energy > 0.05 * energy.max()
     quiet = energy <= np.percentile(energy, 20)
-    usable = spectrum.shape[1] - spectrum.shape[1] % BACKGROUND_BANDS
-    background = log_spectrum[quiet, :usable].reshape(-1, BACKGROUND_BANDS, usable // BACKGROUND_BANDS).mean(axis=(0, 2))
+    band_width = spectrum.shape[1] // BACKGROUND_BANDS
+    bands = log_spectrum[quiet, :band_width * BACKGROUND_BANDS].reshape(-1, BACKGROUND_BANDS, band_width)
+    background = bands.mean(axis=(0, 2))
     cepstrum = np.fft.irfft(log_spectrum[active], axis=1)[:, 1:CEPSTRAL_COEFFICIENTS + 1].mean(axis=0)
     return np.concatenate([background, cepstrum]).astype(np.float32)
 
