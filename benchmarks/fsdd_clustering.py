@@ -1,15 +1,14 @@
-"""UVAC on the bundled FSDD: the default recipe over three training seeds.
+"""UVAC's default recipe over three training seeds, with or without speaker ids, on any corpus and split.
 
-Seed 0 is trained straight into `saved_models/uvac_fsdd.keras` (the shipped
-model), the other seeds into `runs/fsdd/`. Each seed is trained with `uvac
-train` (resumed if an earlier run was interrupted, skipped if its model
-exists), then scored on the test split of the seeded 80/10/10 split beside
-K-means and GMM-EM. Results go to benchmarks/results/fsdd_clustering.json, from
-which `benchmarks/update_readme.py` writes the README table. `--precision
-mixed` trains every seed with mixed precision into `runs/fsdd_mixed/` and
-writes benchmarks/results/fsdd_clustering_mixed.json.
+With no options: the bundled FSDD, the seeded random 80/10/10 split, the data's speaker ids; seed 0 is
+trained straight into `saved_models/uvac_fsdd.keras` (the shipped model), the other seeds into
+`runs/fsdd/`. Any other setting trains into `runs/<name>/`. Each seed is trained with `uvac train`
+(resumed if an earlier run was interrupted, skipped if its model exists), then scored on the test split
+beside K-means and GMM-EM. Results go to `benchmarks/results/<name>.json` (`fsdd_clustering` by default),
+from which `benchmarks/update_readme.py` writes the README tables.
 
-    python benchmarks/fsdd_clustering.py [--seeds 0 1 2] [--epochs N] [--precision mixed]
+    python benchmarks/fsdd_clustering.py [--seeds 0 1 2] [--speakers ids|pseudo] [--split random|speaker]
+                                         [--data DIR --name NAME] [--epochs N] [--precision mixed]
 """
 
 import argparse
@@ -23,21 +22,39 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHIPPED = os.path.join("saved_models", "uvac_fsdd.keras")
 
 
-def model_path(seed, precision="float32"):
-    if precision == "mixed":
+def run_name(args):
+    if args.name:
+        return args.name
+    parts = ["fsdd_clustering"]
+    if args.speakers != "ids":
+        parts.append(f"{args.speakers}_speakers")
+    if args.split != "random":
+        parts.append(f"{args.split}_split")
+    if args.precision == "mixed":
+        parts.append("mixed")
+    return "_".join(parts)
+
+
+def model_path(seed, args):
+    name = run_name(args)
+    if name == "fsdd_clustering":
+        return SHIPPED if seed == 0 else os.path.join("runs", "fsdd", f"uvac_seed{seed}.keras")
+    if name == "fsdd_clustering_mixed":
         return os.path.join("runs", "fsdd_mixed", f"uvac_seed{seed}.keras")
-    return SHIPPED if seed == 0 else os.path.join("runs", "fsdd", f"uvac_seed{seed}.keras")
+    return os.path.join("runs", name, f"uvac_seed{seed}.keras")
 
 
-def train(seed, epochs, precision):
-    out = model_path(seed, precision)
+def train(seed, args):
+    out = model_path(seed, args)
     if os.path.exists(os.path.join(ROOT, out)):
         print(f"seed {seed}: {out} exists, not retrained")
         return
     command = [sys.executable, "-m", "keras_uvac.cli", "train", "--seed", str(seed), "--out", out,
-               "--precision", precision]
-    if epochs:
-        command += ["--epochs", str(epochs)]
+               "--precision", args.precision, "--speakers", args.speakers, "--split", args.split]
+    if args.data:
+        command += ["--data", args.data]
+    if args.epochs:
+        command += ["--epochs", str(args.epochs)]
     if os.path.isdir(os.path.join(ROOT, out + ".run", "checkpoints")):
         command.append("--resume")
     print("running", " ".join(command[1:]), flush=True)
@@ -47,36 +64,43 @@ def train(seed, epochs, precision):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2])
+    parser.add_argument("--speakers", default="ids", choices=("ids", "pseudo"),
+                        help="the data's speaker ids, or pseudo-speakers found without them")
+    parser.add_argument("--split", default="random", choices=("random", "speaker"))
+    parser.add_argument("--data", help="a corpus folder (default: the bundled FSDD)")
+    parser.add_argument("--name", help="name of the runs folder and the results JSON (needed with --data)")
     parser.add_argument("--epochs", type=int, help="override the recipe's epochs")
     parser.add_argument("--precision", default="float32", choices=("float32", "mixed"))
-    parser.add_argument("--out", help="the JSON (default: benchmarks/results/fsdd_clustering[_mixed].json)")
     args = parser.parse_args()
-    suffix = "_mixed" if args.precision == "mixed" else ""
-    args.out = args.out or os.path.join(ROOT, "benchmarks", "results", f"fsdd_clustering{suffix}.json")
+    if args.data and not args.name:
+        parser.error("--data needs --name")
+    out_json = os.path.join(ROOT, "benchmarks", "results", f"{run_name(args)}.json")
     for seed in args.seeds:
-        train(seed, args.epochs, args.precision)
+        train(seed, args)
 
-    from keras_uvac.atomic import atomic_path
+    from keras_uvac.atomic import write_json
 
     seeds = {}
     for seed in args.seeds:
-        with open(os.path.join(ROOT, model_path(seed, args.precision) + ".card.json")) as handle:
+        with open(os.path.join(ROOT, model_path(seed, args) + ".card.json")) as handle:
             card = json.load(handle)
-        seeds[str(seed)] = {"model": model_path(seed, args.precision), "rows": card["test_metrics"],
-                            "training_seconds": card["training_seconds_all_epochs"], "epochs": card["epochs_done"]}
+        seeds[str(seed)] = {"model": model_path(seed, args), "rows": card["test_metrics"],
+                            "training_seconds": card["training_seconds_all_epochs"], "epochs": card["epochs_done"],
+                            "split_clips": card["split"]["clips"]}
     uvac = [result["rows"]["UVAC"] for result in seeds.values()]
     summary = {name: statistics.mean(row[name] for row in uvac) for name in ("accuracy", "nmi", "silhouette", "dbi")}
     beats = {seed: all(result["rows"]["UVAC"]["accuracy"] > result["rows"][method]["accuracy"]
                        for method in ("K-means", "GMM-EM")) for seed, result in seeds.items()}
-    payload = {"what": "UVAC, default recipe, bundled FSDD test split (seeded random 80/10/10, split seed 0)",
+    payload = {"what": f"UVAC, default recipe, {args.data or 'bundled FSDD'} test split ({args.split} 80/10/10 "
+                       f"split, split seed 0), speaker terms on {args.speakers}",
+               "speakers": args.speakers, "split": args.split, "data": args.data or "bundled FSDD",
                "precision": args.precision,
                "command": "python benchmarks/fsdd_clustering.py " + " ".join(sys.argv[1:]),
                "seeds": seeds, "uvac_mean": summary, "every_seed_beats_kmeans_and_gmm_em": all(beats.values()),
                "beats_by_seed": beats}
-    with atomic_path(args.out) as temporary, open(temporary, "w") as handle:
-        json.dump(payload, handle, indent=2)
+    write_json(out_json, payload, indent=2)
     print(json.dumps(summary, indent=1))
-    print(f"wrote {args.out}")
+    print(f"wrote {out_json}")
 
 
 if __name__ == "__main__":

@@ -176,7 +176,9 @@ class Encoder(keras.layers.Layer):
             self.convolutions += [
                 keras.layers.ZeroPadding2D(3, name=f"pad_{index}"),
                 keras.layers.Conv2D(width, 8, strides=2, kernel_initializer="he_uniform", name=f"conv_{index}"),
-                keras.layers.BatchNormalization(name=f"batch_norm_{index}"),
+                # Synchronised (TensorFlow): under tf.distribute the statistics are those of the global batch.
+                keras.layers.BatchNormalization(synchronized=keras.backend.backend() == "tensorflow",
+                                                name=f"batch_norm_{index}"),
                 keras.layers.ReLU(max_value=limit, name=f"relu_{index}"),
             ]
         self.recurrent = [

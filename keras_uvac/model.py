@@ -145,6 +145,13 @@ class UVAC(keras.Model):
     def loss_terms(self, inputs, training=True):
         """Per-batch mean loss terms; the one place the UVAC objective is written.
 
+        Under a `tf.distribute` strategy each replica holds part of the global
+        batch. The per-clip terms, the codes and the speaker ids are gathered
+        from every replica and the random draws are made for the global batch,
+        so each replica computes the global batch's loss (contrastive
+        negatives, speaker means and cluster marginals included) exactly as
+        one device would.
+
         Args:
             inputs: a feature dict with `spectrogram` and `activity_mask`, and
                 optionally `speaker` (int ids).
@@ -155,18 +162,21 @@ class UVAC(keras.Model):
         """
         spectrogram = ops.convert_to_tensor(inputs["spectrogram"])
         mask = ops.convert_to_tensor(inputs["activity_mask"])[:, None, :]
+        replicas = _Replicas(spectrogram)
         z_mean, z_log_var = self._encode_float32(spectrogram, training)
-        noise = keras.random.normal(ops.shape(z_mean), seed=self.seed_generator)
+        noise = replicas.local(keras.random.normal((replicas.global_batch, self.latent_dim), seed=self.seed_generator))
         z = z_mean + self.sampling * ops.exp(0.5 * z_log_var) * noise
         reconstruction = ops.cast(self.decoder(z), "float32")
-        reconstruction_error = self._reconstruction_error(spectrogram * mask, reconstruction * mask, mask)
-        kl = ops.mean(self.prior.kl_divergence(z_mean, z_log_var))
+        reconstruction_error = ops.mean(replicas.gather(
+            self._reconstruction_error(spectrogram * mask, reconstruction * mask, mask)))
+        kl = ops.mean(replicas.gather(self.prior.kl_divergence(z_mean, z_log_var)))
+        speakers = None if "speaker" not in inputs else replicas.gather(ops.convert_to_tensor(inputs["speaker"]))
         consistency = ops.convert_to_tensor(0.0)
         if self.consistency_weight:
-            consistency = self._consistency(spectrogram, training, inputs.get("speaker"))
+            consistency = self._consistency(spectrogram, training, speakers, replicas)
         speaker = ops.convert_to_tensor(0.0)
-        if self.speaker_weight and "speaker" in inputs:
-            speaker = speaker_dependence(z_mean, inputs["speaker"])
+        if self.speaker_weight and speakers is not None:
+            speaker = speaker_dependence(replicas.gather(z_mean), speakers)
         loss = (reconstruction_error + self.kl_weight * kl + self.consistency_weight * consistency
                 + self.speaker_weight * speaker)
         return {"loss": loss, "reconstruction": reconstruction_error, "kl": kl, "consistency": consistency,
@@ -177,17 +187,18 @@ class UVAC(keras.Model):
         return ops.cast(z_mean, "float32"), ops.cast(z_log_var, "float32")
 
     def _reconstruction_error(self, target, prediction, mask):
+        """Per-clip reconstruction error, `(batch,)`."""
         if self.reconstruction_loss == "bce":
             prediction = ops.clip(prediction, 1e-6, 1 - 1e-6)
             per_cell = -(target * ops.log(prediction) + (1 - target) * ops.log(1 - prediction))
-            return ops.mean(ops.sum(per_cell * mask, axis=(1, 2)))
+            return ops.sum(per_cell * mask, axis=(1, 2))
         squared = ops.sum(ops.square(target - prediction), axis=(1, 2))
         if self.reconstruction_loss == "mse":
             active_cells = ops.maximum(ops.sum(mask, axis=(1, 2)) * self.num_bins, 1.0)
-            return ops.mean(squared / active_cells)
-        return ops.mean(squared)
+            return squared / active_cells
+        return squared
 
-    def _consistency(self, spectrogram, training, speakers=None):
+    def _consistency(self, spectrogram, training, speakers=None, replicas=None):
         """Invariance of the code, and of the cluster, to voice-, channel- and timing-like changes.
 
         Two augmented views of each clip are encoded. Contrastive term: each
@@ -202,8 +213,13 @@ class UVAC(keras.Model):
         With `speakers` and `cross_speaker_weight`, a nearest-neighbour term
         (as in NNCLR, restricted to other speakers) joins the contrastive one.
         """
-        first, _ = self._encode_float32(self.augment(spectrogram, training=training), training)
-        second, _ = self._encode_float32(self.augment(spectrogram, training=training), training)
+        replicas = replicas or _Replicas(spectrogram)
+        # The views are drawn for the global batch, so every replica draws what one device would.
+        whole_batch = replicas.gather(spectrogram)
+        first_view = replicas.local(self.augment(whole_batch, training=training))
+        second_view = replicas.local(self.augment(whole_batch, training=training))
+        first = replicas.gather(self._encode_float32(first_view, training)[0])
+        second = replicas.gather(self._encode_float32(second_view, training)[0])
 
         def unit(vectors):
             return vectors / ops.sqrt(ops.sum(ops.square(vectors), axis=-1, keepdims=True) + 1e-8)
@@ -307,6 +323,43 @@ def speaker_dependence(codes, speakers):
     return between / (total + 1e-6)
 
 
+class _Replicas:
+    """The replicas of a training step: one, or several under a `tf.distribute` strategy.
+
+    `gather` concatenates a per-clip tensor of every replica in replica order
+    (differentiably: each replica's gradient reaches its own clips), `local`
+    takes this replica's rows of a global-batch tensor. With one replica both
+    are the identity.
+    """
+
+    def __init__(self, batch):
+        self.context = None
+        self.count = 1
+        self.global_batch = ops.shape(batch)[0]
+        if keras.backend.backend() != "tensorflow":
+            return
+        import tensorflow as tf
+
+        context = tf.distribute.get_replica_context()
+        if context is None or context.num_replicas_in_sync == 1:
+            return
+        self.context, self.count = context, context.num_replicas_in_sync
+        self.local_batch = tf.shape(batch)[0]
+        sizes = context.all_gather(tf.reshape(self.local_batch, (1,)), axis=0)
+        self.global_batch = tf.reduce_sum(sizes)
+        self.offset = tf.reduce_sum(sizes[:context.replica_id_in_sync_group])
+
+    def gather(self, tensor):
+        if self.context is None:
+            return tensor
+        gathered = self.context.all_gather(tensor, axis=0)
+        gathered.set_shape([None, *tensor.shape[1:]])
+        return gathered
+
+    def local(self, tensor):
+        return tensor if self.context is None else tensor[self.offset:self.offset + self.local_batch]
+
+
 def _batches(data, batch_size):
     """Feature dicts from a tf.data dataset, a feature dict of arrays, or a spectrogram array."""
     if isinstance(data, dict) or isinstance(data, np.ndarray):
@@ -326,8 +379,10 @@ def _tensorflow_train_step(self, data):
 
     with tf.GradientTape() as tape:
         terms = self.loss_terms(_inputs_of(data), training=True)
-        # Identity unless the optimizer scales the loss (float16 mixed precision).
-        scaled_loss = self.optimizer.scale_loss(terms["loss"])
+        # Every replica computes the global loss; the optimizer sums their gradients, hence the division.
+        # scale_loss is the identity unless the optimizer scales the loss (float16 mixed precision).
+        replicas = tf.distribute.get_replica_context().num_replicas_in_sync
+        scaled_loss = self.optimizer.scale_loss(terms["loss"] / replicas)
     gradients = tape.gradient(scaled_loss, self.trainable_variables)
     self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
     return self._record(terms)
