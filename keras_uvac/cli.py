@@ -172,9 +172,16 @@ def run_train(args):
         splits["train"], args.out, recipe, validation_collection=splits["validation"], feature_config=feature_config,
         seed=args.seed, resume=args.resume, tensorboard=args.tensorboard, verbose=0 if args.quiet else 1,
         precision=args.precision, speakers="pseudo" if args.ignore_speakers else args.speakers,
-        **model_config)
+        distribute=args.distribute, **model_config)
     seconds = time.perf_counter() - start
+    from keras_uvac import distribution
+
+    if not distribution.is_chief():
+        print("worker finished; the chief writes the model")
+        return
     print(f"wrote {args.out}")
+    with open(args.out + ".run/recipe.json") as handle:
+        run = json.load(handle)
     card = {"command": "uvac " + " ".join(args.argv), "data": args.data or "bundled FSDD",
             "split": {"method": args.split, "seed": args.split_seed,
                       "clips": {name: len(part) for name, part in splits.items()}},
@@ -183,7 +190,8 @@ def run_train(args):
             "training_seconds_all_epochs": sum(record["seconds"] for record in history),
             "machine": {"processor": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
                         "backend": _backend()},
-            "parameters": parameter_counts(model), "feature_config": feature_config.get_config()}
+            "parameters": parameter_counts(model), "feature_config": feature_config.get_config(),
+            "speakers": run["speakers"], "replicas": run["replicas"]}
     if splits["test"].labels is not None:
         rows, _ = evaluation.evaluate(model, splits["test"], seed=args.seed)
         card["test_metrics"] = rows
@@ -341,6 +349,9 @@ def build_parser():
     train.add_argument("--speakers", default="auto", choices=("auto", "ids", "pseudo", "none"),
                        help="what the speaker terms group clips by: the data's speaker ids, pseudo-speakers found "
                             "without ids, or nothing (default auto: ids when the data names speakers, else pseudo)")
+    train.add_argument("--distribute", default="none", choices=("none", "mirrored", "multi-worker"),
+                       help="mirrored: the GPUs (or logical CPU devices) of this machine; multi-worker: the machines "
+                            "TF_CONFIG names (TensorFlow); JAX takes mirrored as DataParallel over its devices")
     train.add_argument("--ignore-speakers", action="store_true",
                        help="train as if the data named no speakers (the same as --speakers pseudo)")
     train.set_defaults(run=run_train)

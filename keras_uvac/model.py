@@ -6,6 +6,8 @@ PyTorch, a stateless `jax.value_and_grad` on JAX): the right `train_step` is
 picked when this module is imported.
 """
 
+import contextlib
+
 import keras
 import numpy as np
 from keras import ops
@@ -352,6 +354,13 @@ class _Replicas:
     def gather(self, tensor):
         if self.context is None:
             return tensor
+        import tensorflow as tf
+
+        devices = self.context.strategy.extended.worker_devices
+        if len(devices) == 1:
+            # An input batch of a one-device multi-worker replica has no device; the collective needs one.
+            with tf.device(devices[0]):
+                tensor = tf.identity(tensor)
         gathered = self.context.all_gather(tensor, axis=0)
         gathered.set_shape([None, *tensor.shape[1:]])
         return gathered
@@ -377,15 +386,34 @@ def _batches(data, batch_size):
 def _tensorflow_train_step(self, data):
     import tensorflow as tf
 
-    with tf.GradientTape() as tape:
-        terms = self.loss_terms(_inputs_of(data), training=True)
-        # Every replica computes the global loss; the optimizer sums their gradients, hence the division.
-        # scale_loss is the identity unless the optimizer scales the loss (float16 mixed precision).
-        replicas = tf.distribute.get_replica_context().num_replicas_in_sync
-        scaled_loss = self.optimizer.scale_loss(terms["loss"] / replicas)
-    gradients = tape.gradient(scaled_loss, self.trainable_variables)
-    self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
-    return self._record(terms)
+    context = tf.distribute.get_replica_context()
+    local_devices = context.strategy.extended.worker_devices if context.num_replicas_in_sync > 1 else ()
+    # A worker of MultiWorkerMirroredStrategy with one device leaves the step's ops unplaced, and the collective
+    # ops of the gathers and the synchronised batch norm then find no device to reduce to: place them.
+    placement = tf.device(local_devices[0]) if len(local_devices) == 1 else contextlib.nullcontext()
+    with placement:
+        with tf.GradientTape() as tape:
+            terms = self.loss_terms(_inputs_of(data), training=True)
+            # Every replica computes the global loss; the optimizer sums their gradients, hence the division.
+            # scale_loss is the identity unless the optimizer scales the loss (float16 mixed precision).
+            scaled_loss = self.optimizer.scale_loss(terms["loss"] / context.num_replicas_in_sync)
+        gradients = tape.gradient(scaled_loss, self.trainable_variables)
+        self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
+        logs = self._record(terms)
+    if isinstance(context.strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        # Keras averages multi-worker logs with reduce(axis=0), which fails on scalars; the values are global
+        # (the same on every replica), so their mean over one axis is the value.
+        logs = {name: tf.reshape(value, (1,)) for name, value in logs.items()}
+    return logs
+
+
+def _tensorflow_maybe_symbolic_build(self, iterator=None, data_batch=None):
+    # UVAC is built when constructed and has no compiled loss or metrics, so only the optimizer needs building.
+    # Keras' own version would take (and drop) the first batch of the training data under tf.distribute, and it
+    # cannot reduce a batch of several inputs under MultiWorkerMirroredStrategy.
+    if self.optimizer is not None and not self.optimizer.built:
+        with self.distribute_strategy.scope():
+            self.optimizer.build(self.trainable_variables)
 
 
 def _torch_train_step(self, data):
@@ -449,6 +477,7 @@ def _jax_test_step(self, state, data):
 _BACKEND = keras.backend.backend()
 if _BACKEND == "tensorflow":
     UVAC.train_step = _tensorflow_train_step
+    UVAC._maybe_symbolic_build = _tensorflow_maybe_symbolic_build
 elif _BACKEND == "torch":
     UVAC.train_step = _torch_train_step
 elif _BACKEND == "jax":

@@ -92,7 +92,11 @@ def feature_dataset(collection, config=None, batch_size=64, shuffle=False, seed=
     labels = collection.labels if with_labels else None
     speakers = None
     if with_speakers and collection.speakers is not None:
-        speakers = np.unique(np.asarray(collection.speakers), return_inverse=True)[1].astype(np.int32)
+        # Integer ids are kept as they are, so that shards of one collection agree on them.
+        speakers = np.asarray(collection.speakers)
+        if not np.issubdtype(speakers.dtype, np.integer):
+            speakers = np.unique(speakers, return_inverse=True)[1]
+        speakers = speakers.astype(np.int32)
 
     def compute(element):
         spectrogram, activity_mask = features_lib.spectrogram_and_mask(*element["audio"], config)

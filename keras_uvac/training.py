@@ -58,7 +58,7 @@ import keras
 import numpy as np
 from sklearn import mixture as sk_mixture
 
-from keras_uvac import metrics, pipeline
+from keras_uvac import distribution, metrics, pipeline
 from keras_uvac.atomic import atomic_path, write_json
 from keras_uvac.features import FeatureConfig
 from keras_uvac.model import UVAC
@@ -210,11 +210,14 @@ class EpochCheckpoint(keras.callbacks.Callback):
 
     Args:
         run_directory: the run's folder.
+        write: write the checkpoints (False on the workers of a multi-worker
+            run other than the chief).
     """
 
-    def __init__(self, run_directory):
+    def __init__(self, run_directory, write=True):
         super().__init__()
         self.run_directory = os.fspath(run_directory)
+        self.write = write
         self.history_path = os.path.join(self.run_directory, "history.json")
         self.history = []
         self.failure = None
@@ -236,8 +239,9 @@ class EpochCheckpoint(keras.callbacks.Callback):
         record = {"epoch": epoch + 1, "seconds": time.perf_counter() - self._epoch_start}
         record.update({name: float(value) for name, value in (logs or {}).items()})
         self.history.append(record)
-        save_checkpoint(self.model, self.history, self.run_directory)
-        write_json(self.history_path, self.history)
+        if self.write:
+            save_checkpoint(self.model, self.history, self.run_directory)
+            write_json(self.history_path, self.history)
 
 
 def _seed_states(model):
@@ -360,7 +364,7 @@ SPEAKER_MODES = ("auto", "ids", "pseudo", "none")
 
 def train(train_collection, out_path, recipe="default", validation_collection=None, feature_config=None,
           seed=0, resume=False, tensorboard=False, verbose=1, callbacks=(), precision="float32", speakers="auto",
-          **model_overrides):
+          distribute="none", **model_overrides):
     """Trains a UVAC model on a collection and saves it atomically to `out_path`.
 
     Args:
@@ -380,6 +384,13 @@ def train(train_collection, out_path, recipe="default", validation_collection=No
             collection's speaker ids), `"pseudo"` (voice-and-channel groups
             found without ids, `keras_uvac.nuisance`), `"none"`, or `"auto"`
             (ids when the collection has them, else pseudo-speakers).
+        distribute: `"none"`; `"mirrored"`: the replicas of one machine (on
+            TensorFlow a `MirroredStrategy` over its GPUs, or its logical CPU
+            devices; on JAX `keras.distribution.DataParallel` over its
+            devices); `"multi-worker"` (TensorFlow): a
+            `MultiWorkerMirroredStrategy` over the workers that `TF_CONFIG`
+            names, each reading its own share of the files. The recipe's
+            batch size is the global batch.
         **model_overrides: `UVAC` arguments that replace the recipe's.
 
     Returns:
@@ -407,13 +418,16 @@ def train(train_collection, out_path, recipe="default", validation_collection=No
     feature_config = feature_config or FeatureConfig()
     run_directory = os.fspath(out_path) + ".run"
     os.makedirs(run_directory, exist_ok=True)
-    with run_lock(run_directory):
-        checkpoint = latest_checkpoint(run_directory)
-        if checkpoint is not None and not resume:
-            raise TrainingError(f"{run_directory} holds a checkpoint of an earlier run: pass resume=True (--resume) "
-                                "to continue it, or delete the folder to start over")
-        return _train(train_collection, out_path, recipe, validation_collection, feature_config, seed, checkpoint,
-                      tensorboard, verbose, callbacks, precision, speakers, model_overrides)
+    with distribution.Replicas(distribute) as replicas:
+        # Workers other than the chief neither write nor lock; they read the chief's checkpoint to resume.
+        lock = run_lock(run_directory) if replicas.is_chief else contextlib.nullcontext()
+        with lock:
+            checkpoint = latest_checkpoint(run_directory)
+            if checkpoint is not None and not resume:
+                raise TrainingError(f"{run_directory} holds a checkpoint of an earlier run: pass resume=True "
+                                    "(--resume) to continue it, or delete the folder to start over")
+            return _train(train_collection, out_path, recipe, validation_collection, feature_config, seed,
+                          checkpoint, tensorboard, verbose, callbacks, precision, speakers, model_overrides, replicas)
 
 
 def speaker_groups(collection, mode, recipe, seed=0):
@@ -432,7 +446,7 @@ def speaker_groups(collection, mode, recipe, seed=0):
 
 
 def _train(train_collection, out_path, recipe, validation_collection, feature_config, seed, checkpoint, tensorboard,
-           verbose, callbacks, precision, speakers, model_overrides):
+           verbose, callbacks, precision, speakers, model_overrides, replicas):
     run_directory = os.fspath(out_path) + ".run"
     _remove_partial_files(out_path)
     keras.utils.set_random_seed(seed)
@@ -440,25 +454,36 @@ def _train(train_collection, out_path, recipe, validation_collection, feature_co
     set_precision(precision)
     try:
         groups = speaker_groups(train_collection, speakers, recipe, seed)
+        if groups is not None:
+            groups = np.unique(np.asarray(groups), return_inverse=True)[1].astype(np.int32)
         train_collection = dataclasses.replace(train_collection, speakers=groups)
-        steps_per_epoch = math.ceil(len(train_collection) / recipe.batch_size)
-        if checkpoint is not None:
-            model, history = load_checkpoint(checkpoint)
-        else:
-            model = build_model(recipe, seed, steps_per_epoch=steps_per_epoch,
-                                feature_config=feature_config.get_config(), **model_overrides)
-            history = []
+        steps_per_epoch = replicas.steps_per_epoch(len(train_collection), recipe.batch_size)
+        with replicas.scope():
+            if checkpoint is not None:
+                model, history = load_checkpoint(checkpoint)
+            else:
+                model = build_model(recipe, seed, steps_per_epoch=steps_per_epoch,
+                                    feature_config=feature_config.get_config(), **model_overrides)
+                history = []
         initial_epoch = len(history)
-        # One pass over every remaining epoch, fast-forwarded past the finished ones: each epoch sees the clip
-        # order of the uninterrupted run, so a resumed run ends with the same weights.
-        train_data = pipeline.feature_dataset(train_collection, feature_config, recipe.batch_size, shuffle=True,
-                                              seed=seed, cache=True, with_labels=False,
-                                              with_speakers=groups is not None)
-        train_data = train_data.repeat(recipe.epochs).skip(initial_epoch * steps_per_epoch)
+
+        def epochs_of_data(collection, batch_size, drop_remainder):
+            # One pass over every remaining epoch, fast-forwarded past the finished ones: each epoch sees the clip
+            # order of the uninterrupted run, so a resumed run ends with the same weights.
+            data = pipeline.feature_dataset(collection, feature_config, batch_size, shuffle=True, seed=seed,
+                                            cache=True, with_labels=False, with_speakers=groups is not None,
+                                            drop_remainder=drop_remainder)
+            batches = len(collection) // batch_size if drop_remainder else math.ceil(len(collection) / batch_size)
+            return data.repeat(recipe.epochs).skip(initial_epoch * batches)
+
+        train_data = replicas.dataset(train_collection, recipe.batch_size, epochs_of_data)
+        # Every worker encodes every training clip for the mixture fit, so all fit the same mixture.
         embedding_data = pipeline.feature_dataset(train_collection, feature_config, 256, with_labels=False)
-        write_json(os.path.join(run_directory, "recipe.json"),
-                   {"recipe": recipe.get_config(), "seed": seed, "speakers": speakers, "model": model.get_config()})
-        epoch_checkpoint = EpochCheckpoint(run_directory)
+        if replicas.is_chief:
+            write_json(os.path.join(run_directory, "recipe.json"),
+                       {"recipe": recipe.get_config(), "seed": seed, "speakers": speakers, "replicas": replicas.count,
+                        "model": model.get_config()})
+        epoch_checkpoint = EpochCheckpoint(run_directory, write=replicas.is_chief)
         epoch_checkpoint.history = history
         callbacks = [RecipeSchedule(recipe, embedding_data, seed), *callbacks]
         if validation_collection is not None and validation_collection.labels is not None:
@@ -478,6 +503,8 @@ def _train(train_collection, out_path, recipe, validation_collection, feature_co
                 if latest else "no epoch finished, so there is no checkpoint")
         raise TrainingError(f"training stopped: {epoch_checkpoint.failure}; {kept}. Lower the learning rate or "
                             "check the data, then resume or start over.")
+    if not replicas.is_chief:
+        return model, epoch_checkpoint.history
     save_for_inference(model, out_path)
     # The run is complete: the optimizer state is no longer needed, the history stays.
     shutil.rmtree(os.path.join(run_directory, CHECKPOINTS), ignore_errors=True)
