@@ -4,10 +4,9 @@ Importing the package registers its layers and model with Keras, so saved
 `.keras` files load with `keras.models.load_model`.
 """
 
-import os
+from keras_uvac._startup import import_tensorflow
 
-# TensorFlow's C++ start-up messages drown the command line's output; set the variable to 0 to see them.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import_tensorflow()
 
 from keras_uvac.datasets import AudioCollection, load_audio  # noqa: E402
 from keras_uvac.features import FeatureConfig  # noqa: E402

@@ -22,8 +22,8 @@ import platform
 import sys
 import time
 
-SHIPPED_MODEL = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "saved_models",
-                             "uvac_fsdd.keras")
+SHIPPED_MODEL = "uvac_fsdd"
+MODEL_HELP = "a preset name (uvac_fsdd), a preset folder or a .keras file (default: the shipped uvac_fsdd)"
 
 
 def _add_data_arguments(parser, positional=False, sample_rate=True):
@@ -134,26 +134,10 @@ def run_baselines(args):
                                 "rows": rows})
 
 
-def _load_model(path):
-    import zipfile
-
-    import keras
-
+def _load_model(preset):
     from keras_uvac.model import UVAC
 
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"{path}: no such model file")
-    if not zipfile.is_zipfile(path):
-        raise ValueError(f"{path}: not a Keras model archive (a .keras file is a zip); it may be truncated or of "
-                         "another format")
-    try:
-        model = keras.models.load_model(path)
-    except Exception as error:  # Keras raises many types for a bad archive; all mean the same to the user.
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ValueError(f"{path}: cannot be loaded as a keras_uvac model ({reason})") from error
-    if not isinstance(model, UVAC):
-        raise ValueError(f"{path}: holds a {type(model).__name__} model, not a keras_uvac UVAC model")
-    return model
+    return UVAC.from_preset(preset)
 
 
 def run_train(args):
@@ -228,7 +212,9 @@ def run_evaluate(args):
         from keras_uvac import training
 
         config = model.feature_config_object()
-        history = training.read_history(args.model + ".run")
+        from keras_uvac import presets
+
+        history = training.read_history(presets.preset_files(args.model)[0] + ".run")
         for path in evaluation.write_figures(arrays, args.plots, history, test.class_names, config.bin_hz,
                                              config.hop_ms):
             print(f"wrote {path}")
@@ -357,7 +343,7 @@ def build_parser():
     train.set_defaults(run=run_train)
 
     evaluate = commands.add_parser("evaluate", help="Table I rows for a model beside the baselines")
-    evaluate.add_argument("--model", default=SHIPPED_MODEL, help="a .keras model (default: the shipped one)")
+    evaluate.add_argument("--model", default=SHIPPED_MODEL, help=MODEL_HELP)
     _add_data_arguments(evaluate, sample_rate=False)
     _add_split_arguments(evaluate)
     evaluate.add_argument("--seed", type=int, default=0, help="seed of the baselines")
@@ -366,7 +352,7 @@ def build_parser():
     evaluate.set_defaults(run=run_evaluate)
 
     cluster = commands.add_parser("cluster", help="the cluster and its probability for each file")
-    cluster.add_argument("--model", default=SHIPPED_MODEL, help="a .keras model (default: the shipped one)")
+    cluster.add_argument("--model", default=SHIPPED_MODEL, help=MODEL_HELP)
     _add_data_arguments(cluster, positional=True, sample_rate=False)
     cluster.add_argument("--csv", help="write path, cluster, probability rows to this CSV file")
     cluster.set_defaults(run=run_cluster)
@@ -390,7 +376,7 @@ def build_parser():
     tune.set_defaults(run=run_tune)
 
     export = commands.add_parser("export", help="export the inference model, run it, and compare it with Keras")
-    export.add_argument("--model", default=SHIPPED_MODEL, help="a .keras model (default: the shipped one)")
+    export.add_argument("--model", default=SHIPPED_MODEL, help=MODEL_HELP)
     export.add_argument("--format", required=True, choices=("tflite-int8", "tflite", "onnx", "tflite-audio"),
                         help="tflite-int8: full int8 for TFLite Micro; tflite: float LiteRT; onnx; "
                              "tflite-audio: float LiteRT taking the padded waveform")

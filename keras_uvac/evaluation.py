@@ -44,19 +44,17 @@ def evaluate(model, collection, feature_config=None, seed=0, with_baselines=True
     return rows, arrays
 
 
-def _pyplot():
-    import matplotlib
+def _figure(rows=1, columns=1, figsize=None, squeeze=True):
+    """A figure and its axes, outside pyplot: the user's plotting backend and open figures are left alone."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    figure = Figure(figsize=figsize)
+    return figure, figure.subplots(rows, columns, squeeze=squeeze)
 
 
 def _save(figure, path):
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     figure.savefig(path, dpi=110)
-    _pyplot().close(figure)
     return path
 
 
@@ -81,11 +79,10 @@ def plot_tsne(latent_mean, clusters, path, labels=None, seed=0, title="UVAC clus
     """
     from sklearn.manifold import TSNE
 
-    plt = _pyplot()
     perplexity = min(30.0, max(2.0, (len(latent_mean) - 1) / 3))
     points = TSNE(2, perplexity=perplexity, random_state=seed, init="pca").fit_transform(latent_mean)
     panels = [(clusters, title)] + ([(labels, "coloured by label")] if labels is not None else [])
-    figure, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 5), squeeze=False)
+    figure, axes = _figure(1, len(panels), figsize=(6 * len(panels), 5), squeeze=False)
     for axis, (colours, panel_title) in zip(axes[0], panels):
         scatter = axis.scatter(points[:, 0], points[:, 1], c=colours, cmap="tab10", s=12, alpha=0.85)
         axis.legend(*scatter.legend_elements(), fontsize=7, loc="best", markerscale=0.8)
@@ -113,7 +110,6 @@ def plot_contingency(clusters, labels, path, class_names=None):
     """
     import scipy.optimize
 
-    plt = _pyplot()
     label_values, label_index = np.unique(labels, return_inverse=True)
     cluster_values, cluster_index = np.unique(clusters, return_inverse=True)
     counts = np.zeros((len(cluster_values), len(label_values)), dtype=int)
@@ -121,7 +117,7 @@ def plot_contingency(clusters, labels, path, class_names=None):
     rows, columns = scipy.optimize.linear_sum_assignment(counts, maximize=True)
     order = list(rows[np.argsort(columns)]) + [row for row in range(len(cluster_values)) if row not in rows]
     counts = counts[order]
-    figure, axis = plt.subplots(figsize=(1.0 + 0.55 * len(label_values), 1.0 + 0.45 * len(order)))
+    figure, axis = _figure(figsize=(1.0 + 0.55 * len(label_values), 1.0 + 0.45 * len(order)))
     image = axis.imshow(counts, cmap="Blues")
     for (row, column), value in np.ndenumerate(counts):
         axis.text(column, row, str(value), ha="center", va="center", fontsize=7,
@@ -151,11 +147,10 @@ def plot_cluster_means(spectrograms, clusters, path, bin_hz=50.0, hop_ms=10.0):
     Example:
     >>> plot_cluster_means(arrays["spectrogram"], arrays["clusters"], "cluster_means.png")  # doctest: +SKIP
     """
-    plt = _pyplot()
     values = np.unique(clusters)
     columns = min(5, len(values))
     rows = int(np.ceil(len(values) / columns))
-    figure, axes = plt.subplots(rows, columns, figsize=(2.6 * columns, 2.3 * rows), squeeze=False)
+    figure, axes = _figure(rows, columns, figsize=(2.6 * columns, 2.3 * rows), squeeze=False)
     bins, frames = spectrograms.shape[1:]
     extent = (0, frames * hop_ms / 1000, bin_hz, (bins + 1) * bin_hz)
     for axis in axes.flat:
@@ -186,10 +181,9 @@ def plot_training_curves(history, path):
     Example:
     >>> plot_training_curves(training.read_history("uvac.keras.run"), "training.png")  # doctest: +SKIP
     """
-    plt = _pyplot()
     epochs = [record["epoch"] for record in history]
     metric_names = [name for name in ("val_accuracy", "val_nmi", "val_silhouette") if name in history[-1]]
-    figure, axes = plt.subplots(1, 2 if metric_names else 1, figsize=(11 if metric_names else 6, 4), squeeze=False)
+    figure, axes = _figure(1, 2 if metric_names else 1, figsize=(11 if metric_names else 6, 4), squeeze=False)
     for name in ("reconstruction", "kl", "consistency", "loss"):
         if name in history[-1]:
             axes[0][0].plot(epochs, [record.get(name, np.nan) for record in history], label=name)

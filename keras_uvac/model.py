@@ -291,6 +291,32 @@ class UVAC(keras.Model):
                 "augmentation": self.augmentation,
                 "unroll": self.unroll, "feature_config": self.feature_config, "seed": self.seed}
 
+    @classmethod
+    def from_preset(cls, preset):
+        """Loads a preset: a shipped name (`keras_uvac.presets.PRESETS`), a preset folder or a `.keras` file.
+
+        The model is loaded with Keras' safe mode on; its card, if the preset
+        has one, is `model.card`.
+
+        Example:
+        >>> model = UVAC.from_preset("uvac_fsdd")  # doctest: +SKIP
+        >>> model.card["test_metrics"]["UVAC"]["accuracy"]  # doctest: +SKIP
+        0.8433333333333334
+        """
+        from keras_uvac import presets
+
+        return presets.load_preset(preset, cls)
+
+    def save_to_preset(self, folder, card=None):
+        """Saves the model and its card (default: `self.card`) as a preset folder.
+
+        Example:
+        >>> model.save_to_preset("presets/my_corpus")  # doctest: +SKIP
+        """
+        from keras_uvac import presets
+
+        return presets.save_preset(self, folder, card)
+
     def feature_config_object(self):
         """The `features.FeatureConfig` of this model's inputs."""
         return features.FeatureConfig.from_config(self.feature_config or {})

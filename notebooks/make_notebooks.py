@@ -96,9 +96,8 @@ notebook("notebooks/03_export_tflite_micro.ipynb", [
 import numpy as np
 import keras_uvac
 from keras_uvac import export, pipeline
-from keras_uvac.cli import SHIPPED_MODEL
 
-model = keras.models.load_model(SHIPPED_MODEL)
+model = keras_uvac.UVAC.from_preset("uvac_fsdd")
 splits = keras_uvac.load_audio().split(seed=0)
 config = model.feature_config_object()
 calibration = pipeline.extract_features(export.representative_subset_collection(splits["train"]), config,
@@ -126,7 +125,6 @@ notebook("notebooks/04_your_own_data.ipynb", [
 import keras
 import keras_uvac
 from keras_uvac import FeatureConfig, pipeline
-from keras_uvac.cli import SHIPPED_MODEL
 
 AUDIOMNIST = os.environ.get("AUDIOMNIST", os.path.join("..", "tests", "data", "audiomnist_sample"))
 collection = keras_uvac.load_audio(AUDIOMNIST, on_error="skip")     # AudioMNIST layout detected
@@ -146,7 +144,7 @@ arrays["spectrogram"].shape, arrays["activity_mask"].sum(axis=1)'''),
 unlabeled = keras_uvac.load_audio(folder, layout="unlabeled")
 if SMALL:
     unlabeled = unlabeled.subset(range(20))
-model = keras.models.load_model(SHIPPED_MODEL)
+model = keras_uvac.UVAC.from_preset("uvac_fsdd")
 clusters, probability = model.predict_clusters(pipeline.extract_features(unlabeled, progress=False))
 list(zip([os.path.basename(path) for path in unlabeled.paths[:8]], clusters[:8], probability[:8].round(3)))'''),
 ])

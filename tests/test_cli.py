@@ -3,7 +3,7 @@ import json
 import numpy as np
 from conftest import tone, write_wav
 
-from keras_uvac import cli
+from keras_uvac import cli, presets
 
 
 def test_baselines_print_and_write_table_rows(tmp_path, capsys):
@@ -48,7 +48,7 @@ def test_baselines_refuse_unlabeled_data(tmp_path, capsys):
         raise AssertionError("baselines ran on unlabeled data")
 
 
-SHIPPED_CARD = cli.SHIPPED_MODEL + ".card.json"
+SHIPPED_CARD = presets.preset_files("uvac_fsdd")[1]
 
 
 def test_evaluate_reproduces_the_shipped_model_card(tmp_path, capsys):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from conftest import tone, write_raw_wav, write_wav
 
-from keras_uvac import audio, cli, datasets, pipeline, training
+from keras_uvac import audio, cli, datasets, pipeline, presets, training
 
 TINY = {"encoder_channels": [4, 8], "gru_units": [8], "decoder_channels": [8, 4], "num_clusters": 3, "latent_dim": 4,
         "consistency_weight": 1.0, "speaker_weight": 1.0, "cross_speaker_weight": 1.0}
@@ -211,7 +211,7 @@ def call_cli_raising(arguments, error):
 @pytest.mark.parametrize("content", ["text", "truncated", "h5", "sequential", "os_system"])
 def test_bad_model_files_are_named_without_a_traceback(tmp_path, content):
     path = tmp_path / "bad.keras"
-    shipped = os.path.join(os.path.dirname(cli.SHIPPED_MODEL), "uvac_fsdd.keras")
+    shipped = presets.preset_files("uvac_fsdd")[0]
     if content == "text":
         path.write_text("not a model")
         expected = "not a Keras model archive"
