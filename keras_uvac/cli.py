@@ -18,9 +18,7 @@ import csv
 import json
 import logging
 import os
-import platform
 import sys
-import time
 
 SHIPPED_MODEL = "uvac_fsdd"
 MODEL_HELP = "a preset name (uvac_fsdd), a preset folder or a .keras file (default: the shipped uvac_fsdd)"
@@ -141,7 +139,7 @@ def _load_model(preset):
 
 
 def run_train(args):
-    from keras_uvac import evaluation, metrics, training
+    from keras_uvac import distribution, metrics, training
 
     model_config = json.loads(args.model_config or "{}")
     collection = _load(args)
@@ -149,50 +147,24 @@ def run_train(args):
     splits = _split(collection, args, {**recipe.model, **model_config}.get("num_clusters", 10))
     if args.epochs:
         recipe = recipe.with_epochs(args.epochs)
-    feature_config = _feature_config(args)
-    print(f"training on {len(splits['train'])} clips, recipe {recipe.name!r}, {recipe.epochs} epochs, seed {args.seed}")
-    start = time.perf_counter()
-    model, history = training.train(
-        splits["train"], args.out, recipe, validation_collection=splits["validation"], feature_config=feature_config,
-        seed=args.seed, resume=args.resume, tensorboard=args.tensorboard, verbose=0 if args.quiet else 1,
-        precision=args.precision, speakers="pseudo" if args.ignore_speakers else args.speakers,
-        distribute=args.distribute, **model_config)
-    seconds = time.perf_counter() - start
-    from keras_uvac import distribution
-
+    speakers = "pseudo" if args.ignore_speakers else args.speakers
+    print(f"training on {len(splits['train'])} clips, recipe {recipe.name!r}, {recipe.epochs} epochs, "
+          f"seed {args.seed}; speaker terms: {training.describe_speakers(splits['train'], speakers)}")
+    if recipe.epochs < 5:
+        print(f"warning: {recipe.epochs} epochs are far fewer than the recipe's; expect poor clusters", file=sys.stderr)
+    model, _ = training.train(
+        splits["train"], args.out, recipe, validation_collection=splits["validation"],
+        test_collection=splits["test"], feature_config=_feature_config(args), seed=args.seed, resume=args.resume,
+        tensorboard=args.tensorboard, verbose=0 if args.quiet else 1, precision=args.precision, speakers=speakers,
+        distribute=args.distribute,
+        card={"command": "uvac " + " ".join(args.argv), "data": args.data or "bundled FSDD",
+              "split": {"method": args.split, "seed": args.split_seed}}, **model_config)
     if not distribution.is_chief():
         print("worker finished; the chief writes the model")
         return
-    print(f"wrote {args.out}")
-    with open(args.out + ".run/recipe.json") as handle:
-        run = json.load(handle)
-    card = {"command": "uvac " + " ".join(args.argv), "data": args.data or "bundled FSDD",
-            "split": {"method": args.split, "seed": args.split_seed,
-                      "clips": {name: len(part) for name, part in splits.items()}},
-            "seed": args.seed, "recipe": recipe.get_config(), "epochs_done": len(history),
-            "training_seconds_this_session": seconds,
-            "training_seconds_all_epochs": sum(record["seconds"] for record in history),
-            "machine": {"processor": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
-                        "backend": _backend()},
-            "parameters": parameter_counts(model), "feature_config": feature_config.get_config(),
-            "speakers": run["speakers"], "replicas": run["replicas"]}
-    if splits["test"].labels is not None:
-        rows, _ = evaluation.evaluate(model, splits["test"], seed=args.seed)
-        card["test_metrics"] = rows
-        print(metrics.format_table(rows))
-    _write_json(args.out + ".card.json", card)
-
-
-def parameter_counts(model):
-    """Parameters in all and at inference (encoder and GMM prior), as in the paper."""
-    return {"total": int(model.count_params()),
-            "inference": int(model.encoder.count_params() + model.prior.count_params())}
-
-
-def _backend():
-    import keras
-
-    return keras.backend.backend()
+    print(f"wrote {args.out} and its card {args.out}.card.json")
+    if "test_metrics" in model.card:
+        print(metrics.format_table(model.card["test_metrics"]))
 
 
 def run_evaluate(args):
@@ -238,8 +210,14 @@ def run_cluster(args):
             writer.writerows(rows)
         print(f"wrote {args.csv}: {len(rows)} files")
     else:
+        print("cluster\tprobability\tpath")
         for row in rows:
             print(f"{row['cluster']}\t{row['probability']:.3f}\t{row['path']}")
+    counts = {}
+    for row in rows:
+        counts[row["cluster"]] = counts.get(row["cluster"], 0) + 1
+    print(f"{len(rows)} files in {len(counts)} of {model.num_clusters} clusters; files per cluster: "
+          + ", ".join(f"{cluster}: {count}" for cluster, count in sorted(counts.items())))
 
 
 def run_demo(args):
@@ -249,22 +227,13 @@ def run_demo(args):
 
 
 def run_export(args):
-    import numpy as np
+    from keras_uvac import export
 
-    from keras_uvac import export, pipeline
-
+    export.require_runtimes(args.format)
     model = _load_model(args.model)
-    config = model.feature_config_object()
     splits = _load(args).split(args.split, seed=args.split_seed)
-    calibration = pipeline.extract_features(export.representative_subset_collection(splits["train"]), config,
-                                            progress=False)["spectrogram"]
-    if args.format == "tflite-audio":
-        check = np.stack([waveform for waveform, _ in
-                          pipeline.waveform_dataset(splits["test"], config).as_numpy_iterator()])
-    else:
-        check = pipeline.extract_features(splits["test"], config, progress=False)["spectrogram"]
-    report = export.export(model, args.format, args.out, calibration, check, args.activation_percentile)
-    report["keras_float32_inference_weights_bytes"] = export.float_model_bytes(model)
+    report = export.export_with_data(model, args.format, args.out, splits["train"], splits["test"],
+                                     args.activation_percentile)
     print(f"wrote {report['path']} ({export.format_size(report['bytes'])}; float32 weights at inference: "
           f"{export.format_size(report['keras_float32_inference_weights_bytes'])})")
     print(f"operators ({report.get('interpreter', 'onnxruntime')}): {', '.join(report['operators'])}")
@@ -414,7 +383,7 @@ def main(argv=None):
 
     try:
         args.run(args)
-    except (AudioFileError, FileNotFoundError, ValueError, training_error()) as error:
+    except (AudioFileError, FileNotFoundError, ValueError, ImportError, training_error()) as error:
         print(f"uvac {args.command}: error: {error}", file=sys.stderr)
         return 2
     except OSError as error:

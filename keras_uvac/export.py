@@ -426,6 +426,57 @@ def representative_subset_collection(collection, count=400, seed=0):
     return collection.subset(_sample_indices(len(collection), count, seed))
 
 
+# What each format runs its check in, and the extra that installs it.
+RUNTIMES = {"tflite-int8": ("tflite_micro", "ai_edge_litert"), "tflite": ("ai_edge_litert",),
+            "tflite-audio": ("ai_edge_litert",), "onnx": ("tf2onnx", "onnxruntime")}
+
+
+def require_runtimes(export_format):
+    """Raises a clear error, before any work, when the packages a format's export and check need are missing.
+
+    Example:
+    >>> require_runtimes("tflite")  # doctest: +SKIP
+    """
+    import importlib.util
+
+    missing = [name for name in RUNTIMES[export_format] if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ModuleNotFoundError(f"uvac export --format {export_format} needs {', '.join(missing)}: install the "
+                                  "export extra, pip install 'keras-uvac[export]'")
+
+
+def export_with_data(model, export_format, path, train_collection, test_collection, activation_percentile=99.99):
+    """`export` with its data prepared from collections: calibration from training clips, the check on test clips.
+
+    Args:
+        model: a trained `UVAC`.
+        export_format: one of `FORMATS`.
+        path: the file to write.
+        train_collection: clips for int8 calibration (a seeded 400 of them).
+        test_collection: clips on which the export is compared with Keras.
+        activation_percentile: see `export`.
+
+    Returns:
+        `export`'s report, with the float32 inference weights' size added.
+
+    Example:
+    >>> report = export_with_data(model, "tflite", "m.tflite", splits["train"], splits["test"])  # doctest: +SKIP
+    """
+    from keras_uvac import pipeline
+
+    config = model.feature_config_object()
+    calibration = pipeline.extract_features(representative_subset_collection(train_collection), config,
+                                            progress=False)["spectrogram"]
+    if export_format == "tflite-audio":
+        check = np.stack([waveform for waveform, _ in pipeline.waveform_dataset(test_collection, config)
+                          .as_numpy_iterator()])
+    else:
+        check = pipeline.extract_features(test_collection, config, progress=False)["spectrogram"]
+    report = export(model, export_format, path, calibration, check, activation_percentile)
+    report["keras_float32_inference_weights_bytes"] = float_model_bytes(model)
+    return report
+
+
 def export(model, export_format, path, calibration_features, check_features, activation_percentile=99.99):
     """Exports `model` in one format, runs the result, and reports on it.
 

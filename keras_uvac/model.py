@@ -291,6 +291,16 @@ class UVAC(keras.Model):
                 "augmentation": self.augmentation,
                 "unroll": self.unroll, "feature_config": self.feature_config, "seed": self.seed}
 
+    def parameter_counts(self):
+        """Parameters in all and at inference (encoder and GMM prior), as the paper counts them.
+
+        Example:
+        >>> UVAC(encoder_channels=(4, 8), gru_units=(8,), decoder_channels=(8, 4)).parameter_counts()
+        {'total': 11538, 'inference': 9138}
+        """
+        return {"total": int(self.count_params()),
+                "inference": int(self.encoder.count_params() + self.prior.count_params())}
+
     @classmethod
     def from_preset(cls, preset):
         """Loads a preset: a shipped name (`keras_uvac.presets.PRESETS`), a preset folder or a `.keras` file.

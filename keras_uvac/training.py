@@ -364,7 +364,7 @@ SPEAKER_MODES = ("auto", "ids", "pseudo", "none")
 
 def train(train_collection, out_path, recipe="default", validation_collection=None, feature_config=None,
           seed=0, resume=False, tensorboard=False, verbose=1, callbacks=(), precision="float32", speakers="auto",
-          distribute="none", **model_overrides):
+          distribute="none", test_collection=None, card=None, **model_overrides):
     """Trains a UVAC model on a collection and saves it atomically to `out_path`.
 
     Args:
@@ -391,10 +391,16 @@ def train(train_collection, out_path, recipe="default", validation_collection=No
             `MultiWorkerMirroredStrategy` over the workers that `TF_CONFIG`
             names, each reading its own share of the files. The recipe's
             batch size is the global batch.
+        test_collection: labeled clips on which the card reports Table I
+            (UVAC beside K-means and GMM-EM), or None.
+        card: facts for the model card that only the caller knows (the
+            command, the data's name, the split).
         **model_overrides: `UVAC` arguments that replace the recipe's.
 
     Returns:
         `(model, history)`: the trained model and the per-epoch records.
+        The model card, also written to `<out_path>.card.json`, is
+        `model.card`.
 
     Raises:
         TrainingError: a NaN loss (the last good checkpoint is kept), an
@@ -426,8 +432,55 @@ def train(train_collection, out_path, recipe="default", validation_collection=No
             if checkpoint is not None and not resume:
                 raise TrainingError(f"{run_directory} holds a checkpoint of an earlier run: pass resume=True "
                                     "(--resume) to continue it, or delete the folder to start over")
-            return _train(train_collection, out_path, recipe, validation_collection, feature_config, seed,
-                          checkpoint, tensorboard, verbose, callbacks, precision, speakers, model_overrides, replicas)
+            start = time.perf_counter()
+            model, history = _train(train_collection, out_path, recipe, validation_collection, feature_config, seed,
+                                    checkpoint, tensorboard, verbose, callbacks, precision, speakers, model_overrides,
+                                    replicas)
+            if replicas.is_chief:
+                model.card = model_card(model, history, recipe, seed, feature_config, speakers, replicas.count,
+                                        {"train": train_collection, "validation": validation_collection,
+                                         "test": test_collection}, time.perf_counter() - start, card)
+                write_json(os.fspath(out_path) + ".card.json", model.card, indent=2)
+            return model, history
+
+
+def model_card(model, history, recipe, seed, feature_config, speakers, replicas, collections, seconds, extra=None):
+    """What a trained model is: how it was trained, on what, how long it took, and Table I on the test clips.
+
+    Example:
+    >>> card = model_card(model, history, RECIPES["default"], 0, FeatureConfig(), "ids", 1, splits,
+    ...                   600.0)  # doctest: +SKIP
+    """
+    import platform
+
+    from keras_uvac import evaluation
+
+    card = {**(extra or {}), "seed": seed, "recipe": recipe.get_config(), "epochs_done": len(history),
+            "speakers": speakers, "replicas": replicas, "training_seconds_this_session": seconds,
+            "training_seconds_all_epochs": sum(record["seconds"] for record in history),
+            "machine": {"processor": platform.processor() or platform.machine(), "cpus": os.cpu_count(),
+                        "backend": keras.backend.backend()},
+            "parameters": model.parameter_counts(), "feature_config": feature_config.get_config()}
+    card.setdefault("split", {})["clips"] = {name: len(part) for name, part in collections.items() if part is not None}
+    test = collections.get("test")
+    if test is not None and test.labels is not None:
+        card["test_metrics"], _ = evaluation.evaluate(model, test, seed=seed)
+    return card
+
+
+def describe_speakers(collection, mode):
+    """What the speaker terms will group clips by, in words.
+
+    Example:
+    >>> describe_speakers(load_audio(), "auto")  # doctest: +SKIP
+    'the 6 speaker ids of the data'
+    """
+    if mode == "none" or (mode == "ids" and collection.speakers is None):
+        return "none (the recipe clusters less well without them)"
+    if mode == "pseudo" or (mode == "auto" and collection.speakers is None):
+        return (f"{RECIPES['default'].pseudo_speakers} pseudo-speaker groups found from voice and channel "
+                "(no speaker ids used)")
+    return f"the {len(set(collection.speakers))} speaker ids of the data"
 
 
 def speaker_groups(collection, mode, recipe, seed=0):
