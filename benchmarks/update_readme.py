@@ -48,6 +48,38 @@ def fsdd_clustering_section(file_name="fsdd_clustering.json"):
     return "\n".join(lines)
 
 
+SPEAKER_CONDITIONS = [
+    ("fsdd_clustering.json", "FSDD (6 speakers)", "random 80/10/10", "speaker ids"),
+    ("fsdd_clustering_pseudo_speakers.json", "FSDD (6 speakers)", "random 80/10/10", "none (pseudo-speakers)"),
+    ("fsdd_clustering_speaker_split.json", "FSDD (6 speakers)", "speakers 4/1/1", "speaker ids"),
+    ("fsdd_clustering_pseudo_speakers_speaker_split.json", "FSDD (6 speakers)", "speakers 4/1/1",
+     "none (pseudo-speakers)"),
+    ("synthetic_speaker_ids.json", "synthetic espeak-ng (48 speakers)", "random 80/10/10", "speaker ids"),
+    ("synthetic_pseudo_speakers.json", "synthetic espeak-ng (48 speakers)", "random 80/10/10",
+     "none (pseudo-speakers)"),
+]
+
+
+def speaker_conditions_section():
+    """One row per corpus, split and speaker condition, from each benchmark run's JSON."""
+    lines = ["| corpus | split | speaker ids used | seeds | UVAC accuracy (%) per seed | mean accuracy (%) | "
+             "mean NMI | K-means accuracy (%) | command |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for file_name, corpus, split, speakers in SPEAKER_CONDITIONS:
+        path = os.path.join(RESULTS, file_name)
+        if not os.path.exists(path):
+            lines.append(f"| {corpus} | {split} | {speakers} | not run | | | | | |")
+            continue
+        with open(path) as handle:
+            result = json.load(handle)
+        runs = result["seeds"].values()
+        per_seed = " / ".join(f"{100 * run['rows']['UVAC']['accuracy']:.1f}" for run in runs)
+        kmeans = sum(run["rows"]["K-means"]["accuracy"] for run in runs) / len(runs)
+        lines.append(f"| {corpus} | {split} | {speakers} | {', '.join(result['seeds'])} | {per_seed} | "
+                     f"{100 * result['uvac_mean']['accuracy']:.1f} | {result['uvac_mean']['nmi']:.2f} | "
+                     f"{100 * kmeans:.1f} | `{result['command'].strip()}` |")
+    return "\n".join(lines)
+
+
 def training_throughput_section():
     with open(os.path.join(RESULTS, "training_throughput.json")) as handle:
         result = json.load(handle)
@@ -167,7 +199,7 @@ def figures_section():
 SECTIONS = {"figures": figures_section, "exports": export_section, "baselines": baselines_section,
             "feature-benchmark": feature_benchmark_section, "fsdd-clustering": fsdd_clustering_section,
             "fsdd-clustering-mixed": lambda: fsdd_clustering_section("fsdd_clustering_mixed.json"),
-            "training-throughput": training_throughput_section}
+            "training-throughput": training_throughput_section, "speaker-conditions": speaker_conditions_section}
 
 
 def main():
