@@ -35,14 +35,18 @@ Two recipes are named:
      1 relative to the contrastive term, as in NNCLR). With them the
      mixture shares one diagonal variance between components (tied), which
      fitted the resulting codes better than one variance per component. On
-     seed 0, test accuracy went from 0.49 to 0.84 (docs/recipe_search.md). Data
-     without speaker ids trains without these two terms (or pass
-     `speakers="none"`; without ids, `speakers="auto"` uses pseudo-speakers).
+     seed 0, test accuracy went from 0.49 to 0.84 (docs/recipe_search.md).
+  6. Data without speaker ids feeds the same terms with pseudo-speakers:
+     groups of clips that share a voice and a recording channel, found by
+     K-means on each clip's background spectrum and mean cepstrum
+     (`keras_uvac.nuisance`); `speakers="none"` drops the terms.
 
-A run writes `<out>.run/`: `checkpoint.keras` after every epoch (model and
-optimizer, written atomically), `history.json`, and TensorBoard logs on
-request. `resume=True` continues an interrupted run where it stopped; a NaN
-loss stops the run with a clear error and leaves the last good checkpoint.
+A run writes `<out>.run/`: after every epoch a checkpoint folder
+`checkpoints/epoch-NNNN/` (model, optimizer, random generators' states and
+history, renamed into place when complete), `history.json`, a `lock` while it
+trains, and TensorBoard logs on request. `resume=True` continues an interrupted
+run to the weights of the uninterrupted one; a NaN loss stops the run with a
+clear error and leaves the last good checkpoint. The card goes beside the model.
 """
 
 import contextlib

@@ -1,11 +1,11 @@
 """How well do label-free voice descriptors recover the speakers (and not the words)?
 
-Hypothesis: the speaker terms need groups that share a voice and a channel but not a word. A clip's
-long-term cepstrum (channel, vocal tract) and its pitch statistics describe the voice, and
-K-means on them gives such groups. Measured on the training split of the bundled FSDD: speaker NMI
-(want high) and digit NMI (want low) of the groups, for several descriptors and group counts.
+Hypothesis: the speaker terms need groups that share a voice and a channel but not a word. Measured on
+the training split of the bundled FSDD: speaker NMI (want high) and digit NMI (want low) of K-means
+groups, for several descriptors and group counts. `background+cepstral mean` is what
+`keras_uvac.nuisance` uses.
 
-    python benchmarks/recipe_search/pseudo_speakers.py [--json F]
+    python benchmarks/recipe_search/pseudo_speakers.py --json benchmarks/recipe_search/results/pseudo_speakers.json
 """
 
 import argparse
@@ -14,7 +14,7 @@ import json
 import numpy as np
 from sklearn import cluster, metrics, preprocessing
 
-from keras_uvac import datasets, pipeline
+from keras_uvac import datasets, nuisance, pipeline
 from keras_uvac.features import FeatureConfig
 
 
@@ -37,8 +37,11 @@ def descriptors(collection, config):
         strength = autocorrelation[np.arange(len(lags)), lags] / (autocorrelation[:, 0] + 1e-9)
         f0 = config.sample_rate / lags[strength > 0.3] if np.any(strength > 0.3) else np.array([0.0])
         pitch.append([np.median(f0), np.percentile(f0, 25), np.percentile(f0, 75)])
-    return {"cepstrum": np.array(cepstra), "pitch": np.log(np.maximum(np.array(pitch), 1.0)),
-            "cepstrum+pitch": np.hstack([np.array(cepstra), np.log(np.maximum(np.array(pitch), 1.0)) * 4])}
+    voice = np.stack([nuisance.voice_descriptor(waveform[:length]) for waveform, length in waveforms])
+    return {"cepstrum mean+std": np.array(cepstra), "pitch": np.log(np.maximum(np.array(pitch), 1.0)),
+            "cepstrum+pitch": np.hstack([np.array(cepstra), np.log(np.maximum(np.array(pitch), 1.0)) * 4]),
+            "background": voice[:, :nuisance.BACKGROUND_BANDS], "cepstral mean": voice[:, nuisance.BACKGROUND_BANDS:],
+            "background+cepstral mean": voice}
 
 
 def main():
