@@ -149,7 +149,7 @@ def run_train(args):
         recipe = recipe.with_epochs(args.epochs)
     speakers = "pseudo" if args.ignore_speakers else args.speakers
     print(f"training on {len(splits['train'])} clips, recipe {recipe.name!r}, {recipe.epochs} epochs, "
-          f"seed {args.seed}; speaker terms: {training.describe_speakers(splits['train'], speakers)}")
+          f"seed {args.seed}; speaker terms: {training.describe_speakers(splits['train'], speakers, recipe)}")
     if recipe.epochs < 5:
         print(f"warning: {recipe.epochs} epochs are far fewer than the recipe's; expect poor clusters", file=sys.stderr)
     model, _ = training.train(

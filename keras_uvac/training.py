@@ -423,8 +423,7 @@ def train(train_collection, out_path, recipe="default", validation_collection=No
     if len(train_collection) < num_clusters:
         raise ValueError(f"{num_clusters} clusters need at least {num_clusters} training clips; got "
                          f"{len(train_collection)}")
-    if speakers not in SPEAKER_MODES:
-        raise ValueError(f"speakers must be one of {SPEAKER_MODES}, got {speakers!r}")
+    speakers = speaker_source(train_collection, speakers)
     feature_config = feature_config or FeatureConfig()
     run_directory = os.fspath(out_path) + ".run"
     os.makedirs(run_directory, exist_ok=True)
@@ -472,34 +471,53 @@ def model_card(model, history, recipe, seed, feature_config, speakers, replicas,
     return card
 
 
-def describe_speakers(collection, mode):
+def speaker_source(collection, mode):
+    """What the speaker terms group clips by for `mode`: `"ids"`, `"pseudo"` or `"none"`.
+
+    Raises:
+        ValueError: `mode` is `"ids"` and the collection names no speakers.
+
+    Example:
+    >>> speaker_source(load_audio(), "auto")  # doctest: +SKIP
+    'ids'
+    """
+    if mode not in SPEAKER_MODES:
+        raise ValueError(f"speakers must be one of {SPEAKER_MODES}, got {mode!r}")
+    if mode == "ids" and collection.speakers is None:
+        raise ValueError("speakers='ids' (--speakers ids), but the data names no speakers; use 'pseudo' or 'auto'")
+    if mode == "none":
+        return "none"
+    return "pseudo" if mode == "pseudo" or collection.speakers is None else "ids"
+
+
+def describe_speakers(collection, mode, recipe=None):
     """What the speaker terms will group clips by, in words.
 
     Example:
     >>> describe_speakers(load_audio(), "auto")  # doctest: +SKIP
     'the 6 speaker ids of the data'
     """
-    if mode == "none" or (mode == "ids" and collection.speakers is None):
+    source = speaker_source(collection, mode)
+    if source == "none":
         return "none (the recipe clusters less well without them)"
-    if mode == "pseudo" or (mode == "auto" and collection.speakers is None):
-        return (f"{RECIPES['default'].pseudo_speakers} pseudo-speaker groups found from voice and channel "
-                "(no speaker ids used)")
+    if source == "pseudo":
+        groups = (recipe or RECIPES["default"]).pseudo_speakers
+        return f"{groups} pseudo-speaker groups found from voice and channel (no speaker ids used)"
     return f"the {len(set(collection.speakers))} speaker ids of the data"
 
 
 def speaker_groups(collection, mode, recipe, seed=0):
-    """The speaker index each clip's speaker terms use, or None for none.
+    """The speaker of each clip that the speaker terms use, or None for none.
 
     Example:
     >>> speaker_groups(load_audio(), "auto", RECIPES["default"])[:3]  # doctest: +SKIP
     """
-    if mode == "none" or (mode == "ids" and collection.speakers is None):
-        return None
-    if mode == "pseudo" or (mode == "auto" and collection.speakers is None):
+    source = speaker_source(collection, mode)
+    if source == "pseudo":
         from keras_uvac import nuisance
 
         return nuisance.collection_pseudo_speakers(collection, recipe.pseudo_speakers, seed)
-    return collection.speakers
+    return collection.speakers if source == "ids" else None
 
 
 def _train(train_collection, out_path, recipe, validation_collection, feature_config, seed, checkpoint, tensorboard,
