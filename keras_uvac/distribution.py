@@ -105,9 +105,11 @@ class Replicas:
 
     @property
     def workers(self):
-        if self.strategy is None or self.mode != "multi-worker":
+        """Machines (processes) taking part: the chief and workers that `TF_CONFIG` names, or 1."""
+        if self.mode != "multi-worker":
             return 1
-        return self.strategy.extended._num_workers  # noqa: SLF001 (no public count of workers in tf.distribute)
+        cluster = json.loads(os.environ["TF_CONFIG"]).get("cluster", {})
+        return len(cluster.get("worker", [])) + len(cluster.get("chief", []))
 
     def steps_per_epoch(self, num_clips, batch_size):
         """Global steps per epoch; several replicas drop a last, partial batch so every replica has clips."""
