@@ -109,7 +109,7 @@ def inspect_wav(path):
 
     Example:
     >>> info = inspect_wav("7_jackson_32.wav")  # doctest: +SKIP
-    >>> info.sample_rate, info.encoding
+    >>> info.sample_rate, info.encoding  # doctest: +SKIP
     (8000, 'pcm16')
     """
     path = str(path)

@@ -37,7 +37,7 @@ class GMMPrior(keras.layers.Layer):
 
     Example:
     >>> prior = GMMPrior(num_clusters=3, latent_dim=2)
-    >>> prior(ops.zeros((4, 2))).shape
+    >>> tuple(prior(ops.zeros((4, 2))).shape)
     (4, 3)
     """
 
@@ -156,7 +156,7 @@ class Encoder(keras.layers.Layer):
 
     Example:
     >>> z_mean, z_log_var = Encoder(latent_dim=4, channels=(4, 8), gru_units=(8,))(ops.zeros((2, 128, 99)))
-    >>> z_mean.shape
+    >>> tuple(z_mean.shape)
     (2, 4)
     """
 
@@ -245,7 +245,7 @@ class Decoder(keras.layers.Layer):
         **kwargs: passed to `keras.layers.Layer`.
 
     Example:
-    >>> Decoder(channels=(8, 4))(ops.zeros((2, 10))).shape
+    >>> tuple(Decoder(channels=(8, 4))(ops.zeros((2, 10))).shape)
     (2, 128, 99)
     """
 
@@ -313,7 +313,7 @@ class SpectrogramAugment(keras.layers.Layer):
 
     Example:
     >>> augment = SpectrogramAugment(frequency_warp=0.1, seed=1)
-    >>> augment(ops.ones((2, 128, 99)), training=True).shape
+    >>> tuple(augment(ops.ones((2, 128, 99)), training=True).shape)
     (2, 128, 99)
     """
 

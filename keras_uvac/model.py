@@ -348,7 +348,7 @@ def speaker_dependence(codes, speakers):
         A scalar in [0, 1].
 
     Example:
-    >>> float(speaker_dependence(ops.convert_to_tensor([[0.0], [2.0]]), ops.convert_to_tensor([0, 1])))
+    >>> round(float(speaker_dependence(ops.convert_to_tensor([[0.0], [2.0]]), ops.convert_to_tensor([0, 1]))), 4)
     1.0
     """
     codes = ops.convert_to_tensor(codes, "float32")
