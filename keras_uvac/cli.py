@@ -89,6 +89,13 @@ def _feature_config(args):
     return FeatureConfig(sample_rate=args.sample_rate)
 
 
+def _print_table(rows):
+    from keras_uvac import metrics
+
+    print(metrics.format_table(rows))
+    print(metrics.TABLE_LEGEND)
+
+
 def _write_json(path, payload):
     from keras_uvac.atomic import write_json
 
@@ -116,7 +123,7 @@ def run_features(args):
 
 
 def run_baselines(args):
-    from keras_uvac import baselines, metrics, pipeline
+    from keras_uvac import baselines, pipeline
 
     collection = _load(args)
     if collection.labels is None:
@@ -125,7 +132,7 @@ def run_baselines(args):
     arrays = pipeline.extract_features(test, _feature_config(args), progress=not args.quiet)
     rows = baselines.baseline_table(arrays["spectrogram"], test.labels, seed=args.seed)
     print(f"Test split: {len(test)} clips ({args.split} split, seed {args.split_seed}); metrics on STFT features")
-    print(metrics.format_table(rows))
+    _print_table(rows)
     if args.json:
         _write_json(args.json, {"split": args.split, "split_seed": args.split_seed, "seed": args.seed,
                                 "test_clips": len(test), "feature_config": _feature_config(args).get_config(),
@@ -139,7 +146,7 @@ def _load_model(preset):
 
 
 def run_train(args):
-    from keras_uvac import distribution, metrics, training
+    from keras_uvac import distribution, training
 
     model_config = json.loads(args.model_config or "{}")
     collection = _load(args)
@@ -164,11 +171,11 @@ def run_train(args):
         return
     print(f"wrote {args.out} and its card {args.out}.card.json")
     if "test_metrics" in model.card:
-        print(metrics.format_table(model.card["test_metrics"]))
+        _print_table(model.card["test_metrics"])
 
 
 def run_evaluate(args):
-    from keras_uvac import evaluation, metrics
+    from keras_uvac import evaluation
 
     model = _load_model(args.model)
     collection = _load(args)
@@ -176,7 +183,7 @@ def run_evaluate(args):
     rows, arrays = evaluation.evaluate(model, test, seed=args.seed)
     print(f"Test split: {len(test)} clips ({args.split} split, seed {args.split_seed}); "
           "UVAC silhouette and DBI on z, baselines' on STFT features")
-    print(metrics.format_table(rows))
+    _print_table(rows)
     if args.json:
         _write_json(args.json, {"model": args.model, "split": args.split, "split_seed": args.split_seed,
                                 "test_clips": len(test), "rows": rows})
@@ -248,7 +255,7 @@ def run_export(args):
 
 
 def run_tune(args):
-    from keras_uvac import evaluation, metrics, tuning
+    from keras_uvac import evaluation, tuning
 
     collection = _load(args)
     splits = _split(collection, args)
@@ -261,7 +268,7 @@ def run_tune(args):
     print(f"wrote {out} and {os.path.join(args.directory, 'best_hyperparameters.json')}")
     if splits["test"].labels is not None:
         rows, _ = evaluation.evaluate(_load_model(out), splits["test"], with_baselines=False)
-        print(metrics.format_table(rows))
+        _print_table(rows)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -271,8 +278,18 @@ class _Parser(argparse.ArgumentParser):
         super().error(message)
 
 
+def _version():
+    from importlib import metadata
+
+    try:
+        return metadata.version("keras-uvac")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def build_parser():
     parser = _Parser(prog="uvac", description="Unsupervised variational acoustic clustering.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what is read and skipped")
     commands = parser.add_subparsers(dest="command", required=True)

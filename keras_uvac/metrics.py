@@ -74,6 +74,10 @@ def clustering_report(clusters, labels=None, embeddings=None):
     return report
 
 
+TABLE_LEGEND = ("accuracy: clusters matched one-to-one to labels (Hungarian), higher is better; NMI: 0 to 1, "
+                "higher is better; silhouette: -1 to 1, higher is better; DBI (Davies-Bouldin): lower is better")
+
+
 def format_table(rows):
     """Formats `{method: report}` as a Markdown table like the paper's Table I.
 
