@@ -67,6 +67,7 @@ def test_demo_runs_on_the_shipped_model(capsys):
     assert cli.main(["-q", "demo"]) == 0
     printed = capsys.readouterr().out
     assert "| UVAC |" in printed and "| K-means |" in printed
+    assert "read 3000 files as fsdd: 10 classes, 6 speakers" in printed and "higher is better" in printed
 
 
 def test_cluster_writes_one_row_per_file_without_labels(tmp_path):

@@ -123,3 +123,16 @@ def test_interrupted_uvac_train_resumes_without_losing_an_epoch(small_fsdd, tmp_
     card = json.loads((tmp_path / "model.keras.card.json").read_text())
     assert card["epochs_done"] == 40 and math.isfinite(card["test_metrics"]["UVAC"]["nmi"])
     assert keras.models.load_model(out).count_params() > 0
+
+
+def test_a_corpus_without_speaker_ids_trains_with_pseudo_speakers(small_fsdd, tmp_path):
+    collection = dataclasses.replace(datasets.load_audio(small_fsdd), speakers=None)
+    recipe = dataclasses.replace(training.Recipe(name="t", epochs=2, pretrain_epochs=1, gmm_initialization=True),
+                                 pseudo_speakers=3)
+    model, history = training.train(collection, tmp_path / "blind.keras", recipe, verbose=0, speaker_weight=1.0,
+                                    **TINY)
+    assert model.card["speakers"] == "pseudo" and json.loads((tmp_path / "blind.keras.card.json").read_text())
+    assert all(record["speaker"] > 0 for record in history)  # the speaker term ran on the pseudo-speaker groups
+    assert "3 pseudo-speaker groups" in training.describe_speakers(collection, "auto", recipe)
+    with pytest.raises(ValueError, match="names no speakers"):
+        training.train(collection, tmp_path / "ids.keras", recipe, speakers="ids", **TINY)
