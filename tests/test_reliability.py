@@ -66,6 +66,18 @@ def test_too_many_channels_and_too_long_files_are_refused(tmp_path):
         audio.inspect_wav(long_file)
 
 
+def test_the_command_line_names_a_bad_rate_or_skips_it_and_never_prints_nan(tmp_path, capsys):
+    bad = write_raw_wav(tmp_path / "bad_rate.wav", b"\0\0" * 100, 4_000_000_000 % 2**32, 1, 16, 1)
+    loud = write_wav(tmp_path / "loud.wav", tone(0.5, 16000) * 6e37, 16000, "float32")
+    assert cli.main(["-q", "cluster", bad, loud]) == 2
+    error = capsys.readouterr().err
+    assert "bad_rate.wav: sample rate" in error and "Traceback" not in error
+    assert cli.main(["-q", "cluster", "--skip-bad-files", bad, loud]) == 0
+    captured = capsys.readouterr()
+    assert "skipped 1 file(s)" in captured.err and "nan" not in captured.out
+    assert "1 files in 1 of 10 clusters" in captured.out
+
+
 # 3. Resume reproduces the uninterrupted run.
 def _final_state(model, history):
     weights = [keras.ops.convert_to_numpy(variable) for variable in model.weights]
