@@ -14,6 +14,7 @@ commands to the model shipped in `saved_models/`.
 """
 
 import argparse
+import collections
 import csv
 import json
 import logging
@@ -220,9 +221,7 @@ def run_cluster(args):
         print("cluster\tprobability\tpath")
         for row in rows:
             print(f"{row['cluster']}\t{row['probability']:.3f}\t{row['path']}")
-    counts = {}
-    for row in rows:
-        counts[row["cluster"]] = counts.get(row["cluster"], 0) + 1
+    counts = collections.Counter(row["cluster"] for row in rows)
     print(f"{len(rows)} files in {len(counts)} of {model.num_clusters} clusters; files per cluster: "
           + ", ".join(f"{cluster}: {count}" for cluster, count in sorted(counts.items())))
 
