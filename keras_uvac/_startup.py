@@ -1,31 +1,33 @@
 """TensorFlow's start-up, without its C++ log on the terminal.
 
-On a machine without a GPU, importing TensorFlow prints absl's pre-init note,
-oneDNN's note and CUDA probing errors ("Could not find cuda drivers", "failed
-call to cuInit") straight to file descriptor 2, ignoring Python's logging.
-The package imports TensorFlow once, here, with that descriptor pointed at
-/dev/null for the import and the device discovery, then restores it: nothing
-else changes. `TF_CPP_MIN_LOG_LEVEL` set by the user, `uvac --verbose`, or
-TensorFlow imported beforehand leave the log as TensorFlow writes it.
+On a machine without a GPU, TensorFlow prints absl's pre-init note, oneDNN's
+note and CUDA probing errors ("Could not find cuda drivers", "failed call to
+cuInit", when Keras' backend lists the physical devices) straight to file
+descriptor 2, ignoring Python's logging. The package imports TensorFlow and
+Keras with that descriptor pointed at /dev/null and restores it afterwards; the
+command line also initialises the devices that way. Devices are not
+initialised on import, so a program can still configure them (memory growth,
+logical devices) after importing keras_uvac. `TF_CPP_MIN_LOG_LEVEL` set by the user, `uvac --verbose`,
+or TensorFlow imported beforehand leave the log as TensorFlow writes it.
 """
 
+import contextlib
 import os
 import sys
 
+# Read before TensorFlow is imported: importing it sets the variable itself.
+_USER_SET_LOG_LEVEL = "TF_CPP_MIN_LOG_LEVEL" in os.environ
+
 
 def _wants_log():
-    if "TF_CPP_MIN_LOG_LEVEL" in os.environ or "tensorflow" in sys.modules:
+    if _USER_SET_LOG_LEVEL:
         return True
     command_line = os.path.basename(sys.argv[0] if sys.argv else "") in ("uvac", "cli.py")
     return command_line and any(argument in ("-v", "--verbose") for argument in sys.argv[1:])
 
 
-def import_tensorflow():
-    """Imports TensorFlow and discovers its devices, its start-up log discarded unless wanted."""
-    if _wants_log():
-        import tensorflow as tf
-
-        return tf
+@contextlib.contextmanager
+def _descriptor_2_discarded():
     try:
         descriptor = sys.stderr.fileno()
     except (AttributeError, OSError, ValueError):
@@ -35,11 +37,31 @@ def import_tensorflow():
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(devnull, descriptor)
-        import tensorflow as tf
-
-        tf.config.list_logical_devices()
+        yield
     finally:
         os.dup2(saved, descriptor)
         os.close(saved)
         os.close(devnull)
+
+
+def import_tensorflow():
+    """Imports TensorFlow, its start-up log discarded unless wanted (or TensorFlow is already imported)."""
+    if "tensorflow" in sys.modules or _wants_log():
+        import tensorflow as tf
+
+        return tf
+    with _descriptor_2_discarded():
+        # Keras' TensorFlow backend lists the physical devices on import, which is when CUDA is probed.
+        import keras  # noqa: F401
+        import tensorflow as tf
     return tf
+
+
+def discover_devices():
+    """Lets TensorFlow find its devices now, its CUDA probing log discarded unless wanted (command line only)."""
+    tf = import_tensorflow()
+    if _wants_log():
+        tf.config.list_logical_devices()
+        return
+    with _descriptor_2_discarded():
+        tf.config.list_logical_devices()

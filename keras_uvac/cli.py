@@ -395,6 +395,9 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     args.argv = argv
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    from keras_uvac._startup import discover_devices
+
+    discover_devices()
     from keras_uvac.audio import AudioFileError
 
     try:
