@@ -5,7 +5,7 @@ note and CUDA probing errors ("Could not find cuda drivers", "failed call to
 cuInit", when Keras' backend lists the physical devices) straight to file
 descriptor 2, ignoring Python's logging. The package imports TensorFlow and
 Keras with that descriptor pointed at /dev/null and restores it afterwards; the
-command line also initialises the devices that way. Devices are not
+command line also probes the devices that way. Devices are not
 initialised on import, so a program can still configure them (memory growth,
 logical devices) after importing keras_uvac. `TF_CPP_MIN_LOG_LEVEL` set by the user, `uvac --verbose`,
 or TensorFlow imported beforehand leave the log as TensorFlow writes it.
@@ -58,10 +58,15 @@ def import_tensorflow():
 
 
 def discover_devices():
-    """Lets TensorFlow find its devices now, its CUDA probing log discarded unless wanted (command line only)."""
+    """Lets TensorFlow probe its physical devices now, its CUDA log discarded unless wanted (command line only).
+
+    Only the physical devices: initialising the logical ones would fix the
+    device configuration before a `MultiWorkerMirroredStrategy` can set up its
+    collective ops.
+    """
     tf = import_tensorflow()
     if _wants_log():
-        tf.config.list_logical_devices()
+        tf.config.list_physical_devices()
         return
     with _descriptor_2_discarded():
-        tf.config.list_logical_devices()
+        tf.config.list_physical_devices()
