@@ -569,7 +569,7 @@ def _train(train_collection, out_path, recipe, validation_collection, feature_co
         callbacks.append(epoch_checkpoint)
         if initial_epoch < recipe.epochs:
             model.fit(train_data, epochs=recipe.epochs, initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
-                      callbacks=callbacks, verbose=verbose)
+                      callbacks=callbacks, verbose=verbose, shuffle=False)
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
     if epoch_checkpoint.failure is not None:
