@@ -1,6 +1,7 @@
 """Shared fixtures: small WAV files written on the fly, and the bundled sample data."""
 
 import os
+import shutil
 import struct
 
 import numpy as np
@@ -53,6 +54,15 @@ def write_raw_wav(path, data, sample_rate, channels, bits, format_tag, declared_
 def tone(duration, sample_rate, frequency=440.0, amplitude=0.5):
     times = np.arange(int(round(duration * sample_rate))) / sample_rate
     return amplitude * np.sin(2 * np.pi * frequency * times)
+
+
+def copy_fsdd_subset(folder, every):
+    """Copies every `every`-th bundled FSDD clip into `folder` (FSDD naming, so speakers and labels are kept)."""
+    from keras_uvac import datasets
+
+    for path in datasets.load_audio().paths[::every]:
+        shutil.copy(path, folder)
+    return folder
 
 
 @pytest.fixture

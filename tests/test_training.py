@@ -2,7 +2,6 @@ import dataclasses
 import json
 import math
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -11,6 +10,7 @@ import time
 import keras
 import numpy as np
 import pytest
+from conftest import copy_fsdd_subset
 
 from keras_uvac import datasets, training
 
@@ -19,10 +19,7 @@ TINY = {"encoder_channels": [4, 8], "gru_units": [8], "decoder_channels": [8, 4]
 
 @pytest.fixture(scope="module")
 def small_fsdd(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("fsdd_small")
-    for path in datasets.load_audio().paths[::30]:
-        shutil.copy(path, folder)
-    return folder
+    return copy_fsdd_subset(tmp_path_factory.mktemp("fsdd_small"), 30)
 
 
 def test_schedule_pretrains_then_fits_the_prior_then_warms_up_the_kl(small_fsdd):
