@@ -9,6 +9,7 @@ from which `benchmarks/update_readme.py` writes the README tables.
 
     python benchmarks/fsdd_clustering.py [--seeds 0 1 2] [--speakers ids|pseudo] [--split random|speaker]
                                          [--data DIR --name NAME] [--epochs N] [--precision mixed]
+                                         [--architecture full|small|tiny]
 """
 
 import argparse
@@ -32,6 +33,8 @@ def run_name(args):
         parts.append(f"{args.split}_split")
     if args.precision == "mixed":
         parts.append("mixed")
+    if args.architecture != "full":
+        parts.append(args.architecture)
     return "_".join(parts)
 
 
@@ -50,7 +53,8 @@ def train(seed, args):
         print(f"seed {seed}: {out} exists, not retrained")
         return
     command = [sys.executable, "-m", "keras_uvac.cli", "train", "--seed", str(seed), "--out", out,
-               "--precision", args.precision, "--speakers", args.speakers, "--split", args.split]
+               "--precision", args.precision, "--speakers", args.speakers, "--split", args.split,
+               "--architecture", args.architecture]
     if args.data:
         command += ["--data", args.data]
     if args.epochs:
@@ -59,6 +63,11 @@ def train(seed, args):
         command.append("--resume")
     print("running", " ".join(command[1:]), flush=True)
     subprocess.run(command, cwd=ROOT, check=True)
+
+
+def _final_validation_accuracy(seed, args):
+    with open(os.path.join(ROOT, model_path(seed, args) + ".run", "history.json")) as handle:
+        return json.load(handle)[-1].get("val_accuracy")
 
 
 def main():
@@ -71,6 +80,7 @@ def main():
     parser.add_argument("--name", help="name of the runs folder and the results JSON (needed with --data)")
     parser.add_argument("--epochs", type=int, help="override the recipe's epochs")
     parser.add_argument("--precision", default="float32", choices=("float32", "mixed"))
+    parser.add_argument("--architecture", default="full", choices=("full", "small", "tiny"))
     args = parser.parse_args()
     if args.data and not args.name:
         parser.error("--data needs --name")
@@ -86,7 +96,8 @@ def main():
             card = json.load(handle)
         seeds[str(seed)] = {"model": model_path(seed, args), "rows": card["test_metrics"],
                             "training_seconds": card["training_seconds_all_epochs"], "epochs": card["epochs_done"],
-                            "split_clips": card["split"]["clips"]}
+                            "split_clips": card["split"]["clips"],
+                            "validation_accuracy": _final_validation_accuracy(seed, args)}
     uvac = [result["rows"]["UVAC"] for result in seeds.values()]
     summary = {name: statistics.mean(row[name] for row in uvac) for name in ("accuracy", "nmi", "silhouette", "dbi")}
     beats = {seed: all(result["rows"]["UVAC"]["accuracy"] > result["rows"][method]["accuracy"]
@@ -94,7 +105,7 @@ def main():
     payload = {"what": f"UVAC, default recipe, {args.data or 'bundled FSDD'} test split ({args.split} 80/10/10 "
                        f"split, split seed 0), speaker terms on {args.speakers}",
                "speakers": args.speakers, "split": args.split, "data": args.data or "bundled FSDD",
-               "precision": args.precision,
+               "precision": args.precision, "architecture": args.architecture,
                "command": "python benchmarks/fsdd_clustering.py " + " ".join(sys.argv[1:]),
                "seeds": seeds, "uvac_mean": summary, "every_seed_beats_kmeans_and_gmm_em": all(beats.values()),
                "beats_by_seed": beats}

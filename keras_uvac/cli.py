@@ -23,6 +23,8 @@ import sys
 
 SHIPPED_MODEL = "uvac_fsdd"
 MODEL_HELP = "a preset name (uvac_fsdd), a preset folder or a .keras file (default: the shipped uvac_fsdd)"
+# `uvac export --format` choices, here so that `uvac --help` needs no TensorFlow (= keras_uvac.export.FORMATS).
+EXPORT_FORMATS = ("tflite-int8", "tflite", "onnx", "tflite-audio")
 
 
 def _add_data_arguments(parser, positional=False, sample_rate=True):
@@ -148,8 +150,9 @@ def _load_model(preset):
 
 def run_train(args):
     from keras_uvac import distribution, training
+    from keras_uvac.model import ARCHITECTURES
 
-    model_config = json.loads(args.model_config or "{}")
+    model_config = {**ARCHITECTURES[args.architecture], **json.loads(args.model_config or "{}")}
     collection = _load(args)
     recipe = training.RECIPES[args.recipe]
     splits = _split(collection, args, {**recipe.model, **model_config}.get("num_clusters", 10))
@@ -166,6 +169,7 @@ def run_train(args):
         tensorboard=args.tensorboard, verbose=0 if args.quiet else 1, precision=args.precision, speakers=speakers,
         distribute=args.distribute,
         card={"command": "uvac " + " ".join(args.argv), "data": args.data or "bundled FSDD",
+              "architecture": args.architecture,
               "split": {"method": args.split, "seed": args.split_seed}}, **model_config)
     if not distribution.is_chief():
         print("worker finished; the chief writes the model")
@@ -230,6 +234,18 @@ def run_demo(args):
     vars(args).update(data=None, layout="auto", skip_bad_files=False, split="random", split_seed=0, seed=0, json=None)
     print(f"Clustering the bundled FSDD test split with the shipped model {args.model}")
     run_evaluate(args)
+
+
+def _percentile(text):
+    if text in ("auto", "none"):
+        return None if text == "none" else text
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value <= 100:
+        raise argparse.ArgumentTypeError(f"expected auto, none or a percentile in (0, 100], got {text!r}")
+    return value
 
 
 def run_export(args):
@@ -312,6 +328,9 @@ def build_parser():
     train.add_argument("--epochs", type=_positive_int, help="epochs (the recipe's phases scale with it)")
     train.add_argument("--seed", type=int, default=0, help="seed of initialisation, shuffling and sampling")
     train.add_argument("--out", default="uvac.keras", help="the trained model (.keras); checkpoints go to OUT.run/")
+    train.add_argument("--architecture", default="full", choices=("full", "small", "tiny"),
+                       help="encoder size: the paper's (full), or compact ones for microcontrollers "
+                            "(see keras_uvac.model.ARCHITECTURES)")
     train.add_argument("--model-config", help='UVAC arguments as JSON, e.g. \'{"latent_dim": 16}\'')
     train.add_argument("--resume", action="store_true", help="continue an interrupted run from OUT.run/")
     train.add_argument("--tensorboard", action="store_true", help="write TensorBoard logs to OUT.run/tensorboard")
@@ -362,7 +381,7 @@ def build_parser():
 
     export = commands.add_parser("export", help="export the inference model, run it, and compare it with Keras")
     export.add_argument("--model", default=SHIPPED_MODEL, help=MODEL_HELP)
-    export.add_argument("--format", required=True, choices=("tflite-int8", "tflite", "onnx", "tflite-audio"),
+    export.add_argument("--format", required=True, choices=EXPORT_FORMATS,
                         help="tflite-int8: full int8 for TFLite Micro; tflite: float LiteRT; onnx; "
                              "tflite-audio: float LiteRT taking the padded waveform")
     export.add_argument("--out", required=True, help="the .tflite or .onnx file (int8 also writes .cc and .h)")
@@ -371,9 +390,10 @@ def build_parser():
     export.add_argument("--layout", default="auto", help=argparse.SUPPRESS)
     export.add_argument("--skip-bad-files", action="store_true", help=argparse.SUPPRESS)
     _add_split_arguments(export)
-    export.add_argument("--activation-percentile", type=float, default=99.99,
+    export.add_argument("--activation-percentile", type=_percentile, default="auto",
                         help="int8: percentile of the calibration activations at which each convolution block's "
-                             "ReLU saturates (100: no limit beyond the calibration maximum)")
+                             "ReLU saturates; none: plain ReLUs (default auto: 99.99 for GRU encoders, none for "
+                             "the compact pooled ones)")
     export.add_argument("--json", help="also write the report to this JSON file")
     export.set_defaults(run=run_export)
     return parser

@@ -137,14 +137,23 @@ class GMMPrior(keras.layers.Layer):
 class Encoder(keras.layers.Layer):
     """Convolutional-recurrent encoder of Fig. 2: spectrogram to q(z|x).
 
-    Conv2D (8x8, stride 2, padding 3) + BatchNorm + ReLU per channel count;
+    Conv2D (8x8 as in the paper, or `kernel_size`; stride 2; zero padding of
+    `(kernel_size - 1) // 2` as in the paper, or "same") + BatchNorm + ReLU
+    per channel count;
     the remaining frequency rows and channels of each time step feed the GRUs;
     the last GRU state gives mean and log-variance through one linear layer.
+    With no GRUs (`gru_units=()`) the time steps are averaged instead, as in
+    keyword-spotting networks for microcontrollers (DS-CNN): a handful of
+    operators where unrolled GRUs need over a hundred.
 
     Args:
         latent_dim: dimension of z.
         channels: output channels of the convolutions.
-        gru_units: units of the stacked GRUs.
+        gru_units: units of the stacked GRUs; `()` averages over time.
+        kernel_size: side of the square convolution kernels (the paper: 8).
+        padding: `"paper"` (a zero-padding layer before each convolution) or
+            `"same"` (the convolution pads; on a microcontroller this saves
+            a padded copy of each block's input).
         unroll: unroll the GRUs (static graphs for microcontroller export).
         activation_limits: None, or one upper bound per convolution block
             at which its ReLU saturates (int8 export calibrates them, so
@@ -160,12 +169,16 @@ class Encoder(keras.layers.Layer):
     (2, 4)
     """
 
-    def __init__(self, latent_dim=10, channels=(16, 32, 64, 128), gru_units=(128, 128), unroll=False,
-                 activation_limits=None, **kwargs):
+    def __init__(self, latent_dim=10, channels=(16, 32, 64, 128), gru_units=(128, 128), kernel_size=8, padding="paper",
+                 unroll=False, activation_limits=None, **kwargs):
         super().__init__(**kwargs)
         self.latent_dim = latent_dim
         self.channels = tuple(channels)
         self.gru_units = tuple(gru_units)
+        self.kernel_size = kernel_size
+        if padding not in ("paper", "same"):
+            raise ValueError(f"Encoder: padding must be 'paper' or 'same', got {padding!r}")
+        self.padding = padding
         self.unroll = unroll
         self.activation_limits = None if activation_limits is None else tuple(map(float, activation_limits))
         limits = self.activation_limits or (None,) * len(self.channels)
@@ -173,9 +186,11 @@ class Encoder(keras.layers.Layer):
             raise ValueError(f"Encoder: {len(limits)} activation_limits for {len(self.channels)} convolution blocks")
         self.convolutions = []
         for index, (width, limit) in enumerate(zip(self.channels, limits)):
+            if padding == "paper":
+                self.convolutions.append(keras.layers.ZeroPadding2D((kernel_size - 1) // 2, name=f"pad_{index}"))
             self.convolutions += [
-                keras.layers.ZeroPadding2D(3, name=f"pad_{index}"),
-                keras.layers.Conv2D(width, 8, strides=2, kernel_initializer="he_uniform", name=f"conv_{index}"),
+                keras.layers.Conv2D(width, kernel_size, strides=2, padding="valid" if padding == "paper" else "same",
+                                    kernel_initializer="he_uniform", name=f"conv_{index}"),
                 # Synchronised (TensorFlow): under tf.distribute the statistics are those of the global batch.
                 keras.layers.BatchNormalization(synchronized=keras.backend.backend() == "tensorflow",
                                                 name=f"batch_norm_{index}"),
@@ -198,7 +213,7 @@ class Encoder(keras.layers.Layer):
         for layer in self.recurrent:
             layer.build(shape)
             shape = layer.compute_output_shape(shape)
-        self.to_moments.build(shape)
+        self.to_moments.build(shape[:1] + shape[-1:])
 
     def convolution_activations(self, spectrogram):
         """The output of each convolution block (after its ReLU), inference mode."""
@@ -218,6 +233,8 @@ class Encoder(keras.layers.Layer):
         hidden = ops.reshape(ops.transpose(hidden, (0, 2, 1, 3)), (-1, frames, rows * width))
         for layer in self.recurrent:
             hidden = layer(hidden, training=training)
+        if not self.recurrent:
+            hidden = ops.mean(hidden, axis=1)
         moments = self.to_moments(hidden)
         return moments[:, :self.latent_dim], moments[:, self.latent_dim:]
 
@@ -226,7 +243,9 @@ class Encoder(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "latent_dim": self.latent_dim, "channels": self.channels,
-                "gru_units": self.gru_units, "unroll": self.unroll, "activation_limits": self.activation_limits}
+                "gru_units": self.gru_units, "kernel_size": self.kernel_size, "padding": self.padding,
+                "unroll": self.unroll,
+                "activation_limits": self.activation_limits}
 
 
 @keras.saving.register_keras_serializable(package="keras_uvac")

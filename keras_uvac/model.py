@@ -15,6 +15,15 @@ from keras import ops
 from keras_uvac import features, layers
 
 RECONSTRUCTION_LOSSES = ("sse", "mse", "bce")
+# Encoder sizes (`UVAC` arguments). Only the encoder and the prior are exported, so the compact ones keep the
+# paper's decoder: it shapes the codes during training and never reaches the device.
+ARCHITECTURES = {
+    "full": {},
+    "small": {"encoder_channels": (8, 16, 32, 64), "encoder_kernel_size": 5, "encoder_padding": "same",
+              "gru_units": ()},
+    "tiny": {"encoder_channels": (4, 8, 16, 32), "encoder_kernel_size": 5, "encoder_padding": "same",
+             "gru_units": ()},
+}
 LOSS_TERMS = ("loss", "reconstruction", "kl", "consistency", "speaker")
 
 
@@ -41,6 +50,8 @@ class UVAC(keras.Model):
         latent_dim: dimension of z.
         encoder_channels: channels of the encoder convolutions.
         gru_units: units of the encoder GRUs.
+        encoder_kernel_size: side of the encoder's square convolution kernels.
+        encoder_padding: `"paper"` or `"same"`, see `layers.Encoder`.
         decoder_channels: channels of the decoder's linear layer and hidden
             transposed convolutions.
         num_bins: frequency bins of the input.
@@ -77,9 +88,9 @@ class UVAC(keras.Model):
     """
 
     def __init__(self, num_clusters=10, latent_dim=10, encoder_channels=(16, 32, 64, 128), gru_units=(128, 128),
-                 decoder_channels=(128, 64, 32, 16), num_bins=128, num_frames=99, reconstruction_loss="sse",
-                 prior_initialization="paper", min_log_variance=-6.0, learn_mixture_weights=True,
-                 tied_prior_variances=False,
+                 encoder_kernel_size=8, encoder_padding="paper", decoder_channels=(128, 64, 32, 16), num_bins=128,
+                 num_frames=99, reconstruction_loss="sse", prior_initialization="paper", min_log_variance=-6.0,
+                 learn_mixture_weights=True, tied_prior_variances=False,
                  consistency_weight=0.0, speaker_weight=0.0, cross_speaker_weight=0.0, augmentation=None,
                  unroll=False, feature_config=None, seed=None, **kwargs):
         super().__init__(**kwargs)
@@ -90,6 +101,8 @@ class UVAC(keras.Model):
         self.latent_dim = latent_dim
         self.encoder_channels = tuple(encoder_channels)
         self.gru_units = tuple(gru_units)
+        self.encoder_kernel_size = encoder_kernel_size
+        self.encoder_padding = encoder_padding
         self.decoder_channels = tuple(decoder_channels)
         self.num_bins = num_bins
         self.num_frames = num_frames
@@ -106,7 +119,8 @@ class UVAC(keras.Model):
         self.feature_config = feature_config
         self.seed = seed
 
-        self.encoder = layers.Encoder(latent_dim, encoder_channels, gru_units, unroll=unroll, name="encoder")
+        self.encoder = layers.Encoder(latent_dim, encoder_channels, gru_units, kernel_size=encoder_kernel_size,
+                                      padding=encoder_padding, unroll=unroll, name="encoder")
         # The prior's densities and the augmentation's interpolation stay in float32 under mixed precision.
         self.prior = layers.GMMPrior(num_clusters, latent_dim, prior_initialization, min_log_variance,
                                      learn_weights=learn_mixture_weights, tied_variances=tied_prior_variances,
@@ -282,6 +296,7 @@ class UVAC(keras.Model):
     def get_config(self):
         return {**super().get_config(), "num_clusters": self.num_clusters, "latent_dim": self.latent_dim,
                 "encoder_channels": self.encoder_channels, "gru_units": self.gru_units,
+                "encoder_kernel_size": self.encoder_kernel_size, "encoder_padding": self.encoder_padding,
                 "decoder_channels": self.decoder_channels, "num_bins": self.num_bins,
                 "num_frames": self.num_frames, "reconstruction_loss": self.reconstruction_loss,
                 "prior_initialization": self.prior_initialization, "min_log_variance": self.min_log_variance,

@@ -1,5 +1,7 @@
 import json
 import os
+import shutil
+import subprocess
 
 import keras
 import numpy as np
@@ -8,14 +10,14 @@ import tensorflow as tf
 
 from keras_uvac import cli, datasets, export, pipeline, training
 from keras_uvac.features import FeatureConfig, spectrogram_and_mask
-from keras_uvac.model import UVAC
+from keras_uvac.model import ARCHITECTURES, UVAC
 
 pytest.importorskip("tflite_micro")
 
 # Every builtin operator the exported int8 graph may use; all are registered in TFLite Micro.
-TFLM_INT8_OPERATORS = {"ADD", "CONV_2D", "FULLY_CONNECTED", "LOGISTIC", "MAXIMUM", "MINIMUM", "MUL", "PACK", "PAD",
-                       "QUANTIZE", "RELU", "RESHAPE", "SOFTMAX", "SPLIT", "STRIDED_SLICE", "SUB", "TANH", "TRANSPOSE",
-                       "UNPACK"}
+TFLM_INT8_OPERATORS = {"ADD", "CONV_2D", "FULLY_CONNECTED", "LOGISTIC", "MAXIMUM", "MEAN", "MINIMUM", "MUL", "PACK",
+                       "PAD", "QUANTIZE", "RELU", "RESHAPE", "SOFTMAX", "SPLIT", "STRIDED_SLICE", "SUB", "TANH",
+                       "TRANSPOSE", "UNPACK"}
 
 
 @pytest.fixture(scope="module")
@@ -89,10 +91,57 @@ def test_int8_export_runs_in_tflite_micro_with_builtin_operators(trained, tmp_pa
     assert len(report["activation_limits"]) == len(model.encoder_channels)
     assert report["cluster_agreement"] >= 0.9
     assert 10_000 < report["arena_bytes"] < 4_000_000
-    source, header = report["c_files"]
+    source, header, _ = report["c_files"]
     text = open(source).read()
     assert f"uvac_model_len = {report['bytes']};" in text and text.count("0x") == report["bytes"]
     assert "extern const unsigned char uvac_model[];" in open(header).read()
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="needs a C++ compiler")
+def test_c_files_compile_and_carry_the_model_and_an_example(trained, tmp_path):
+    model, arrays, _ = trained
+    report = export.export(model, "tflite-int8", tmp_path / "uvac_model.tflite", arrays["spectrogram"],
+                           arrays["spectrogram"][:10])
+    assert sorted(os.path.basename(path) for path in report["c_files"]) == [
+        "uvac_model.cc", "uvac_model.h", "uvac_model_example.h"]
+    driver = tmp_path / "check.cc"
+    driver.write_text(
+        '#include <cstdint>\n#include <cstdio>\n#include "uvac_model.h"\n#include "uvac_model_example.h"\n'
+        "int main() {\n"
+        '  printf("%u %.4s %d %d %d %d\\n", uvac_model_len, reinterpret_cast<const char*>(uvac_model) + 4,\n'
+        "         static_cast<int>(sizeof(uvac_model_example_input)) == UVAC_INPUT_BINS * UVAC_INPUT_FRAMES,\n"
+        "         UVAC_MODEL_EXAMPLE_CLUSTER, UVAC_ARENA_BYTES, static_cast<int>(\n"
+        "         reinterpret_cast<std::uintptr_t>(uvac_model) % 16 == 0));\n}\n")
+    binary = tmp_path / "check"
+    subprocess.run(["g++", "-std=c++17", "-Wall", "-Werror", "-I", str(tmp_path), str(driver),
+                    str(tmp_path / "uvac_model.cc"), "-o", str(binary)], check=True)
+    length, identifier, shape_matches, cluster, arena, aligned = subprocess.run(
+        [str(binary)], check=True, capture_output=True, text=True).stdout.split()
+    # The flatbuffer's file identifier sits at byte 4; the example's cluster is in range.
+    assert (int(length), identifier, shape_matches, aligned) == (report["bytes"], "TFL3", "1", "1")
+    assert 0 <= int(cluster) < model.num_clusters and int(arena) == report["arena_bytes"]
+
+
+def test_tiny_architecture_fits_a_small_microcontroller(tmp_path):
+    collection = datasets.load_audio().subset(range(0, 3000, 25))
+    arrays = pipeline.extract_features(collection, progress=False)
+    keras.utils.set_random_seed(0)
+    # The compact encoder as shipped; a small decoder and mixture keep the test fast (neither is exported).
+    model = UVAC(**ARCHITECTURES["tiny"], decoder_channels=(8, 4), num_clusters=4, latent_dim=4, seed=0)
+    model.compile(optimizer="adam")
+    model.fit(pipeline.feature_dataset(collection, batch_size=20), epochs=2, verbose=0)
+    training.fit_prior_to_codes(model, arrays)
+    report = export.export(model, "tflite-int8", tmp_path / "tiny.tflite", arrays["spectrogram"],
+                           arrays["spectrogram"][:60])
+    # Plain ReLUs fuse into the convolutions and "same" padding needs no PAD: one operator per block.
+    assert report["activation_percentile"] is None
+    assert {"MEAN", "CONV_2D", "FULLY_CONNECTED", "SOFTMAX"} <= set(report["operators"]) <= TFLM_INT8_OPERATORS
+    assert not {"PAD", "RELU", "MINIMUM", "TANH", "LOGISTIC"} & set(report["operators"])
+    assert report["float_tensors"] == []
+    assert report["bytes"] < 40_000 and report["arena_bytes"] < 40_000
+    # Two epochs leave near-even posteriors, where any rounding flips the top cluster; so the test bounds the
+    # probabilities' error (the trained presets' agreement is in benchmarks/results/compact_models.json).
+    assert report["max_probability_difference"] < 0.1
 
 
 def test_raw_audio_export_matches_keras_on_waveforms(trained, tmp_path):

@@ -1,0 +1,194 @@
+"""The exported graph: encoder and GMM posterior as a functional model, TFLite-friendly.
+
+At inference only the encoder and the GMM posterior are needed. The posterior
+of eq. 14 is a softmax over log pi_c + log N(z; mu_c, S_c), which is quadratic
+in z: `logits = [z^2, z] @ W + b`. Written that way it is one fully connected
+layer, so the exported graph holds only operators that TensorFlow Lite for
+Microcontrollers implements in int8.
+"""
+
+import keras
+import numpy as np
+
+from keras_uvac import features as features_lib
+from keras_uvac import layers
+
+
+@keras.saving.register_keras_serializable(package="keras_uvac")
+class QuadraticPosterior(keras.layers.Layer):
+    """The GMM cluster posterior (eq. 14) as dense layers on z^2 and z.
+
+    `logits = z^2 @ Q + z @ L + b`, floored at `logit_floor`, then a softmax.
+    Two dense layers added, rather than one on the concatenation, give z and
+    z^2 their own int8 scales. The floor keeps the int8 range of the logits
+    on the ones that decide: components far from a clip have log-densities
+    thousands of units down, which would otherwise set the quantisation step.
+    It is calibrated well below every clip's top logit (`calibrated_floor`),
+    so it changes no decision and no probability above e^-20 of the top.
+
+    Args:
+        num_clusters: number of clusters.
+        logit_floor: the lowest logit (None: no floor).
+        **kwargs: passed to `keras.layers.Layer`.
+
+    Example:
+    >>> posterior = QuadraticPosterior.from_prior(model.prior)  # doctest: +SKIP
+    """
+
+    def __init__(self, num_clusters=10, logit_floor=None, **kwargs):
+        super().__init__(**kwargs)
+        self.num_clusters = num_clusters
+        self.logit_floor = logit_floor
+        self.quadratic = keras.layers.Dense(num_clusters, use_bias=False, name="quadratic")
+        self.linear = keras.layers.Dense(num_clusters, name="linear")
+
+    def build(self, input_shape):
+        self.quadratic.build(input_shape)
+        self.linear.build(input_shape)
+
+    def logits(self, z):
+        # z * z rather than square(z): TFLite has an int8 MUL but no int8 SQUARE.
+        logits = self.quadratic(z * z) + self.linear(z)
+        return logits if self.logit_floor is None else keras.ops.maximum(logits, self.logit_floor)
+
+    def call(self, z):
+        return keras.ops.softmax(self.logits(z), axis=-1)
+
+    @classmethod
+    def from_prior(cls, prior, logit_floor=None):
+        """Builds the layer with weights that reproduce `prior`'s posterior."""
+        log_weights = keras.ops.convert_to_numpy(prior.log_weights()).astype(np.float64)
+        means = keras.ops.convert_to_numpy(prior.means).astype(np.float64)
+        log_var = keras.ops.convert_to_numpy(prior.log_variances()).astype(np.float64)
+        precision = np.exp(-log_var)
+        bias = log_weights - 0.5 * np.sum(means**2 * precision + log_var + layers.LOG_2PI, axis=1)
+        layer = cls(prior.num_clusters, logit_floor=logit_floor, name="posterior")
+        layer.build((None, prior.latent_dim))
+        layer.quadratic.set_weights([(-0.5 * precision.T).astype("float32")])
+        layer.linear.set_weights([(means * precision).T.astype("float32"), bias.astype("float32")])
+        return layer
+
+    def get_config(self):
+        return {**super().get_config(), "num_clusters": self.num_clusters, "logit_floor": self.logit_floor}
+
+
+def calibrated_activation_limits(model, spectrograms, percentile=99.99, batch_size=100):
+    """Per convolution block, the `percentile` of its ReLU outputs on `spectrograms`.
+
+    Args:
+        model: a trained `UVAC`.
+        spectrograms: `(N, bins, frames)` calibration features.
+        percentile: where each block's activations saturate.
+        batch_size: clips per forward pass.
+
+    Returns:
+        A tuple of floats, one per block (see `layers.Encoder`).
+
+    Example:
+    >>> limits = calibrated_activation_limits(model, train_features[:400])  # doctest: +SKIP
+    """
+    batches = [model.encoder.convolution_activations(spectrograms[start:start + batch_size])
+               for start in range(0, len(spectrograms), batch_size)]
+    return tuple(float(np.percentile(np.concatenate([keras.ops.convert_to_numpy(batch[block]).ravel()
+                                                     for batch in batches]), percentile))
+                 for block in range(len(batches[0])))
+
+
+def calibrated_floor(model, spectrograms, margin=20.0):
+    """A logit floor `margin` below the lowest top logit of any calibration clip."""
+    logits = keras.ops.convert_to_numpy(model.prior.cluster_logits(model.latent_mean(spectrograms)))
+    return float(logits.max(axis=1).min() - margin)
+
+
+@keras.saving.register_keras_serializable(package="keras_uvac")
+class DftSpectrogram(keras.layers.Layer):
+    """The UVAC features of padded waveforms, with the DFT written as matrix products.
+
+    Same definition as `features.spectrogram_and_mask` (periodic Hann window,
+    bins 1..num_bins, per-clip min-max), but framing is a reshape and the DFT
+    two constant matrix products, so TFLite needs no RFFT operator (its RFFT2D
+    only takes power-of-two lengths, and 20 ms at 16 kHz is 320 samples).
+
+    Args:
+        feature_config: a `features.FeatureConfig` config dict.
+        **kwargs: passed to `keras.layers.Layer`.
+
+    Example:
+    >>> DftSpectrogram()(np.zeros((1, 16000), "float32")).shape  # doctest: +SKIP
+    (1, 128, 99)
+    """
+
+    def __init__(self, feature_config=None, **kwargs):
+        super().__init__(**kwargs)
+        self.feature_config = feature_config
+        config = features_lib.FeatureConfig.from_config(feature_config or {})
+        if config.frame_length % config.hop_length or config.num_samples % config.hop_length:
+            raise ValueError("DftSpectrogram needs the frame and the clip to be whole numbers of hops")
+        self.config = config
+        samples = np.arange(config.frame_length)[:, None]
+        bins = np.arange(1, config.num_bins + 1)[None, :]
+        window = 0.5 - 0.5 * np.cos(2 * np.pi * samples / config.frame_length)
+        angle = 2 * np.pi * samples * bins / config.frame_length
+        self.cosine = (window * np.cos(angle)).astype("float32")
+        self.sine = (window * np.sin(angle)).astype("float32")
+
+    def call(self, waveform):
+        config = self.config
+        hops_per_frame = config.frame_length // config.hop_length
+        chunks = keras.ops.reshape(waveform, (-1, config.num_samples // config.hop_length, config.hop_length))
+        frames = keras.ops.concatenate([chunks[:, offset:offset + config.num_frames]
+                                        for offset in range(hops_per_frame)], axis=-1)
+        real = keras.ops.matmul(frames, self.cosine)
+        imaginary = keras.ops.matmul(frames, self.sine)
+        spectrogram = keras.ops.transpose(keras.ops.sqrt(real * real + imaginary * imaginary), (0, 2, 1))
+        low = keras.ops.min(spectrogram, axis=(1, 2), keepdims=True)
+        high = keras.ops.max(spectrogram, axis=(1, 2), keepdims=True)
+        return (spectrogram - low) / keras.ops.maximum(high - low, 1e-12)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.config.num_bins, self.config.num_frames)
+
+    def get_config(self):
+        return {**super().get_config(), "feature_config": self.feature_config}
+
+
+def inference_model(model, with_latent_mean=False, batch_size=1, waveform_input=False, logit_floor=None,
+                    activation_limits=None):
+    """A functional model: features (or waveform) to cluster probabilities.
+
+    Static batch, GRUs unrolled, the same weights as `model`.
+
+    Args:
+        model: a trained `UVAC`.
+        with_latent_mean: also output z's mean.
+        batch_size: the static batch size (1 for microcontrollers).
+        waveform_input: take the padded waveform and compute the features
+            inside (`features.spectrogram_and_mask` on the whole clip).
+        logit_floor: see `QuadraticPosterior` (`calibrated_floor` gives one).
+        activation_limits: see `layers.Encoder` (`calibrated_activation_limits`
+            gives them).
+
+    Returns:
+        A `keras.Model`.
+
+    Example:
+    >>> export_model = inference_model(model)  # doctest: +SKIP
+    >>> export_model(spectrogram[None]).shape  # doctest: +SKIP
+    (1, 10)
+    """
+    config = model.feature_config_object()
+    encoder = layers.Encoder.from_config({**model.encoder.get_config(), "unroll": True,
+                                          "activation_limits": activation_limits})
+    encoder.build((batch_size, model.num_bins, model.num_frames))
+    encoder.set_weights(model.encoder.get_weights())
+    posterior = QuadraticPosterior.from_prior(model.prior, logit_floor)
+    if waveform_input:
+        inputs = keras.Input(shape=(config.num_samples,), batch_size=batch_size, name="waveform")
+        spectrogram = DftSpectrogram(config.get_config(), name="features")(inputs)
+    else:
+        inputs = keras.Input(shape=(model.num_bins, model.num_frames), batch_size=batch_size, name="spectrogram")
+        spectrogram = inputs
+    z_mean, _ = encoder(spectrogram)
+    probabilities = posterior(z_mean)
+    outputs = {"probabilities": probabilities, "latent_mean": z_mean} if with_latent_mean else probabilities
+    return keras.Model(inputs, outputs, name="uvac_inference")
