@@ -188,6 +188,24 @@ def export_section():
     return "\n".join(lines)
 
 
+def compact_models_section():
+    with open(os.path.join(RESULTS, "compact_models.json")) as handle:
+        results = json.load(handle)
+    lines = ["| encoder | preset | int8 model | TFLite Micro arena | MACs per clip | TFLite Micro on this host | "
+             "int8 = Keras cluster | FSDD test accuracy, 3 seeds (mean) | NMI (mean) |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for row in results["rows"]:
+        seeds = " / ".join(f"{100 * value:.1f}" for value in row["test_accuracy_by_seed"])
+        lines.append(f"| {row['architecture']} | `{row['preset']}` | {row['int8_bytes'] / 1000:.1f} KB | "
+                     f"{row['arena_bytes'] / 1000:.1f} KB | {row['macs_per_clip'] / 1e6:.1f} M | "
+                     f"{row['tflm_host_latency_ms']:.2f} ms | {100 * row['int8_cluster_agreement']:.2f}% | "
+                     f"{seeds} ({100 * row['test_accuracy_mean']:.1f}%) | {row['test_nmi_mean']:.2f} |")
+    lines += ["", f"`{results['command']}` (accuracies from `python benchmarks/fsdd_clustering.py "
+                  "[--architecture small|tiny]`; KB = 1,000 bytes).", "",
+              "![accuracy against int8 size](docs/compact_models.png)"]
+    return "\n".join(lines)
+
+
 def figures_section():
     names = [("tsne_clusters.png", "t-SNE of the latent means, by cluster and by label (the paper's Fig. 3)"),
              ("contingency.png", "clusters against labels"), ("cluster_means.png", "mean spectrogram per cluster"),
@@ -196,7 +214,8 @@ def figures_section():
                      if os.path.exists(os.path.join(ROOT, "docs", "figures", name)))
 
 
-SECTIONS = {"figures": figures_section, "exports": export_section, "baselines": baselines_section,
+SECTIONS = {"figures": figures_section, "exports": export_section, "compact-models": compact_models_section,
+            "baselines": baselines_section,
             "feature-benchmark": feature_benchmark_section, "fsdd-clustering": fsdd_clustering_section,
             "fsdd-clustering-mixed": lambda: fsdd_clustering_section("fsdd_clustering_mixed.json"),
             "training-throughput": training_throughput_section, "speaker-conditions": speaker_conditions_section}

@@ -274,10 +274,11 @@ def run_tune(args):
 
     collection = _load(args)
     splits = _split(collection, args)
-    model, values = tuning.tune(splits["train"], splits["validation"], args.directory, tuner=args.tuner,
-                                max_trials=args.max_trials, objective=args.objective, epochs=args.epochs,
-                                feature_config=_feature_config(args), out_path=args.out, seed=args.seed,
-                                verbose=0 if args.quiet else 1)
+    model, values, _ = tuning.tune(splits["train"], splits["validation"], args.directory, tuner=args.tuner,
+                                   max_trials=args.max_trials, objective=args.objective, epochs=args.epochs,
+                                   feature_config=_feature_config(args), out_path=args.out, seed=args.seed,
+                                   verbose=0 if args.quiet else 1, architecture=args.architecture,
+                                   speakers=args.speakers)
     out = args.out or os.path.join(args.directory, "best.keras")
     print(f"best hyperparameters: {json.dumps(values)}")
     print(f"wrote {out} and {os.path.join(args.directory, 'best_hyperparameters.json')}")
@@ -370,10 +371,16 @@ def build_parser():
     _add_data_arguments(tune)
     _add_split_arguments(tune)
     tune.add_argument("--tuner", default="random", choices=("random", "bayesian", "hyperband"))
-    tune.add_argument("--max-trials", type=int, default=3)
-    tune.add_argument("--epochs", type=int, default=4, help="epochs per trial (Hyperband: the most per trial)")
-    tune.add_argument("--objective", default="silhouette", choices=("silhouette", "accuracy"),
-                      help="silhouette of the validation codes' clusters (no labels) or validation accuracy")
+    tune.add_argument("--max-trials", type=_positive_int, default=8)
+    tune.add_argument("--epochs", type=_positive_int,
+                      help="epochs per trial (default: the recipe's 20; Hyperband: the most per trial)")
+    tune.add_argument("--objective", default="label-free", choices=("label-free", "silhouette", "accuracy"),
+                      help="label-free: stability of the validation clusters under augmentation times the balance "
+                           "of their usage (no labels); silhouette (no labels, rewards few clusters); or validation "
+                           "accuracy (needs labels)")
+    tune.add_argument("--architecture", default="full", choices=("full", "small", "tiny"), help="encoder size")
+    tune.add_argument("--speakers", default="auto", choices=("auto", "ids", "pseudo", "none"),
+                      help="what the speaker terms group clips by (see uvac train)")
     tune.add_argument("--directory", default="uvac_tuning", help="the search's folder; an earlier search resumes")
     tune.add_argument("--out", help="the best model (default: DIRECTORY/best.keras)")
     tune.add_argument("--seed", type=int, default=0)

@@ -104,6 +104,39 @@ def format_table(rows):
     return "\n".join(lines)
 
 
+def label_free_score(model, spectrograms, views=2):
+    """A clustering quality that needs no labels: stable under augmentation, and using every cluster.
+
+    `stability` is the share of clips whose most probable cluster stays the
+    same in augmented views (the model's own `augment`: pitch-, tempo- and
+    channel-like changes that keep the word); `balance` is the entropy of the
+    clusters' usage over log K (1: all used equally). Their product, `score`,
+    does not reward collapse as the silhouette does: one cluster for
+    everything is perfectly stable but has balance 0.
+
+    Args:
+        model: a `UVAC` (with `augment`, `encode` and `prior`).
+        spectrograms: `(N, bins, frames)` validation features.
+        views: augmented views per clip.
+
+    Returns:
+        A dict with `stability`, `balance` and `score`, each in [0, 1].
+
+    Example:
+    >>> label_free_score(model, validation["spectrogram"])["score"]  # doctest: +SKIP
+    0.71
+    """
+    def clusters_of(batch):
+        return np.argmax(keras.ops.convert_to_numpy(model.prior(model.encode(batch)[0])), axis=-1)
+
+    clusters = clusters_of(spectrograms)
+    stability = float(np.mean([np.mean(clusters_of(model.augment(spectrograms, training=True)) == clusters)
+                               for _ in range(views)]))
+    usage = np.bincount(clusters, minlength=model.num_clusters) / len(clusters)
+    balance = float(-np.sum(usage[usage > 0] * np.log(usage[usage > 0])) / np.log(model.num_clusters))
+    return {"stability": stability, "balance": balance, "score": stability * balance}
+
+
 class ClusteringMetricsCallback(keras.callbacks.Callback):
     """Logs clustering metrics on a validation set every N epochs.
 
@@ -114,31 +147,42 @@ class ClusteringMetricsCallback(keras.callbacks.Callback):
     Metrics go into the epoch logs as
     `val_accuracy`, `val_nmi`, `val_silhouette`, `val_dbi` (so History,
     TensorBoard and keras-tuner objectives see them) and into `self.history`.
+    With `label_free=True`, `label_free_score`'s three values are logged too
+    (`val_stability`, `val_balance`, `val_label_free`); before the epoch
+    `scored_from` (the pretraining, when the mixture is not yet fitted) they
+    are logged as 0, so that a tuner takes a trial's best epoch from the joint
+    phase.
 
     Args:
         validation_data: a dataset of `(features, label)` batches, or of
             feature dicts alone.
         every_n_epochs: compute on epochs N, 2N, ... (and never in between).
         prefix: prefix of the logged names.
+        label_free: also log `label_free_score`.
+        scored_from: first epoch (0-based) whose label-free score counts.
 
     Example:
     >>> callback = ClusteringMetricsCallback(feature_dataset(validation), every_n_epochs=5)  # doctest: +SKIP
     >>> model.fit(train_dataset, epochs=50, callbacks=[callback])  # doctest: +SKIP
     """
 
-    def __init__(self, validation_data, every_n_epochs=1, prefix="val_"):
+    def __init__(self, validation_data, every_n_epochs=1, prefix="val_", label_free=False, scored_from=0):
         super().__init__()
         self.validation_data = validation_data
         self.every_n_epochs = every_n_epochs
         self.prefix = prefix
+        self.label_free = label_free
+        self.scored_from = scored_from
         self.history = []
 
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.every_n_epochs:
             return
-        labels, clusters, embeddings = [], [], []
+        labels, clusters, embeddings, spectrograms = [], [], [], []
         for batch in self.validation_data:
             inputs = batch[0] if isinstance(batch, (tuple, list)) else batch
+            if self.label_free:
+                spectrograms.append(keras.ops.convert_to_numpy(inputs["spectrogram"]))
             clusters.append(np.argmax(keras.ops.convert_to_numpy(self.model(inputs, training=False)), axis=-1))
             if hasattr(self.model, "encode"):
                 embeddings.append(keras.ops.convert_to_numpy(self.model.encode(inputs)[0]))
@@ -149,9 +193,14 @@ class ClusteringMetricsCallback(keras.callbacks.Callback):
         if embeddings and report["silhouette"] is None:
             # Everything in one cluster: the worst silhouette, so a tuner ranks such a trial last.
             report["silhouette"] = -1.0
+        names = [name for name in METRIC_NAMES if report[name] is not None]
+        if self.label_free:
+            free = (label_free_score(self.model, np.concatenate(spectrograms)) if epoch >= self.scored_from
+                    else {"stability": 0.0, "balance": 0.0, "score": 0.0})
+            report.update({"stability": free["stability"], "balance": free["balance"], "label_free": free["score"]})
+            names += ["stability", "balance", "label_free"]
         report["epoch"] = epoch + 1
         self.history.append(report)
         if logs is not None:
-            for name in METRIC_NAMES:
-                if report[name] is not None:
-                    logs[self.prefix + name] = report[name]
+            for name in names:
+                logs[self.prefix + name] = report[name]

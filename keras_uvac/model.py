@@ -19,8 +19,8 @@ RECONSTRUCTION_LOSSES = ("sse", "mse", "bce")
 # paper's decoder: it shapes the codes during training and never reaches the device.
 ARCHITECTURES = {
     "full": {},
-    "small": {"encoder_channels": (8, 16, 32, 64), "encoder_kernel_size": 5, "encoder_padding": "same",
-              "gru_units": ()},
+    "small": {"encoder_channels": (4, 16, 32, 32), "encoder_kernel_size": 5, "encoder_padding": "same",
+              "gru_units": (48,)},
     "tiny": {"encoder_channels": (4, 8, 16, 32), "encoder_kernel_size": 5, "encoder_padding": "same",
              "gru_units": ()},
 }
@@ -315,6 +315,26 @@ class UVAC(keras.Model):
         """
         return {"total": int(self.count_params()),
                 "inference": int(self.encoder.count_params() + self.prior.count_params())}
+
+    def inference_macs(self):
+        """Multiply-accumulates of one clip's inference (encoder and posterior), the microcontroller's work.
+
+        Example:
+        >>> UVAC(encoder_channels=(4, 8), gru_units=(8,), decoder_channels=(8, 4)).inference_macs()
+        2528104
+        """
+        macs, shape = 0, (1, self.num_bins, self.num_frames, 1)
+        for layer in self.encoder.convolutions:
+            output_shape = layer.compute_output_shape(shape)
+            if isinstance(layer, keras.layers.Conv2D):
+                macs += int(np.prod(output_shape[1:])) * layer.kernel_size[0] * layer.kernel_size[1] * shape[-1]
+            shape = output_shape
+        steps, features = shape[2], shape[1] * shape[3]
+        for units in self.gru_units:
+            macs += steps * 3 * (features + units) * units
+            features = units
+        # The latent moments' layer, then the posterior's quadratic and linear dense layers.
+        return macs + features * 2 * self.latent_dim + 2 * self.latent_dim * self.num_clusters
 
     @classmethod
     def from_preset(cls, preset):

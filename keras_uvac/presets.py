@@ -16,6 +16,9 @@ import zipfile
 
 PRESETS = {
     "uvac_fsdd": "UVAC, default recipe with speaker ids, trained on the bundled FSDD (seed 0)",
+    "uvac_fsdd_small": "the same with the small encoder (keras_uvac.model.ARCHITECTURES): int8 about 130 KB, "
+                       "for microcontrollers",
+    "uvac_fsdd_tiny": "the same with the tiny time-pooled encoder: int8 about 35 KB",
 }
 MODEL_FILE, CARD_FILE = "model.keras", "card.json"
 

@@ -1,95 +1,125 @@
-"""Hyperparameter search with keras-tuner.
+"""Hyperparameter search with keras-tuner, over the model and recipe that ship.
 
-`UVACHyperModel` searches the knobs that matter: latent size, encoder width,
-learning rate, KL weight, the share of epochs spent pretraining, and the
-weight of the contrastive term. Every trial trains with the default recipe's
-schedule (`training.RecipeSchedule`). The default objective needs no labels:
-the silhouette of the GMM clusters of the validation codes (`val_silhouette`,
-higher is better). With labeled validation data, `objective="accuracy"`
-searches on unsupervised validation accuracy instead.
+`UVACHyperModel` builds every trial with `training.build_model`, the builder
+the default recipe uses, so a search tunes what `uvac train` trains: the same
+loss terms, speaker terms (the data's ids, or pseudo-speakers without them),
+tied variances and schedule. It searches the recipe's knobs: the weights of
+the contrastive, speaker, cross-speaker, cluster and KL terms, the learning
+rate, the share of epochs spent pretraining, and the latent size.
+
+The default objective needs no labels: `metrics.label_free_score` (stability
+of the clusters under augmentation times the balance of their usage) on the
+validation clips, from the joint phase on. The silhouette (`"silhouette"`)
+rewards a few far-apart clusters and picked a 12%-accuracy trial on the FSDD;
+with labeled validation clips, `"accuracy"` searches on validation accuracy.
+`benchmarks/tuning.py` measures how well the label-free objective ranks trials.
 """
 
 import dataclasses
 import math
 import os
 
-import keras
 import keras_tuner
 import numpy as np
 
 from keras_uvac import metrics, pipeline, training
 from keras_uvac.atomic import write_json
-from keras_uvac.model import UVAC
+from keras_uvac.features import FeatureConfig
+from keras_uvac.model import ARCHITECTURES
 
-OBJECTIVES = {"silhouette": keras_tuner.Objective("val_silhouette", "max"),
+OBJECTIVES = {"label-free": keras_tuner.Objective("val_label_free", "max"),
+              "silhouette": keras_tuner.Objective("val_silhouette", "max"),
               "accuracy": keras_tuner.Objective("val_accuracy", "max")}
 TUNERS = {"random": keras_tuner.RandomSearch, "bayesian": keras_tuner.BayesianOptimization,
           "hyperband": keras_tuner.Hyperband}
 
 
 class UVACHyperModel(keras_tuner.HyperModel):
-    """A keras-tuner HyperModel for UVAC.
+    """A keras-tuner HyperModel of the shipped UVAC recipe.
 
     Args:
         train_collection: clips to train on (labels not needed).
         validation_collection: clips the objective is computed on.
-        feature_config: a `features.FeatureConfig`.
-        recipe: the `training.Recipe` whose schedule every trial follows.
-        widths: encoder widths to try (channels of the first convolution;
-            each next one doubles).
+        feature_config: a `features.FeatureConfig` (default: `FeatureConfig()`).
+        recipe: the `training.Recipe` (or its name) every trial starts from.
+        architecture: a key of `model.ARCHITECTURES`.
+        speakers: what the speaker terms group clips by (see `training.train`).
+        model_overrides: other fixed `UVAC` arguments, or None.
         with_labels: feed validation labels to the metrics (for the accuracy objective).
+        seed: seed of every trial's initialisation and data order.
+        **kwargs: passed to `keras_tuner.HyperModel`.
 
     Example:
-    >>> tuner = keras_tuner.RandomSearch(UVACHyperModel(train, validation), OBJECTIVES["silhouette"],
-    ...                                  max_trials=3, directory="tuning")  # doctest: +SKIP
+    >>> tuner = keras_tuner.RandomSearch(UVACHyperModel(train, validation), OBJECTIVES["label-free"],
+    ...                                  max_trials=8, directory="tuning")  # doctest: +SKIP
     >>> tuner.search()  # doctest: +SKIP
     """
 
-    def __init__(self, train_collection, validation_collection, feature_config=None, recipe=None,
-                 widths=(8, 16), with_labels=False, **kwargs):
+    def __init__(self, train_collection, validation_collection, feature_config=None, recipe="default",
+                 architecture="full", speakers="auto", model_overrides=None, with_labels=False, seed=0, **kwargs):
         super().__init__(**kwargs)
         self.train_collection = train_collection
         self.validation_collection = validation_collection
-        self.feature_config = feature_config
-        self.recipe = recipe or training.RECIPES["default"].with_epochs(4)
-        self.widths = tuple(widths)
+        self.feature_config = feature_config or FeatureConfig()
+        self.recipe = training.RECIPES[recipe] if isinstance(recipe, str) else recipe
+        self.architecture = architecture
+        self.speakers = speakers
+        self.model_overrides = dict(model_overrides or {})
         self.with_labels = with_labels
+        self.seed = seed
+        groups = training.speaker_groups(train_collection, speakers, self.recipe, seed)
+        if groups is not None:
+            groups = np.unique(np.asarray(groups), return_inverse=True)[1].astype(np.int32)
+        self._speaker_groups = groups
+
+    def trial_recipe(self, hp, epochs=None):
+        """The recipe a trial trains with: the base recipe's schedule with the trial's values."""
+        epochs = epochs or self.recipe.epochs
+        share = hp.Choice("pretrain_share", [0.4, 0.6, 0.8], default=0.6)
+        return dataclasses.replace(
+            self.recipe, epochs=epochs, pretrain_epochs=min(epochs - 1, max(1, round(share * epochs))),
+            learning_rate=hp.Float("learning_rate", 3e-4, 3e-3, sampling="log", default=self.recipe.learning_rate),
+            final_learning_rate=self.recipe.final_learning_rate,
+            kl_weight=hp.Choice("kl_weight", [0.1, 0.25, 0.5, 1.0], default=self.recipe.kl_weight),
+            cluster_weight=hp.Choice("cluster_weight", [0.0, 1.0, 2.0], default=self.recipe.cluster_weight))
 
     def build(self, hp):
-        width = hp.Choice("encoder_width", list(self.widths))
-        model = UVAC(latent_dim=hp.Choice("latent_dim", [8, 10, 16]),
-                     encoder_channels=tuple(width * 2**level for level in range(4)),
-                     consistency_weight=hp.Choice("consistency_weight", [10.0, 100.0]),
-                     reconstruction_loss="sse", min_log_variance=-4.0, learn_mixture_weights=False,
-                     feature_config=(self.feature_config.get_config() if self.feature_config else None))
-        learning_rate = hp.Float("learning_rate", 3e-4, 3e-3, sampling="log")
-        steps = self.recipe.epochs * math.ceil(len(self.train_collection) / self.recipe.batch_size)
-        schedule = keras.optimizers.schedules.ExponentialDecay(learning_rate, max(steps, 1), 0.1)
-        model.compile(optimizer=keras.optimizers.Adam(schedule))
+        recipe = self.trial_recipe(hp)
+        overrides = {
+            **ARCHITECTURES[self.architecture], **self.model_overrides,
+            "latent_dim": hp.Choice("latent_dim", [10, 16], default=10),
+            "consistency_weight": hp.Choice("consistency_weight", [30.0, 100.0, 300.0], default=100.0),
+            "speaker_weight": hp.Choice("speaker_weight", [30.0, 100.0, 300.0], default=100.0),
+            "cross_speaker_weight": hp.Choice("cross_speaker_weight", [0.5, 1.0, 2.0], default=1.0),
+        }
+        steps = math.ceil(len(self.train_collection) / recipe.batch_size)
+        model = training.build_model(recipe, self.seed, steps_per_epoch=steps,
+                                     feature_config=self.feature_config.get_config(), **overrides)
         # keras-tuner reloads the best model from weights: it must have been called once.
         model({"spectrogram": np.zeros((1, model.num_bins, model.num_frames), "float32")})
         return model
 
     def fit(self, hp, model, *args, callbacks=(), epochs=None, initial_epoch=0, verbose=1, **kwargs):
         # Hyperband passes its own epoch budget; the other tuners use the recipe's.
-        epochs = epochs or self.recipe.epochs
-        recipe = dataclasses.replace(
-            self.recipe, epochs=epochs, kl_weight=hp.Float("kl_weight", 0.1, 1.0),
-            pretrain_epochs=max(1, round(epochs * hp.Choice("pretrain_share", [0.3, 0.5, 0.7]))))
-        train_data = pipeline.feature_dataset(self.train_collection, self.feature_config, recipe.batch_size,
-                                              shuffle=True, cache=True, with_labels=False, with_speakers=True)
-        embedding_data = pipeline.feature_dataset(self.train_collection, self.feature_config, 256,
-                                                  with_labels=False)
+        recipe = self.trial_recipe(hp, epochs)
+        collection = dataclasses.replace(self.train_collection, speakers=self._speaker_groups)
+        train_data = pipeline.feature_dataset(collection, self.feature_config, recipe.batch_size, shuffle=True,
+                                              seed=self.seed, cache=True, with_labels=False,
+                                              with_speakers=self._speaker_groups is not None)
+        embedding_data = pipeline.feature_dataset(collection, self.feature_config, 256, with_labels=False)
         validation = pipeline.feature_dataset(self.validation_collection, self.feature_config, 256,
                                               with_labels=self.with_labels)
-        callbacks = [training.RecipeSchedule(recipe, embedding_data), metrics.ClusteringMetricsCallback(validation),
+        callbacks = [training.RecipeSchedule(recipe, embedding_data, self.seed),
+                     metrics.ClusteringMetricsCallback(validation, label_free=True,
+                                                       scored_from=recipe.pretrain_epochs),
                      *callbacks]
-        return model.fit(train_data, epochs=epochs, initial_epoch=initial_epoch, callbacks=callbacks,
+        return model.fit(train_data, epochs=recipe.epochs, initial_epoch=initial_epoch, callbacks=callbacks,
                          verbose=verbose, shuffle=False)
 
 
-def tune(train_collection, validation_collection, directory, tuner="random", max_trials=3, objective="silhouette",
-         epochs=4, feature_config=None, out_path=None, seed=0, verbose=1, widths=(8, 16)):
+def tune(train_collection, validation_collection, directory, tuner="random", max_trials=8, objective="label-free",
+         epochs=None, feature_config=None, out_path=None, seed=0, verbose=1, architecture="full", speakers="auto",
+         model_overrides=None):
     """Runs (or resumes) a search and saves the best hyperparameters and model.
 
     Args:
@@ -98,26 +128,31 @@ def tune(train_collection, validation_collection, directory, tuner="random", max
         directory: the search's folder; a search found there is resumed.
         tuner: `"random"`, `"bayesian"` or `"hyperband"`.
         max_trials: trials to run (Hyperband: its `max_epochs` is `epochs`).
-        objective: `"silhouette"` (no labels needed) or `"accuracy"`.
-        epochs: epochs per trial.
+        objective: `"label-free"` (default), `"silhouette"` or `"accuracy"` (needs labels).
+        epochs: epochs per trial (default: the default recipe's; its phases scale with it).
         feature_config: a `features.FeatureConfig`.
         out_path: the best model's `.keras` file (default: `directory/best.keras`).
-        seed: the tuner's seed.
+        seed: the tuner's and the trials' seed.
         verbose: Keras progress bar mode.
-        widths: encoder widths to search.
+        architecture: a key of `model.ARCHITECTURES`.
+        speakers: see `training.train`.
+        model_overrides: other fixed `UVAC` arguments, or None.
 
     Returns:
-        `(best_model, best_hyperparameters_dict)`.
+        `(best_model, best_hyperparameters_dict, the keras-tuner tuner)`.
 
     Example:
-    >>> model, values = tune(splits["train"], splits["validation"], "tuning/", max_trials=3)  # doctest: +SKIP
+    >>> model, values, search = tune(splits["train"], splits["validation"], "tuning/")  # doctest: +SKIP
     """
     if objective == "accuracy" and validation_collection.labels is None:
-        raise ValueError("the accuracy objective needs labeled validation data; use 'silhouette'")
-    hypermodel = UVACHyperModel(train_collection, validation_collection, feature_config,
-                                training.RECIPES["default"].with_epochs(epochs), widths=widths,
-                                with_labels=objective == "accuracy")
-    options = {"max_epochs": epochs, "factor": 3} if tuner == "hyperband" else {"max_trials": max_trials}
+        raise ValueError("the accuracy objective needs labeled validation data; use 'label-free'")
+    recipe = training.RECIPES["default"]
+    if epochs:
+        recipe = recipe.with_epochs(epochs)
+    hypermodel = UVACHyperModel(train_collection, validation_collection, feature_config, recipe,
+                                architecture=architecture, speakers=speakers, model_overrides=model_overrides,
+                                with_labels=objective == "accuracy", seed=seed)
+    options = {"max_epochs": recipe.epochs, "factor": 3} if tuner == "hyperband" else {"max_trials": max_trials}
     search = TUNERS[tuner](hypermodel, objective=OBJECTIVES[objective], directory=str(directory),
                            project_name="uvac", overwrite=False, seed=seed, **options)
     search.search(verbose=verbose)
@@ -126,4 +161,4 @@ def tune(train_collection, validation_collection, directory, tuner="random", max
     out_path = out_path or os.path.join(directory, "best.keras")
     training.save_for_inference(best_model, out_path)
     write_json(os.path.join(directory, "best_hyperparameters.json"), best_values)
-    return best_model, best_values
+    return best_model, best_values, search

@@ -65,9 +65,11 @@ for path in paths:
 ])
 
 notebook("notebooks/02_tuning.ipynb", [
-    ("md", "# Hyperparameter search with keras-tuner\n\n`UVACHyperModel` searches latent size, encoder width, "
-           "learning rate, KL weight, the pretraining share and the contrastive weight. The default objective "
-           "(`val_silhouette`) needs no labels; `objective=\"accuracy\"` uses labeled validation clips."),
+    ("md", "# Hyperparameter search with keras-tuner\n\n`UVACHyperModel` builds each trial with the default "
+           "recipe's own builder and searches its knobs: the weights of the contrastive, speaker, cross-speaker, "
+           "cluster and KL terms, the learning rate, the pretraining share and the latent size. The default "
+           "objective needs no labels: the clusters' stability under augmentation times the balance of their "
+           "usage (`val_label_free`); `objective=\"accuracy\"` uses labeled validation clips."),
     ("code", SMALL),
     ("code", '''import keras_tuner
 import keras_uvac
@@ -76,9 +78,9 @@ from keras_uvac import tuning
 splits = keras_uvac.load_audio().split(seed=0)
 if SMALL:
     splits = {name: part.subset(range(0, len(part), 20)) for name, part in splits.items()}'''),
-    ("code", '''model, best = tuning.tune(splits["train"], splits["validation"], "tuning_notebook",
-                          tuner="random", max_trials=1 if SMALL else 6, epochs=2 if SMALL else 8,
-                          widths=(4,) if SMALL else (8, 16), verbose=0)
+    ("code", '''model, best, search = tuning.tune(splits["train"], splits["validation"], "tuning_notebook",
+                                  tuner="random", max_trials=1 if SMALL else 8, epochs=2 if SMALL else None,
+                                  architecture="tiny" if SMALL else "full", verbose=0)
 best'''),
     ("md", "The search folder keeps every trial: running the cell again resumes it, and a larger `max_trials` adds "
            "trials. The best model is saved as `tuning_notebook/best.keras`."),

@@ -2,11 +2,16 @@ import json
 import os
 
 import keras
+import numpy as np
 import pytest
 
 pytest.importorskip("keras_tuner")
 
-from keras_uvac import datasets, tuning  # noqa: E402
+from keras_uvac import datasets, metrics, pipeline, tuning  # noqa: E402
+from keras_uvac.model import UVAC  # noqa: E402
+
+# The tiny encoder and a small decoder: the search runs the shipped recipe, fast.
+FAST = {"architecture": "tiny", "model_overrides": {"decoder_channels": (8, 4)}}
 
 
 @pytest.fixture(scope="module")
@@ -18,23 +23,29 @@ def splits():
 @pytest.mark.slow
 def test_search_finds_saves_and_resumes(tmp_path, splits):
     directory = tmp_path / "search"
-    model, values = tuning.tune(splits["train"], splits["validation"], directory, max_trials=2, epochs=2,
-                                widths=(4,), verbose=0)
-    assert {"latent_dim", "learning_rate", "kl_weight", "pretrain_share", "consistency_weight"} <= set(values)
+    model, values, search = tuning.tune(splits["train"], splits["validation"], directory, max_trials=2, epochs=2,
+                                        verbose=0, **FAST)
+    assert {"latent_dim", "learning_rate", "kl_weight", "pretrain_share", "consistency_weight", "speaker_weight",
+            "cross_speaker_weight", "cluster_weight"} <= set(values)
+    # The trial model is the recipe's: its speaker and contrastive terms, tied variances, the tiny encoder.
+    assert model.speaker_weight == values["speaker_weight"] and model.tied_prior_variances
+    assert model.encoder_channels == (4, 8, 16, 32) and model.gru_units == ()
+    trial = search.oracle.get_best_trials(1)[0]
+    assert 0.0 <= trial.score <= 1.0 and trial.metrics.exists("val_stability")
     assert json.loads((directory / "best_hyperparameters.json").read_text()) == values
     best = keras.models.load_model(directory / "best.keras")
     assert best.latent_dim == values["latent_dim"]
     trials = lambda: [name for name in os.listdir(directory / "uvac") if name.startswith("trial_")]  # noqa: E731
     assert len(trials()) == 2
-    tuning.tune(splits["train"], splits["validation"], directory, max_trials=3, epochs=2, widths=(4,), verbose=0)
+    tuning.tune(splits["train"], splits["validation"], directory, max_trials=3, epochs=2, verbose=0, **FAST)
     assert len(trials()) == 3  # the earlier two were kept, one more ran
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("tuner", ["bayesian", "hyperband"])
 def test_other_tuners_search_on_validation_accuracy(tmp_path, splits, tuner):
-    _, values = tuning.tune(splits["train"], splits["validation"], tmp_path / tuner, tuner=tuner, max_trials=1,
-                            objective="accuracy", epochs=2, widths=(4,), verbose=0)
+    _, values, _ = tuning.tune(splits["train"], splits["validation"], tmp_path / tuner, tuner=tuner, max_trials=1,
+                               objective="accuracy", epochs=2, verbose=0, **FAST)
     assert "learning_rate" in values and (tmp_path / tuner / "best.keras").exists()
 
 
@@ -43,3 +54,23 @@ def test_accuracy_objective_needs_labels(tmp_path, splits):
     unlabeled.labels = None
     with pytest.raises(ValueError, match="needs labeled validation data"):
         tuning.tune(splits["train"], unlabeled, tmp_path, objective="accuracy")
+
+
+def test_label_free_score_punishes_collapse_and_instability(splits):
+    spectrograms = pipeline.extract_features(splits["validation"], progress=False)["spectrogram"]
+    model = UVAC(encoder_channels=(4, 8), gru_units=(8,), decoder_channels=(8, 4), num_clusters=4, latent_dim=2,
+                 seed=0)
+    codes = keras.ops.convert_to_numpy(model.encode(spectrograms)[0])
+    # A mixture far from every code but one component: every clip in one cluster, stable but unbalanced.
+    far = np.full((4, 2), 1e3, "float32")
+    far[0] = codes.mean(axis=0)
+    model.prior.set_mixture(np.full(4, 0.25), far, np.ones((4, 2)))
+    collapsed = metrics.label_free_score(model, spectrograms)
+    assert collapsed["stability"] == 1.0 and collapsed["balance"] == 0.0 and collapsed["score"] == 0.0
+    # Components on the codes' quartiles along their first axis: clusters used, some clips move under augmentation.
+    order = np.argsort(codes[:, 0])
+    means = np.stack([codes[part].mean(axis=0) for part in np.array_split(order, 4)]).astype("float32")
+    model.prior.set_mixture(np.full(4, 0.25), means, np.full((4, 2), codes.var(axis=0).mean() / 16))
+    spread = metrics.label_free_score(model, spectrograms)
+    assert spread["balance"] > 0.9 and 0.0 < spread["stability"] < 1.0
+    assert spread["score"] == pytest.approx(spread["stability"] * spread["balance"])
