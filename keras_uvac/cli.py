@@ -2,7 +2,8 @@
 
     uvac features [FILES_OR_DIRS ...] --out features.npz
     uvac baselines [--data DIR] [--json results.json]
-    uvac train [--data DIR] [--recipe default] [--epochs N] [--out model.keras] [--resume]
+    uvac train [--data DIR] [--recipe default] [--architecture full|small|tiny] [--out model.keras] [--resume]
+    uvac distill [--teacher M] [--architecture small|tiny] [--out student.keras]
     uvac evaluate --model M [--data DIR] [--json F] [--plots DIR]
     uvac cluster --model M FILES_OR_DIRS [--csv F]
     uvac demo
@@ -146,6 +147,23 @@ def _load_model(preset):
     from keras_uvac.model import UVAC
 
     return UVAC.from_preset(preset)
+
+
+def run_distill(args):
+    from keras_uvac import distillation
+
+    teacher = _load_model(args.teacher)
+    splits = _split(_load(args), args, teacher.num_clusters)
+    print(f"distilling {args.teacher} into the {args.architecture} encoder on {len(splits['train'])} clips, "
+          f"{args.epochs} epochs, {args.views} augmented views per clip, seed {args.seed}")
+    student, _ = distillation.distill(
+        teacher, splits["train"], args.out, architecture=args.architecture, epochs=args.epochs, views=args.views,
+        seed=args.seed, verbose=0 if args.quiet else 1, test_collection=splits["test"],
+        card={"command": "uvac " + " ".join(args.argv), "data": args.data or "bundled FSDD",
+              "split": {"method": args.split, "seed": args.split_seed}})
+    print(f"wrote {args.out} and its card {args.out}.card.json")
+    if "test_metrics" in student.card:
+        _print_table(student.card["test_metrics"])
 
 
 def run_train(args):
@@ -346,6 +364,18 @@ def build_parser():
     train.add_argument("--ignore-speakers", action="store_true",
                        help="train as if the data named no speakers (the same as --speakers pseudo)")
     train.set_defaults(run=run_train)
+
+    distill = commands.add_parser("distill", help="train a compact encoder to give a trained model's codes "
+                                                  "(for microcontrollers)")
+    _add_data_arguments(distill)
+    _add_split_arguments(distill)
+    distill.add_argument("--teacher", default=SHIPPED_MODEL, help=MODEL_HELP)
+    distill.add_argument("--architecture", default="small", choices=("small", "tiny"), help="the student's encoder")
+    distill.add_argument("--epochs", type=_positive_int, default=30)
+    distill.add_argument("--views", type=_positive_int, default=4, help="augmented views per training clip")
+    distill.add_argument("--seed", type=int, default=0)
+    distill.add_argument("--out", default="uvac_student.keras", help="the student model (.keras)")
+    distill.set_defaults(run=run_distill)
 
     evaluate = commands.add_parser("evaluate", help="Table I rows for a model beside the baselines")
     evaluate.add_argument("--model", default=SHIPPED_MODEL, help=MODEL_HELP)
