@@ -1,14 +1,17 @@
 """Size, arena, work, latency and accuracy of the full and compact UVAC encoders, for microcontrollers.
 
-For each architecture (`keras_uvac.model.ARCHITECTURES`) the seed-0 model of
-`python benchmarks/fsdd_clustering.py [--architecture A]` is exported to int8
-with `uvac export` (the compact ones into `saved_models/uvac_fsdd_<A>_int8.tflite`
-and `.cc/.h`, where the shipped presets are copied too), and reported with:
-int8 flatbuffer bytes, the TFLite Micro arena, multiply-accumulates per clip,
-the median TFLite Micro latency per clip on this host (windows of clips), the
-int8 model's agreement with Keras on the test split, and the FSDD test accuracy
-of the three seeds from the clustering benchmark's JSON. Writes
-`benchmarks/results/compact_models.json` and the plot `docs/compact_models.png`.
+Each compact architecture (`keras_uvac.model.ARCHITECTURES`) is trained two
+ways, three seeds each: by the default recipe (`python benchmarks/fsdd_clustering.py
+--architecture A`) and distilled from the same seed's full model (`...
+--architecture A --distill`). The way with the higher seed-0 validation accuracy
+is shipped: its seed-0 model is copied to `saved_models/uvac_fsdd_<A>.keras` (the
+preset) and exported to int8 with `uvac export` (`saved_models/uvac_fsdd_<A>_int8.tflite`
+and its C files). Every row reports: int8 flatbuffer bytes, the TFLite Micro
+arena, multiply-accumulates per clip, the median TFLite Micro latency per clip
+on this host (windows of clips), the int8 model's agreement with Keras on the
+test split, and the FSDD test accuracy of the three seeds from the clustering
+benchmark's JSON. Writes `benchmarks/results/compact_models.json` and the plot
+`docs/compact_models.png`.
 
     python benchmarks/compact_models.py [--windows 5] [--clips 20]
 """
@@ -28,9 +31,14 @@ SAVED = os.path.join(ROOT, "saved_models")
 RESULTS = os.path.join(ROOT, "benchmarks", "results")
 
 
-def seed_models(architecture):
-    """The clustering benchmark's JSON and seed-0 model of an architecture."""
-    name = "fsdd_clustering" if architecture == "full" else f"fsdd_clustering_{architecture}"
+# (architecture, how it was trained, the clustering benchmark's results file)
+VARIANTS = [("full", "recipe", "fsdd_clustering"), ("small", "recipe", "fsdd_clustering_small"),
+            ("small", "distilled", "fsdd_clustering_small_distilled"), ("tiny", "recipe", "fsdd_clustering_tiny"),
+            ("tiny", "distilled", "fsdd_clustering_tiny_distilled")]
+
+
+def seed_models(name):
+    """The clustering benchmark's JSON and its seed-0 model."""
     with open(os.path.join(RESULTS, f"{name}.json")) as handle:
         results = json.load(handle)
     return results, os.path.join(ROOT, results["seeds"]["0"]["model"])
@@ -44,9 +52,8 @@ def ship_preset(architecture, model_path):
     return os.path.relpath(target, ROOT)
 
 
-def export_int8(architecture, model):
-    stem = "uvac_fsdd" if architecture == "full" else f"uvac_fsdd_{architecture}"
-    out = os.path.join("saved_models", f"{stem}_int8.tflite")
+def export_int8(model, stem, folder):
+    out = os.path.join(folder, f"{stem}_int8.tflite")
     report_path = os.path.join(ROOT, "runs", f"compact_{stem}.json")
     command = [sys.executable, "-m", "keras_uvac.cli", "-q", "export", "--model", model, "--format", "tflite-int8",
                "--out", out, "--json", report_path]
@@ -85,15 +92,17 @@ def plot(rows, path):
     for row in rows:
         accuracies = [100 * value for value in row["test_accuracy_by_seed"]]
         kilobytes = row["int8_bytes"] / 1000
-        axes.scatter([kilobytes] * len(accuracies), accuracies, color="tab:blue", alpha=0.5, s=18)
-        axes.scatter([kilobytes], [statistics.mean(accuracies)], color="tab:red", marker="_", s=300)
-        axes.annotate(f"{row['architecture']}\n{row['arena_bytes'] / 1000:.0f} KB arena", (kilobytes, max(accuracies)),
-                      textcoords="offset points", xytext=(6, 4), fontsize=8)
+        colour = "tab:blue" if row["training"] == "recipe" else "tab:green"
+        axes.scatter([kilobytes] * len(accuracies), accuracies, color=colour, alpha=0.5, s=18)
+        axes.scatter([kilobytes], [statistics.mean(accuracies)], color=colour, marker="_", s=300)
+        axes.annotate(f"{row['architecture']}, {row['training']}\n{row['arena_bytes'] / 1000:.0f} KB arena",
+                      (kilobytes, max(accuracies)), textcoords="offset points", xytext=(6, 4), fontsize=7)
     axes.axvline(150, color="grey", linestyle=":", linewidth=1)
     axes.set_xscale("log")
     axes.set_xlabel("int8 model (KB, log scale); dotted: 150 KB")
     axes.set_ylabel("FSDD test accuracy (%)")
-    axes.set_title("UVAC encoders: accuracy against size (dots: seeds, bar: mean)")
+    axes.set_title("UVAC encoders: accuracy against int8 size\n(dots: seeds, bar: mean; blue: recipe, green: "
+                   "distilled)", fontsize=9)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
 
@@ -104,23 +113,42 @@ def main():
     parser.add_argument("--clips", type=int, default=20)
     args = parser.parse_args()
 
-    from keras_uvac import datasets, pipeline
+    from keras_uvac import datasets, evaluation, pipeline
     from keras_uvac.atomic import write_json
     from keras_uvac.model import ARCHITECTURES, UVAC
 
-    test = datasets.load_audio().split(seed=0)["test"]
-    clips = pipeline.extract_features(test.subset(range(args.clips)), progress=False)["spectrogram"]
-    rows = []
-    for architecture in ARCHITECTURES:
-        results, model_path = seed_models(architecture)
-        preset = "uvac_fsdd" if architecture == "full" else ship_preset(architecture, model_path)
-        report = export_int8(architecture, preset)
+    splits = datasets.load_audio().split(seed=0)
+    clips = pipeline.extract_features(splits["test"].subset(range(args.clips)), progress=False)["spectrogram"]
+    variants = []
+    for architecture, training, name in VARIANTS:
+        results, model_path = seed_models(name)
         model = UVAC.from_preset(model_path)
+        validation, _ = evaluation.evaluate(model, splits["validation"], with_baselines=False)
+        variants.append({"architecture": architecture, "training": training, "results": results,
+                         "model_path": model_path, "model": model,
+                         "validation_accuracy_seed0": validation["UVAC"]["accuracy"]})
+    rows = []
+    for variant in variants:
+        architecture = variant["architecture"]
+        rivals = [other for other in variants if other["architecture"] == architecture]
+        shipped = variant is max(rivals, key=lambda other: other["validation_accuracy_seed0"])
+        if architecture == "full":
+            preset, stem, folder = "uvac_fsdd", "uvac_fsdd", "saved_models"
+        elif shipped:
+            preset, stem, folder = ship_preset(architecture, variant["model_path"]), f"uvac_fsdd_{architecture}", \
+                "saved_models"
+        else:
+            preset = os.path.relpath(variant["model_path"], ROOT)
+            stem, folder = f"uvac_fsdd_{architecture}_{variant['training']}", "runs"
+        report = export_int8(preset, stem, folder)
+        model, results = variant["model"], variant["results"]
         latency, windows = micro_latency_ms(os.path.join(ROOT, report["path"]), clips, args.windows)
         seeds = [seed["rows"]["UVAC"] for seed in results["seeds"].values()]
         accuracies = [seed["accuracy"] for seed in seeds]
-        rows.append({"architecture": architecture, "model_config": ARCHITECTURES[architecture],
-                     "preset": os.path.splitext(os.path.basename(preset))[0],
+        rows.append({"architecture": architecture, "training": variant["training"], "shipped": shipped,
+                     "model_config": ARCHITECTURES[architecture],
+                     "preset": os.path.splitext(os.path.basename(preset))[0] if shipped else None,
+                     "validation_accuracy_seed0": variant["validation_accuracy_seed0"],
                      "inference_parameters": model.parameter_counts()["inference"],
                      "int8_bytes": report["bytes"], "arena_bytes": report["arena_bytes"],
                      "macs_per_clip": model.inference_macs(), "tflm_host_latency_ms": latency,
@@ -130,7 +158,7 @@ def main():
                      "test_accuracy_by_seed": accuracies, "test_accuracy_mean": statistics.mean(accuracies),
                      "test_nmi_mean": statistics.mean(seed["nmi"] for seed in seeds),
                      "accuracy_command": results["command"]})
-        print(json.dumps({key: rows[-1][key] for key in ("architecture", "int8_bytes", "arena_bytes",
+        print(json.dumps({key: rows[-1][key] for key in ("architecture", "training", "int8_bytes", "arena_bytes",
                                                          "test_accuracy_mean", "int8_cluster_agreement")}), flush=True)
     write_json(os.path.join(RESULTS, "compact_models.json"),
                {"what": "int8 size, TFLite Micro arena and host latency, and FSDD test accuracy (three seeds) per "

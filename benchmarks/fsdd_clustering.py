@@ -9,7 +9,7 @@ from which `benchmarks/update_readme.py` writes the README tables.
 
     python benchmarks/fsdd_clustering.py [--seeds 0 1 2] [--speakers ids|pseudo] [--split random|speaker]
                                          [--data DIR --name NAME] [--epochs N] [--precision mixed]
-                                         [--architecture full|small|tiny]
+                                         [--architecture full|small|tiny] [--distill]
 """
 
 import argparse
@@ -35,6 +35,8 @@ def run_name(args):
         parts.append("mixed")
     if args.architecture != "full":
         parts.append(args.architecture)
+    if args.distill:
+        parts.append("distilled")
     return "_".join(parts)
 
 
@@ -52,6 +54,18 @@ def train(seed, args):
     if os.path.exists(os.path.join(ROOT, out)):
         print(f"seed {seed}: {out} exists, not retrained")
         return
+    if args.distill:
+        teacher = model_path(seed, argparse.Namespace(**{**vars(args), "architecture": "full", "distill": False}))
+        if not os.path.exists(os.path.join(ROOT, teacher)):
+            raise SystemExit(f"seed {seed}: the teacher {teacher} is missing; run this script without --distill and "
+                             "--architecture first")
+        command = [sys.executable, "-m", "keras_uvac.cli", "distill", "--teacher", teacher, "--seed",
+                   str(seed), "--out", out, "--split", args.split, "--architecture", args.architecture]
+        if args.data:
+            command += ["--data", args.data]
+        print("running", " ".join(command[1:]), flush=True)
+        subprocess.run(command, cwd=ROOT, check=True)
+        return
     command = [sys.executable, "-m", "keras_uvac.cli", "train", "--seed", str(seed), "--out", out,
                "--precision", args.precision, "--speakers", args.speakers, "--split", args.split,
                "--architecture", args.architecture]
@@ -66,7 +80,10 @@ def train(seed, args):
 
 
 def _final_validation_accuracy(seed, args):
-    with open(os.path.join(ROOT, model_path(seed, args) + ".run", "history.json")) as handle:
+    path = os.path.join(ROOT, model_path(seed, args) + ".run", "history.json")
+    if not os.path.exists(path):  # a distilled student has no recipe history
+        return None
+    with open(path) as handle:
         return json.load(handle)[-1].get("val_accuracy")
 
 
@@ -81,6 +98,9 @@ def main():
     parser.add_argument("--epochs", type=int, help="override the recipe's epochs")
     parser.add_argument("--precision", default="float32", choices=("float32", "mixed"))
     parser.add_argument("--architecture", default="full", choices=("full", "small", "tiny"))
+    parser.add_argument("--distill", action="store_true",
+                        help="distil each seed's compact student (uvac distill) from the same seed's full model "
+                             "trained with the same settings, instead of training it with the recipe")
     args = parser.parse_args()
     if args.data and not args.name:
         parser.error("--data needs --name")
@@ -95,17 +115,20 @@ def main():
         with open(os.path.join(ROOT, model_path(seed, args) + ".card.json")) as handle:
             card = json.load(handle)
         seeds[str(seed)] = {"model": model_path(seed, args), "rows": card["test_metrics"],
-                            "training_seconds": card["training_seconds_all_epochs"], "epochs": card["epochs_done"],
+                            "training_seconds": card.get("training_seconds_all_epochs", card.get("training_seconds")),
+                            "epochs": card.get("epochs_done", card.get("distillation", {}).get("epochs")),
                             "split_clips": card["split"]["clips"],
                             "validation_accuracy": _final_validation_accuracy(seed, args)}
     uvac = [result["rows"]["UVAC"] for result in seeds.values()]
     summary = {name: statistics.mean(row[name] for row in uvac) for name in ("accuracy", "nmi", "silhouette", "dbi")}
     beats = {seed: all(result["rows"]["UVAC"]["accuracy"] > result["rows"][method]["accuracy"]
                        for method in ("K-means", "GMM-EM")) for seed, result in seeds.items()}
+    how = ("distilled from the same seed's full model" if args.distill
+           else f"speaker terms on {args.speakers}")
     payload = {"what": f"UVAC, default recipe, {args.data or 'bundled FSDD'} test split ({args.split} 80/10/10 "
-                       f"split, split seed 0), speaker terms on {args.speakers}",
+                       f"split, split seed 0), {args.architecture} encoder, {how}",
                "speakers": args.speakers, "split": args.split, "data": args.data or "bundled FSDD",
-               "precision": args.precision, "architecture": args.architecture,
+               "precision": args.precision, "architecture": args.architecture, "distilled": args.distill,
                "command": "python benchmarks/fsdd_clustering.py " + " ".join(sys.argv[1:]),
                "seeds": seeds, "uvac_mean": summary, "every_seed_beats_kmeans_and_gmm_em": all(beats.values()),
                "beats_by_seed": beats}

@@ -95,6 +95,8 @@ def distill(teacher, train_collection, out_path=None, architecture="small", epoc
                                      "final_code_mse": history[-1]["code_mse"]},
                     "training_seconds": time.perf_counter() - started, "parameters": student.parameter_counts(),
                     "feature_config": student.feature_config_object().get_config()}
+    student.card.setdefault("split", {})["clips"] = {
+        "train": len(train_collection), **({"test": len(test_collection)} if test_collection is not None else {})}
     if test_collection is not None and test_collection.labels is not None:
         from keras_uvac import evaluation
 
