@@ -80,6 +80,7 @@ def test_tied_variances_are_one_diagonal_shared_by_every_component():
     layers.GMMPrior(num_clusters=3, latent_dim=2, initialization="zeros", min_log_variance=-2.0),
     layers.GMMPrior(num_clusters=3, latent_dim=2, tied_variances=True),
     layers.Encoder(latent_dim=4, channels=(4, 8), gru_units=(8, 6), unroll=True, activation_limits=(6.0, 4.0)),
+    layers.Encoder(latent_dim=4, channels=(4, 8), gru_units=(), kernel_size=5, padding="same"),
     layers.Decoder(num_bins=64, num_frames=50, channels=(8, 4)),
     layers.SpectrogramAugment(frequency_warp=0.2, time_warp=0.1, time_shift=3, seed=5),
 ])
@@ -95,6 +96,20 @@ def test_tilt_and_masks_keep_features_in_unit_range_and_zero_a_band():
                                                 mask_bins=20, mask_frames=10, seed=1)(spectrogram, training=True))
     assert augmented.min() >= 0 and np.allclose(augmented.max(axis=(1, 2)), 1.0)
     assert np.all((augmented == 0).sum(axis=(1, 2)) > 0) and np.all((augmented == 0).mean(axis=(1, 2)) < 0.35)
+
+
+def test_compact_encoder_options():
+    spectrogram = np.random.default_rng(0).uniform(size=(2, 128, 99)).astype("float32")
+    pooled = layers.Encoder(latent_dim=4, channels=(4, 8), gru_units=(), kernel_size=5, padding="same")
+    z_mean, _ = pooled(spectrogram)
+    assert z_mean.shape == (2, 4) and not pooled.recurrent
+    # "same" padding: no padding layers, and each stride-2 block halves rows and frames, rounding up.
+    assert not any(isinstance(layer, keras.layers.ZeroPadding2D) for layer in pooled.convolutions)
+    assert [tuple(block.shape[1:3]) for block in pooled.convolution_activations(spectrogram)] == [(64, 50), (32, 25)]
+    paper = layers.Encoder(latent_dim=4, channels=(4, 8), gru_units=(8,), kernel_size=5)
+    assert [tuple(block.shape[1:3]) for block in paper.convolution_activations(spectrogram)] == [(64, 50), (32, 25)]
+    with pytest.raises(ValueError, match="padding must be"):
+        layers.Encoder(padding="valid")
 
 
 def test_encoder_and_decoder_shapes():
