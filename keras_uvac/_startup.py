@@ -19,11 +19,22 @@ import sys
 _USER_SET_LOG_LEVEL = "TF_CPP_MIN_LOG_LEVEL" in os.environ
 
 
+def _is_command_line():
+    return os.path.basename(sys.argv[0] if sys.argv else "") in ("uvac", "cli.py")
+
+
+def answers_without_tensorflow():
+    """True when the process is the `uvac` command asked for help or the version, which argparse answers alone.
+
+    The package then skips importing TensorFlow (about 5 s, more under load).
+    """
+    return _is_command_line() and any(argument in ("-h", "--help", "--version") for argument in sys.argv[1:])
+
+
 def _wants_log():
     if _USER_SET_LOG_LEVEL:
         return True
-    command_line = os.path.basename(sys.argv[0] if sys.argv else "") in ("uvac", "cli.py")
-    return command_line and any(argument in ("-v", "--verbose") for argument in sys.argv[1:])
+    return _is_command_line() and any(argument in ("-v", "--verbose") for argument in sys.argv[1:])
 
 
 @contextlib.contextmanager

@@ -57,6 +57,15 @@ def test_a_wheel_in_a_fresh_virtualenv_runs_a_quiet_demo_and_cluster_from_anothe
     assert len(rows) == 3 and all(row.split("\t")[0].isdigit() for row in rows)
 
 
+@pytest.mark.parametrize("arguments", [["--help"], ["--version"], ["export", "--help"]])
+def test_help_and_version_answer_without_tensorflow(arguments):
+    uvac = os.path.join(os.path.dirname(sys.executable), "uvac")
+    answer = run([uvac, *arguments], env={**os.environ, "PYTHONPROFILEIMPORTTIME": "1"})
+    imported = [line.split("|")[-1].strip() for line in answer.stderr.splitlines() if line.startswith("import time")]
+    assert "keras_uvac" in imported and not any(name.split(".")[0] in ("tensorflow", "keras") for name in imported)
+    assert ("usage: uvac" in answer.stdout) != (arguments == ["--version"])
+
+
 def test_from_preset_loads_in_safe_mode_and_carries_its_card():
     from keras_uvac import UVAC
 
