@@ -208,6 +208,24 @@ def compact_models_section():
     return "\n".join(lines)
 
 
+def tuning_section():
+    with open(os.path.join(RESULTS, "tuning_fsdd.json")) as handle:
+        results = json.load(handle)
+    knobs = ["consistency_weight", "speaker_weight", "cross_speaker_weight", "cluster_weight", "kl_weight",
+             "learning_rate", "pretrain_share", "latent_dim"]
+    lines = ["| trial | " + " | ".join(knobs) + " | label-free objective (validation) | test accuracy |",
+             "| --- | " + " | ".join("---" for _ in knobs) + " | --- | --- |"]
+    for trial in sorted(results["trials"], key=lambda trial: -trial["label_free_objective"]):
+        values = [f"{trial['hyperparameters'][knob]:.2g}" for knob in knobs]
+        lines.append(f"| {trial['trial']} | " + " | ".join(values) +
+                     f" | {trial['label_free_objective']:.3f} | {100 * trial['test_accuracy']:.1f}% |")
+    lines += ["", f"`{results['command']}`: {results['what']}. Spearman correlation of the objective with test "
+                  f"accuracy: {results['spearman']:.2f}; the trial the objective picks scores "
+                  f"{100 * results['picked_test_accuracy']:.1f}%, {results['picked_points_below_best']:.1f} points "
+                  f"below the best trial ({100 * results['best_test_accuracy']:.1f}%)."]
+    return "\n".join(lines)
+
+
 def figures_section():
     names = [("tsne_clusters.png", "t-SNE of the latent means, by cluster and by label (the paper's Fig. 3)"),
              ("contingency.png", "clusters against labels"), ("cluster_means.png", "mean spectrogram per cluster"),
@@ -217,7 +235,7 @@ def figures_section():
 
 
 SECTIONS = {"figures": figures_section, "exports": export_section, "compact-models": compact_models_section,
-            "baselines": baselines_section,
+            "baselines": baselines_section, "tuning": tuning_section,
             "feature-benchmark": feature_benchmark_section, "fsdd-clustering": fsdd_clustering_section,
             "fsdd-clustering-mixed": lambda: fsdd_clustering_section("fsdd_clustering_mixed.json"),
             "training-throughput": training_throughput_section, "speaker-conditions": speaker_conditions_section}
