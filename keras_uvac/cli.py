@@ -42,6 +42,9 @@ def _add_data_arguments(parser, positional=False, sample_rate=True):
     if sample_rate:
         parser.add_argument("--sample-rate", type=int, default=16000,
                             help="rate audio is resampled to before the STFT (default 16000; 48000 is the paper's)")
+        parser.add_argument("--duration", type=float, default=1.0,
+                            help="seconds per clip: shorter ones are padded, longer ones cut to their loudest part "
+                                 "(default 1.0; the model's input grows with it)")
 
 
 def _positive_int(text):
@@ -90,7 +93,7 @@ def _load(args):
 def _feature_config(args):
     from keras_uvac.features import FeatureConfig
 
-    return FeatureConfig(sample_rate=args.sample_rate)
+    return FeatureConfig(sample_rate=args.sample_rate, duration=args.duration)
 
 
 def _print_table(rows):

@@ -54,8 +54,8 @@ class UVAC(keras.Model):
         encoder_padding: `"paper"` or `"same"`, see `layers.Encoder`.
         decoder_channels: channels of the decoder's linear layer and hidden
             transposed convolutions.
-        num_bins: frequency bins of the input.
-        num_frames: frames of the input.
+        num_bins: frequency bins of the input: `feature_config`'s (may be left out).
+        num_frames: frames of the input: `feature_config`'s (may be left out).
         reconstruction_loss: `"sse"` (masked squared error summed per clip),
             `"mse"` (its mean over active cells, the literal reading), or
             `"bce"` (summed binary cross-entropy).
@@ -74,9 +74,10 @@ class UVAC(keras.Model):
             among the other speakers' clips in the batch (needs `speaker`).
         augmentation: config dict of `layers.SpectrogramAugment`, or None.
         unroll: unroll the GRUs.
-        feature_config: config dict of the `features.FeatureConfig` the model
-            was trained on (default: `FeatureConfig()`); kept so that the
-            model computes its inputs the same way wherever it is loaded.
+        feature_config: the `features.FeatureConfig` (or its config dict) of
+            the model's inputs (default: `FeatureConfig()`); it sets the input
+            shape, and is kept so that the model computes its inputs the same
+            way wherever it is loaded.
         seed: seed of the latent sampling and augmentation.
         **kwargs: passed to `keras.Model`.
 
@@ -88,8 +89,8 @@ class UVAC(keras.Model):
     """
 
     def __init__(self, num_clusters=10, latent_dim=10, encoder_channels=(16, 32, 64, 128), gru_units=(128, 128),
-                 encoder_kernel_size=8, encoder_padding="paper", decoder_channels=(128, 64, 32, 16), num_bins=128,
-                 num_frames=99, reconstruction_loss="sse", prior_initialization="paper", min_log_variance=-6.0,
+                 encoder_kernel_size=8, encoder_padding="paper", decoder_channels=(128, 64, 32, 16), num_bins=None,
+                 num_frames=None, reconstruction_loss="sse", prior_initialization="paper", min_log_variance=-6.0,
                  learn_mixture_weights=True, tied_prior_variances=False,
                  consistency_weight=0.0, speaker_weight=0.0, cross_speaker_weight=0.0, augmentation=None,
                  unroll=False, feature_config=None, seed=None, **kwargs):
@@ -104,8 +105,15 @@ class UVAC(keras.Model):
         self.encoder_kernel_size = encoder_kernel_size
         self.encoder_padding = encoder_padding
         self.decoder_channels = tuple(decoder_channels)
-        self.num_bins = num_bins
-        self.num_frames = num_frames
+        self.feature_config = (feature_config.get_config() if isinstance(feature_config, features.FeatureConfig)
+                               else feature_config)
+        # The input's shape follows from the features; given as well (a saved config has both), it must agree.
+        config = self.feature_config_object()
+        for name, given, derived in (("num_bins", num_bins, config.num_bins),
+                                     ("num_frames", num_frames, config.num_frames)):
+            if given is not None and given != derived:
+                raise ValueError(f"UVAC: {name}={given}, but the feature config gives {derived}; leave {name} out")
+        self.num_bins, self.num_frames = config.num_bins, config.num_frames
         self.reconstruction_loss = reconstruction_loss
         self.prior_initialization = prior_initialization
         self.min_log_variance = min_log_variance
@@ -116,7 +124,6 @@ class UVAC(keras.Model):
         self.cross_speaker_weight = cross_speaker_weight
         self.augmentation = augmentation
         self.unroll = unroll
-        self.feature_config = feature_config
         self.seed = seed
 
         self.encoder = layers.Encoder(latent_dim, encoder_channels, gru_units, kernel_size=encoder_kernel_size,
@@ -125,7 +132,7 @@ class UVAC(keras.Model):
         self.prior = layers.GMMPrior(num_clusters, latent_dim, prior_initialization, min_log_variance,
                                      learn_weights=learn_mixture_weights, tied_variances=tied_prior_variances,
                                      name="prior", dtype="float32")
-        self.decoder = layers.Decoder(num_bins, num_frames, decoder_channels, name="decoder")
+        self.decoder = layers.Decoder(self.num_bins, self.num_frames, decoder_channels, name="decoder")
         self.augment = layers.SpectrogramAugment(**(augmentation or {}), seed=seed, name="augment", dtype="float32")
         self.seed_generator = keras.random.SeedGenerator(seed)
         # Schedule knobs that callbacks set between epochs; stored with the model so a resumed run continues.

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from keras_uvac import datasets, pipeline
+from keras_uvac.features import FeatureConfig
 from keras_uvac.model import UVAC, speaker_dependence
 
 TINY = {"encoder_channels": (4, 8), "gru_units": (8,), "decoder_channels": (8, 4), "num_clusters": 3,
@@ -174,3 +175,24 @@ def test_mixed_precision_trains_with_float32_weights_prior_and_loss(small_featur
         assert model.latent_mean(arrays).dtype == np.float32
     finally:
         training.set_precision("float32")
+
+
+@pytest.mark.parametrize("config", [FeatureConfig(duration=2.0), FeatureConfig(sample_rate=48000)],
+                         ids=["two_seconds", "48_kHz"])
+def test_the_feature_config_sets_the_input_shape_and_the_model_trains_on_it(tmp_path, config):
+    collection = datasets.load_audio().subset(range(0, 3000, 150))
+    model = UVAC(encoder_channels=(4, 8), gru_units=(8,), decoder_channels=(8, 4), num_clusters=4,
+                 feature_config=config, seed=0)
+    assert (model.num_bins, model.num_frames) == (config.num_bins, config.num_frames)
+    model.compile(optimizer="adam")
+    history = model.fit(pipeline.feature_dataset(collection, config, batch_size=10), epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    arrays = pipeline.extract_features(collection, config, progress=False)
+    assert model.predict_clusters(arrays)[0].shape == (len(collection),)
+    model.save(tmp_path / "model.keras")
+    assert keras.models.load_model(tmp_path / "model.keras").num_frames == config.num_frames
+
+
+def test_an_input_shape_that_contradicts_the_feature_config_is_refused():
+    with pytest.raises(ValueError, match="num_frames=99, but the feature config gives 199"):
+        UVAC(num_frames=99, feature_config=FeatureConfig(duration=2.0))
