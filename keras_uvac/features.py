@@ -1,5 +1,9 @@
 """Features: the UVAC input, a normalised STFT magnitude and its activity mask.
 
+`AudioFeatures` is their one definition: a Keras layer that the tf.data
+pipeline runs (on the CPU, on any backend), the model runs on its own device
+when it is given waveforms, and the raw-audio export converts.
+
 The paper's numbers (960-sample window, 480 hop, 128 bins, 99 frames) only fit
 48 kHz audio, so the definition here is in time and frequency: a 20 ms Hann
 window, a 10 ms hop and 128 bins of 50 Hz above the zero-frequency bin. At 48 kHz
@@ -10,9 +14,14 @@ gives the same 128 x 99 input.
 import dataclasses
 import fractions
 
+import keras
 import numpy as np
 import scipy.signal
 import tensorflow as tf
+
+# Keras' base for layers that run inside tf.data whatever the backend (as its own audio and image
+# preprocessing layers do): in a tf.data graph it computes with TensorFlow, elsewhere with the backend.
+from keras.src.layers.preprocessing.data_layer import DataLayer
 
 LONG_CLIP_POLICIES = ("loudest", "start")
 
@@ -148,12 +157,80 @@ def fit_to_duration(waveform, config):
     return fixed, kept_length
 
 
-def spectrogram_and_mask(waveforms, lengths, config):
-    """Computes the UVAC features for a batch of fixed-length waveforms.
+@keras.saving.register_keras_serializable(package="keras_uvac")
+class AudioFeatures(DataLayer):
+    """The UVAC features of fixed-length waveforms: the package's one STFT.
 
-    One batched STFT, magnitude, the `num_bins` bins above 0 Hz, then each clip
-    min-max normalised to [0, 1] (the paper's z-score then min-max equals the
-    min-max alone). A silent clip gives all zeros, never NaN.
+    Frames are gathered at each hop, windowed (periodic Hann) and transformed
+    by two constant matrix products (the DFT's cosine and sine rows for bins
+    1..num_bins), which every backend, every accelerator and TFLite run alike
+    (TFLite's RFFT2D only takes power-of-two lengths, and 20 ms at 16 kHz is
+    320 samples). The magnitude is min-max normalised per clip (the paper's
+    z-score then min-max equals the min-max alone); a silent clip gives zeros,
+    never NaN.
+
+    Args:
+        feature_config: a `FeatureConfig` or its config dict (default: `FeatureConfig()`).
+        **kwargs: passed to `keras.layers.Layer`.
+
+    Call arguments:
+        inputs: waveforms `(batch, num_samples)`, or a dict with `waveform`
+            and `length` (samples of recorded audio per clip).
+
+    Returns:
+        The spectrogram `(batch, num_bins, num_frames)` in [0, 1]; for a dict,
+        a dict with `spectrogram` and `activity_mask` `(batch, num_frames)`,
+        1 where a frame starts within the recorded audio and 0 in the padding.
+
+    Example:
+    >>> features = AudioFeatures(FeatureConfig())({"waveform": np.zeros((2, 16000), "float32"),
+    ...                                            "length": np.array([16000, 800])})
+    >>> tuple(features["spectrogram"].shape), tuple(features["activity_mask"].shape)
+    ((2, 128, 99), (2, 99))
+    """
+
+    def __init__(self, feature_config=None, **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        self.feature_config = (feature_config.get_config() if isinstance(feature_config, FeatureConfig)
+                               else feature_config)
+        config = self.config = FeatureConfig.from_config(self.feature_config or {})
+        samples = np.arange(config.frame_length)
+        window = 0.5 - 0.5 * np.cos(2 * np.pi * samples / config.frame_length)
+        angle = 2 * np.pi * samples[:, None] * np.arange(1, config.num_bins + 1)[None, :] / config.frame_length
+        self.cosine = (window[:, None] * np.cos(angle)).astype("float32")
+        self.sine = (window[:, None] * np.sin(angle)).astype("float32")
+        self.frame_starts = (np.arange(config.num_frames) * config.hop_length).astype("int32")
+        self.frame_samples = (self.frame_starts[:, None] + samples[None, :]).astype("int32")
+
+    def call(self, inputs):
+        numpy = self.backend.numpy
+        waveform = inputs["waveform"] if isinstance(inputs, dict) else inputs
+        frames = numpy.take(waveform, self.frame_samples, axis=1)
+        real, imaginary = numpy.matmul(frames, self.cosine), numpy.matmul(frames, self.sine)
+        spectrogram = numpy.transpose(numpy.sqrt(real * real + imaginary * imaginary), (0, 2, 1))
+        low = numpy.min(spectrogram, axis=(1, 2), keepdims=True)
+        high = numpy.max(spectrogram, axis=(1, 2), keepdims=True)
+        spectrogram = (spectrogram - low) / numpy.maximum(high - low, 1e-12)
+        if not isinstance(inputs, dict):
+            return spectrogram
+        lengths = self.backend.cast(inputs["length"], "int32")
+        activity_mask = self.backend.cast(numpy.less(self.frame_starts[None, :], lengths[:, None]), "float32")
+        return {"spectrogram": spectrogram, "activity_mask": activity_mask}
+
+    def compute_output_shape(self, input_shape):
+        if isinstance(input_shape, dict):
+            batch = input_shape["waveform"][0]
+            return {"spectrogram": (batch, self.config.num_bins, self.config.num_frames),
+                    "activity_mask": (batch, self.config.num_frames)}
+        return (input_shape[0], self.config.num_bins, self.config.num_frames)
+
+    def get_config(self):
+        return {**super().get_config(), "feature_config": self.feature_config}
+
+
+def spectrogram_and_mask(waveforms, lengths, config):
+    """The UVAC features of a batch of fixed-length waveforms, in TensorFlow (e.g. in tf.data): `AudioFeatures`.
 
     Args:
         waveforms: float32 tensor `(batch, num_samples)`.
@@ -171,14 +248,10 @@ def spectrogram_and_mask(waveforms, lengths, config):
     >>> spectrogram.shape, mask.shape
     (TensorShape([2, 128, 99]), TensorShape([2, 99]))
     """
-    stft = tf.signal.stft(waveforms, frame_length=config.frame_length, frame_step=config.hop_length,
-                          fft_length=config.frame_length, window_fn=tf.signal.hann_window)
-    # Magnitude before the bin slice: TFLite cannot slice complex tensors (raw-audio export).
-    magnitude = tf.abs(stft)[:, :, 1:config.num_bins + 1]
-    spectrogram = tf.transpose(magnitude, (0, 2, 1))
-    low = tf.reduce_min(spectrogram, axis=(1, 2), keepdims=True)
-    high = tf.reduce_max(spectrogram, axis=(1, 2), keepdims=True)
-    spectrogram = tf.math.divide_no_nan(spectrogram - low, high - low)
-    frame_starts = tf.range(config.num_frames) * config.hop_length
-    activity_mask = tf.cast(frame_starts[tf.newaxis, :] < tf.cast(lengths, tf.int32)[:, tf.newaxis], tf.float32)
-    return spectrogram, activity_mask
+    @tf.function(autograph=False)
+    def compute(waveforms, lengths):
+        # In a TensorFlow graph the layer computes with TensorFlow, whatever the Keras backend.
+        return AudioFeatures(config)({"waveform": waveforms, "length": lengths})
+
+    features = compute(tf.convert_to_tensor(waveforms, tf.float32), tf.convert_to_tensor(lengths))
+    return features["spectrogram"], features["activity_mask"]

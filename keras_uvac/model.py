@@ -133,6 +133,7 @@ class UVAC(keras.Model):
                                      learn_weights=learn_mixture_weights, tied_variances=tied_prior_variances,
                                      name="prior", dtype="float32")
         self.decoder = layers.Decoder(self.num_bins, self.num_frames, decoder_channels, name="decoder")
+        self.front_end = features.AudioFeatures(self.feature_config, name="front_end")
         self.augment = layers.SpectrogramAugment(**(augmentation or {}), seed=seed, name="augment", dtype="float32")
         self.seed_generator = keras.random.SeedGenerator(seed)
         # Schedule knobs that callbacks set between epochs; stored with the model so a resumed run continues.
@@ -156,8 +157,26 @@ class UVAC(keras.Model):
     def metrics(self):
         return list(self.trackers.values())
 
+    def features(self, inputs):
+        """The feature dict of a batch: as given, or computed by the model's front end from waveforms.
+
+        A batch with `waveform` and `length` (`pipeline.feature_dataset(...,
+        on_device=True)`) gets its `spectrogram` and `activity_mask` from
+        `self.front_end` (`features.AudioFeatures` of the model's feature
+        config), on the device the model runs on; other entries pass through.
+
+        Example:
+        >>> model.features({"waveform": waveforms, "length": lengths})["spectrogram"].shape  # doctest: +SKIP
+        (8, 128, 99)
+        """
+        if not (isinstance(inputs, dict) and "waveform" in inputs):
+            return inputs
+        computed = self.front_end({"waveform": inputs["waveform"], "length": inputs["length"]})
+        return {**{key: value for key, value in inputs.items() if key not in ("waveform", "length")}, **computed}
+
     def encode(self, inputs, training=False):
-        """Returns `(z_mean, z_log_var)` of q(z|x), float32, for a feature dict or spectrogram batch."""
+        """Returns `(z_mean, z_log_var)` of q(z|x), float32, for a feature dict, waveform dict or spectrogram batch."""
+        inputs = self.features(inputs)
         spectrogram = inputs["spectrogram"] if isinstance(inputs, dict) else inputs
         return self._encode_float32(spectrogram, training)
 
@@ -176,13 +195,15 @@ class UVAC(keras.Model):
         one device would.
 
         Args:
-            inputs: a feature dict with `spectrogram` and `activity_mask`, and
-                optionally `speaker` (int ids).
+            inputs: a feature dict with `spectrogram` and `activity_mask` (or
+                a waveform dict, see `features`), and optionally `speaker`
+                (int ids).
             training: run batch normalisation and augmentation in training mode.
 
         Returns:
             A dict with `loss`, `reconstruction`, `kl`, `consistency` and `speaker`.
         """
+        inputs = self.features(inputs)
         spectrogram = ops.convert_to_tensor(inputs["spectrogram"])
         mask = ops.convert_to_tensor(inputs["activity_mask"])[:, None, :]
         replicas = _Replicas(spectrogram)
@@ -450,7 +471,7 @@ class _Replicas:
 def _batches(data, batch_size):
     """Feature dicts from a tf.data dataset, a feature dict of arrays, or a spectrogram array."""
     if isinstance(data, dict) or isinstance(data, np.ndarray):
-        count = len(data["spectrogram"] if isinstance(data, dict) else data)
+        count = len(next(iter(data.values())) if isinstance(data, dict) else data)
         for start in range(0, count, batch_size):
             if isinstance(data, dict):
                 yield {key: value[start:start + batch_size] for key, value in data.items()}

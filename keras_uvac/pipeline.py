@@ -1,10 +1,11 @@
 """The tf.data pipeline: audio files in, batches of UVAC features out.
 
 Files are decoded in parallel, resampled, fitted to the clip duration, batched,
-and the STFT runs once per batch. Elements are
+and the STFT (`features.AudioFeatures`) runs once per batch. Elements are
 `({"spectrogram": (B, bins, frames), "activity_mask": (B, frames)}, label)`,
 or the feature dict alone when the data has no labels, so `model.fit` takes
-the dataset directly either way.
+the dataset directly either way. With `on_device=True` the batches hold the
+waveforms instead, and the model computes the same features on its device.
 """
 
 import math
@@ -65,7 +66,7 @@ def waveform_dataset(collection, config):
 
 
 def feature_dataset(collection, config=None, batch_size=64, shuffle=False, seed=None, cache=False,
-                    with_labels=True, with_speakers=False, drop_remainder=False):
+                    with_labels=True, with_speakers=False, drop_remainder=False, on_device=False):
     """Builds the batched feature dataset for a collection.
 
     Args:
@@ -80,6 +81,10 @@ def feature_dataset(collection, config=None, batch_size=64, shuffle=False, seed=
         with_speakers: add an int32 `speaker` index to the features when the
             collection knows its speakers (for `UVAC(speaker_weight=...)`).
         drop_remainder: drop a last, smaller batch.
+        on_device: yield the decoded, resampled, fixed-length `waveform` and
+            its `length` instead of the features, for a model that computes
+            them itself on its device (`UVAC.features`); `cache` then keeps
+            the decoded waveforms.
 
     Returns:
         A `tf.data.Dataset`.
@@ -99,8 +104,11 @@ def feature_dataset(collection, config=None, batch_size=64, shuffle=False, seed=
         speakers = speakers.astype(np.int32)
 
     def compute(element):
-        spectrogram, activity_mask = features_lib.spectrogram_and_mask(*element["audio"], config)
-        inputs = {"spectrogram": spectrogram, "activity_mask": activity_mask}
+        if on_device:
+            inputs = dict(zip(("waveform", "length"), element["audio"]))
+        else:
+            spectrogram, activity_mask = features_lib.spectrogram_and_mask(*element["audio"], config)
+            inputs = {"spectrogram": spectrogram, "activity_mask": activity_mask}
         if "speaker" in element:
             inputs["speaker"] = element["speaker"]
         return (inputs, element["label"]) if "label" in element else inputs

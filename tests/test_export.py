@@ -6,10 +6,9 @@ import subprocess
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from keras_uvac import cli, datasets, export, pipeline, training
-from keras_uvac.features import FeatureConfig, spectrogram_and_mask
+from keras_uvac.features import FeatureConfig
 from keras_uvac.model import ARCHITECTURES, UVAC
 
 pytest.importorskip("tflite_micro")
@@ -61,14 +60,6 @@ def test_activation_limits_are_percentiles_of_each_block_and_clamp_the_export(tr
     unclamped = export.inference_model(model, activation_limits=None)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(unclamped(spectrograms[:1])),
                                keras.ops.convert_to_numpy(model(spectrograms[:1])), atol=1e-5)
-
-
-def test_dft_front_end_equals_the_pipeline_features():
-    waveforms = np.random.default_rng(0).normal(size=(3, 16000)).astype("float32")
-    waveforms[2] = 0.0
-    expected, _ = spectrogram_and_mask(tf.constant(waveforms), tf.fill([3], 16000), FeatureConfig())
-    computed = keras.ops.convert_to_numpy(export.DftSpectrogram()(waveforms))
-    np.testing.assert_allclose(computed, expected.numpy(), atol=2e-5)
 
 
 @pytest.mark.parametrize("export_format", ["tflite", "onnx"])

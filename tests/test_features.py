@@ -92,3 +92,51 @@ def test_resample_changes_length_by_the_rate_ratio():
     assert resample(np.ones(8000), 8000, 16000).shape == (16000,)
     assert resample(np.ones(48000), 48000, 16000).shape == (16000,)
     assert resample(np.ones(441), 44100, 16000).shape == (160,)
+
+
+@pytest.fixture(scope="module")
+def fsdd_test_clips():
+    """The bundled FSDD test split: its waveforms and lengths, and the pipeline's features."""
+    from keras_uvac import datasets, pipeline
+
+    test = datasets.load_audio().split(seed=0)["test"]
+    waveforms, lengths = map(np.stack, zip(*pipeline.waveform_dataset(test, FeatureConfig()).as_numpy_iterator()))
+    return waveforms, lengths, pipeline.extract_features(test, progress=False)
+
+
+def test_one_stft_the_pipeline_the_models_front_end_and_the_raw_audio_export_agree(fsdd_test_clips):
+    import keras
+
+    from keras_uvac import export
+    from keras_uvac.features import AudioFeatures
+    from keras_uvac.model import UVAC
+
+    waveforms, lengths, expected = fsdd_test_clips
+    model = UVAC(encoder_channels=(4, 8), gru_units=(8,), decoder_channels=(8, 4))
+    computed = model.features({"waveform": waveforms, "length": lengths})
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(computed["spectrogram"]), expected["spectrogram"], atol=1e-5)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(computed["activity_mask"]), expected["activity_mask"])
+    # The raw-audio export converts the same layer to LiteRT.
+    inputs = keras.Input((waveforms.shape[1],), batch_size=1)
+    front_end = keras.Model(inputs, AudioFeatures(FeatureConfig())(inputs))
+    exported = export.TFLiteRunner(export.convert_tflite(front_end))(waveforms)
+    np.testing.assert_allclose(exported, expected["spectrogram"], atol=1e-5)
+
+
+def test_the_front_end_computes_the_same_features_on_the_jax_backend(tmp_path, fsdd_test_clips):
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("jax")
+    waveforms, lengths, expected = fsdd_test_clips
+    np.savez(tmp_path / "clips.npz", waveforms=waveforms[:40], lengths=lengths[:40])
+    script = ("import sys, numpy as np, keras; from keras_uvac.features import AudioFeatures; "
+              "clips = np.load(sys.argv[1]); assert keras.backend.backend() == 'jax'; "
+              "out = AudioFeatures()({'waveform': clips['waveforms'], 'length': clips['lengths']}); "
+              "np.savez(sys.argv[2], **{k: np.asarray(v) for k, v in out.items()})")
+    subprocess.run([sys.executable, "-c", script, str(tmp_path / "clips.npz"), str(tmp_path / "jax.npz")],
+                   check=True, env={**os.environ, "KERAS_BACKEND": "jax"}, capture_output=True, timeout=300)
+    computed = np.load(tmp_path / "jax.npz")
+    np.testing.assert_allclose(computed["spectrogram"], expected["spectrogram"][:40], atol=1e-5)
+    np.testing.assert_array_equal(computed["activity_mask"], expected["activity_mask"][:40])

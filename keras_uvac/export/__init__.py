@@ -29,7 +29,6 @@ import tensorflow as tf
 from keras_uvac import features as features_lib
 from keras_uvac.export import litert, micro, onnx_format
 from keras_uvac.export.graph import (
-    DftSpectrogram,
     QuadraticPosterior,
     calibrated_activation_limits,
     calibrated_floor,
@@ -46,7 +45,7 @@ FORMATS = tuple(TARGETS)
 RUNTIMES = {"tflite-int8": ("tflite_micro", "ai_edge_litert"), "tflite": ("ai_edge_litert",),
             "tflite-audio": ("ai_edge_litert",), "onnx": ("tf2onnx", "onnxruntime")}
 
-__all__ = ["DftSpectrogram", "FORMATS", "MicroRunner", "QuadraticPosterior", "TARGETS", "TFLiteRunner", "agreement",
+__all__ = ["FORMATS", "MicroRunner", "QuadraticPosterior", "TARGETS", "TFLiteRunner", "agreement",
            "calibrated_activation_limits", "calibrated_floor", "convert_onnx", "convert_tflite", "default_percentile",
            "dequantize", "export", "export_with_data", "float_model_bytes", "format_size", "inference_model",
            "quantize", "representative_subset", "representative_subset_collection", "require_runtimes",

@@ -100,58 +100,6 @@ def calibrated_floor(model, spectrograms, margin=20.0):
     return float(logits.max(axis=1).min() - margin)
 
 
-@keras.saving.register_keras_serializable(package="keras_uvac")
-class DftSpectrogram(keras.layers.Layer):
-    """The UVAC features of padded waveforms, with the DFT written as matrix products.
-
-    Same definition as `features.spectrogram_and_mask` (periodic Hann window,
-    bins 1..num_bins, per-clip min-max), but framing is a reshape and the DFT
-    two constant matrix products, so TFLite needs no RFFT operator (its RFFT2D
-    only takes power-of-two lengths, and 20 ms at 16 kHz is 320 samples).
-
-    Args:
-        feature_config: a `features.FeatureConfig` config dict.
-        **kwargs: passed to `keras.layers.Layer`.
-
-    Example:
-    >>> DftSpectrogram()(np.zeros((1, 16000), "float32")).shape  # doctest: +SKIP
-    (1, 128, 99)
-    """
-
-    def __init__(self, feature_config=None, **kwargs):
-        super().__init__(**kwargs)
-        self.feature_config = feature_config
-        config = features_lib.FeatureConfig.from_config(feature_config or {})
-        if config.frame_length % config.hop_length or config.num_samples % config.hop_length:
-            raise ValueError("DftSpectrogram needs the frame and the clip to be whole numbers of hops")
-        self.config = config
-        samples = np.arange(config.frame_length)[:, None]
-        bins = np.arange(1, config.num_bins + 1)[None, :]
-        window = 0.5 - 0.5 * np.cos(2 * np.pi * samples / config.frame_length)
-        angle = 2 * np.pi * samples * bins / config.frame_length
-        self.cosine = (window * np.cos(angle)).astype("float32")
-        self.sine = (window * np.sin(angle)).astype("float32")
-
-    def call(self, waveform):
-        config = self.config
-        hops_per_frame = config.frame_length // config.hop_length
-        chunks = keras.ops.reshape(waveform, (-1, config.num_samples // config.hop_length, config.hop_length))
-        frames = keras.ops.concatenate([chunks[:, offset:offset + config.num_frames]
-                                        for offset in range(hops_per_frame)], axis=-1)
-        real = keras.ops.matmul(frames, self.cosine)
-        imaginary = keras.ops.matmul(frames, self.sine)
-        spectrogram = keras.ops.transpose(keras.ops.sqrt(real * real + imaginary * imaginary), (0, 2, 1))
-        low = keras.ops.min(spectrogram, axis=(1, 2), keepdims=True)
-        high = keras.ops.max(spectrogram, axis=(1, 2), keepdims=True)
-        return (spectrogram - low) / keras.ops.maximum(high - low, 1e-12)
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], self.config.num_bins, self.config.num_frames)
-
-    def get_config(self):
-        return {**super().get_config(), "feature_config": self.feature_config}
-
-
 def inference_model(model, with_latent_mean=False, batch_size=1, waveform_input=False, logit_floor=None,
                     activation_limits=None):
     """A functional model: features (or waveform) to cluster probabilities.
@@ -163,7 +111,7 @@ def inference_model(model, with_latent_mean=False, batch_size=1, waveform_input=
         with_latent_mean: also output z's mean.
         batch_size: the static batch size (1 for microcontrollers).
         waveform_input: take the padded waveform and compute the features
-            inside (`features.spectrogram_and_mask` on the whole clip).
+            inside (`features.AudioFeatures`, the pipeline's own layer).
         logit_floor: see `QuadraticPosterior` (`calibrated_floor` gives one).
         activation_limits: see `layers.Encoder` (`calibrated_activation_limits`
             gives them).
@@ -184,7 +132,7 @@ def inference_model(model, with_latent_mean=False, batch_size=1, waveform_input=
     posterior = QuadraticPosterior.from_prior(model.prior, logit_floor)
     if waveform_input:
         inputs = keras.Input(shape=(config.num_samples,), batch_size=batch_size, name="waveform")
-        spectrogram = DftSpectrogram(config.get_config(), name="features")(inputs)
+        spectrogram = features_lib.AudioFeatures(config, name="features")(inputs)
     else:
         inputs = keras.Input(shape=(model.num_bins, model.num_frames), batch_size=batch_size, name="spectrogram")
         spectrogram = inputs
