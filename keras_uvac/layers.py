@@ -158,6 +158,9 @@ class Encoder(keras.layers.Layer):
         activation_limits: None, or one upper bound per convolution block
             at which its ReLU saturates (int8 export calibrates them, so
             that rare large activations do not coarsen the int8 scale).
+        mean_only: return z's mean alone, computed from the mean half of the
+            last layer (the export's graph: in int8 the log-variance would
+            otherwise share, and can stretch, the mean's scale).
         **kwargs: passed to `keras.layers.Layer`.
 
     Returns (when called):
@@ -170,7 +173,7 @@ class Encoder(keras.layers.Layer):
     """
 
     def __init__(self, latent_dim=10, channels=(16, 32, 64, 128), gru_units=(128, 128), kernel_size=8, padding="paper",
-                 unroll=False, activation_limits=None, **kwargs):
+                 unroll=False, activation_limits=None, mean_only=False, **kwargs):
         super().__init__(**kwargs)
         self.latent_dim = latent_dim
         self.channels = tuple(channels)
@@ -180,6 +183,7 @@ class Encoder(keras.layers.Layer):
             raise ValueError(f"Encoder: padding must be 'paper' or 'same', got {padding!r}")
         self.padding = padding
         self.unroll = unroll
+        self.mean_only = mean_only
         self.activation_limits = None if activation_limits is None else tuple(map(float, activation_limits))
         limits = self.activation_limits or (None,) * len(self.channels)
         if len(limits) != len(self.channels):
@@ -235,17 +239,21 @@ class Encoder(keras.layers.Layer):
             hidden = layer(hidden, training=training)
         if not self.recurrent:
             hidden = ops.mean(hidden, axis=1)
+        if self.mean_only:
+            kernel, bias = self.to_moments.kernel, self.to_moments.bias
+            return ops.matmul(hidden, kernel[:, :self.latent_dim]) + bias[:self.latent_dim]
         moments = self.to_moments(hidden)
         return moments[:, :self.latent_dim], moments[:, self.latent_dim:]
 
     def compute_output_shape(self, input_shape):
+        if self.mean_only:
+            return (input_shape[0], self.latent_dim)
         return (input_shape[0], self.latent_dim), (input_shape[0], self.latent_dim)
 
     def get_config(self):
         return {**super().get_config(), "latent_dim": self.latent_dim, "channels": self.channels,
                 "gru_units": self.gru_units, "kernel_size": self.kernel_size, "padding": self.padding,
-                "unroll": self.unroll,
-                "activation_limits": self.activation_limits}
+                "unroll": self.unroll, "activation_limits": self.activation_limits, "mean_only": self.mean_only}
 
 
 @keras.saving.register_keras_serializable(package="keras_uvac")

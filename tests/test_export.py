@@ -123,7 +123,7 @@ def test_tiny_architecture_fits_a_small_microcontroller(tmp_path):
     model.fit(pipeline.feature_dataset(collection, batch_size=20), epochs=2, verbose=0)
     training.fit_prior_to_codes(model, arrays)
     report = export.export(model, "tflite-int8", tmp_path / "tiny.tflite", arrays["spectrogram"],
-                           arrays["spectrogram"][:60])
+                           arrays["spectrogram"][:60], activation_percentile=None)
     # Plain ReLUs fuse into the convolutions and "same" padding needs no PAD: one operator per block.
     assert report["activation_percentile"] is None
     assert {"MEAN", "CONV_2D", "FULLY_CONNECTED", "SOFTMAX"} <= set(report["operators"]) <= TFLM_INT8_OPERATORS
@@ -133,6 +133,12 @@ def test_tiny_architecture_fits_a_small_microcontroller(tmp_path):
     # Two epochs leave near-even posteriors, where any rounding flips the top cluster; so the test bounds the
     # probabilities' error (the trained presets' agreement is in benchmarks/results/compact_models.json).
     assert report["max_probability_difference"] < 0.1
+    # By default a compact encoder's export keeps the percentile that agrees best on the calibration clips.
+    searched = export.export(model, "tflite-int8", tmp_path / "searched.tflite", arrays["spectrogram"],
+                             arrays["spectrogram"][:10])
+    agreements = searched["percentile_search_calibration_agreement"]
+    assert list(agreements) == [str(candidate) for candidate in export.COMPACT_PERCENTILES]
+    assert agreements[str(searched["activation_percentile"])] == max(agreements.values())
 
 
 def test_raw_audio_export_matches_keras_on_waveforms(trained, tmp_path):
