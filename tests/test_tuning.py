@@ -58,8 +58,10 @@ def test_accuracy_objective_needs_labels(tmp_path, splits):
 
 def test_label_free_score_punishes_collapse_and_instability(splits):
     spectrograms = pipeline.extract_features(splits["validation"], progress=False)["spectrogram"]
+    keras.utils.set_random_seed(0)
+    # A low variance floor: an untrained encoder's codes lie close together.
     model = UVAC(encoder_channels=(4, 8), gru_units=(8,), decoder_channels=(8, 4), num_clusters=4, latent_dim=2,
-                 seed=0)
+                 min_log_variance=-30.0, seed=0)
     codes = keras.ops.convert_to_numpy(model.encode(spectrograms)[0])
     # A mixture far from every code but one component: every clip in one cluster, stable but unbalanced.
     far = np.full((4, 2), 1e3, "float32")
@@ -68,9 +70,10 @@ def test_label_free_score_punishes_collapse_and_instability(splits):
     collapsed = metrics.label_free_score(model, spectrograms)
     assert collapsed["stability"] == 1.0 and collapsed["balance"] == 0.0 and collapsed["score"] == 0.0
     # Components on the codes' quartiles along their first axis: clusters used, some clips move under augmentation.
-    order = np.argsort(codes[:, 0])
-    means = np.stack([codes[part].mean(axis=0) for part in np.array_split(order, 4)]).astype("float32")
-    model.prior.set_mixture(np.full(4, 0.25), means, np.full((4, 2), codes.var(axis=0).mean() / 16))
+    parts = np.array_split(np.argsort(codes[:, 0]), 4)
+    means = np.stack([codes[part].mean(axis=0) for part in parts]).astype("float32")
+    within = np.mean([codes[part].var(axis=0) for part in parts], axis=0)
+    model.prior.set_mixture(np.full(4, 0.25), means, np.tile(within, (4, 1)))
     spread = metrics.label_free_score(model, spectrograms)
-    assert spread["balance"] > 0.9 and 0.0 < spread["stability"] < 1.0
+    assert spread["balance"] > 0.75 and 0.0 < spread["stability"] < 1.0
     assert spread["score"] == pytest.approx(spread["stability"] * spread["balance"])
