@@ -54,27 +54,22 @@ def train(seed, args):
     if os.path.exists(os.path.join(ROOT, out)):
         print(f"seed {seed}: {out} exists, not retrained")
         return
+    command = [sys.executable, "-m", "keras_uvac.cli"]
     if args.distill:
         teacher = model_path(seed, argparse.Namespace(**{**vars(args), "architecture": "full", "distill": False}))
         if not os.path.exists(os.path.join(ROOT, teacher)):
             raise SystemExit(f"seed {seed}: the teacher {teacher} is missing; run this script without --distill and "
                              "--architecture first")
-        command = [sys.executable, "-m", "keras_uvac.cli", "distill", "--teacher", teacher, "--seed",
-                   str(seed), "--out", out, "--split", args.split, "--architecture", args.architecture]
-        if args.data:
-            command += ["--data", args.data]
-        print("running", " ".join(command[1:]), flush=True)
-        subprocess.run(command, cwd=ROOT, check=True)
-        return
-    command = [sys.executable, "-m", "keras_uvac.cli", "train", "--seed", str(seed), "--out", out,
-               "--precision", args.precision, "--speakers", args.speakers, "--split", args.split,
-               "--architecture", args.architecture]
+        command += ["distill", "--teacher", teacher]
+    else:
+        command += ["train", "--precision", args.precision, "--speakers", args.speakers]
+        if args.epochs:
+            command += ["--epochs", str(args.epochs)]
+        if os.path.isdir(os.path.join(ROOT, out + ".run", "checkpoints")):
+            command.append("--resume")
+    command += ["--seed", str(seed), "--out", out, "--split", args.split, "--architecture", args.architecture]
     if args.data:
         command += ["--data", args.data]
-    if args.epochs:
-        command += ["--epochs", str(args.epochs)]
-    if os.path.isdir(os.path.join(ROOT, out + ".run", "checkpoints")):
-        command.append("--resume")
     print("running", " ".join(command[1:]), flush=True)
     subprocess.run(command, cwd=ROOT, check=True)
 

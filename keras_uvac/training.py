@@ -507,17 +507,22 @@ def describe_speakers(collection, mode, recipe=None):
 
 
 def speaker_groups(collection, mode, recipe, seed=0):
-    """The speaker of each clip that the speaker terms use, or None for none.
+    """The speaker of each clip that the speaker terms use, as int32 indices from 0, or None for none.
 
     Example:
     >>> speaker_groups(load_audio(), "auto", RECIPES["default"])[:3]  # doctest: +SKIP
+    array([0, 0, 0], dtype=int32)
     """
     source = speaker_source(collection, mode)
+    if source == "none":
+        return None
     if source == "pseudo":
         from keras_uvac import nuisance
 
-        return nuisance.collection_pseudo_speakers(collection, recipe.pseudo_speakers, seed)
-    return collection.speakers if source == "ids" else None
+        groups = nuisance.collection_pseudo_speakers(collection, recipe.pseudo_speakers, seed)
+    else:
+        groups = collection.speakers
+    return np.unique(np.asarray(groups), return_inverse=True)[1].astype(np.int32)
 
 
 def _train(train_collection, out_path, recipe, validation_collection, feature_config, seed, checkpoint, tensorboard,
@@ -529,8 +534,6 @@ def _train(train_collection, out_path, recipe, validation_collection, feature_co
     set_precision(precision)
     try:
         groups = speaker_groups(train_collection, speakers, recipe, seed)
-        if groups is not None:
-            groups = np.unique(np.asarray(groups), return_inverse=True)[1].astype(np.int32)
         train_collection = dataclasses.replace(train_collection, speakers=groups)
         steps_per_epoch = replicas.steps_per_epoch(len(train_collection), recipe.batch_size)
         with replicas.scope():

@@ -67,10 +67,9 @@ class UVACHyperModel(keras_tuner.HyperModel):
         self.model_overrides = dict(model_overrides or {})
         self.with_labels = with_labels
         self.seed = seed
-        groups = training.speaker_groups(train_collection, speakers, self.recipe, seed)
-        if groups is not None:
-            groups = np.unique(np.asarray(groups), return_inverse=True)[1].astype(np.int32)
-        self._speaker_groups = groups
+        # What the speaker terms group by is found once, for every trial.
+        self._grouped_collection = dataclasses.replace(
+            train_collection, speakers=training.speaker_groups(train_collection, speakers, self.recipe, seed))
 
     def trial_recipe(self, hp, epochs=None):
         """The recipe a trial trains with: the base recipe's schedule with the trial's values."""
@@ -102,10 +101,10 @@ class UVACHyperModel(keras_tuner.HyperModel):
     def fit(self, hp, model, *args, callbacks=(), epochs=None, initial_epoch=0, verbose=1, **kwargs):
         # Hyperband passes its own epoch budget; the other tuners use the recipe's.
         recipe = self.trial_recipe(hp, epochs)
-        collection = dataclasses.replace(self.train_collection, speakers=self._speaker_groups)
+        collection = self._grouped_collection
         train_data = pipeline.feature_dataset(collection, self.feature_config, recipe.batch_size, shuffle=True,
                                               seed=self.seed, cache=True, with_labels=False,
-                                              with_speakers=self._speaker_groups is not None)
+                                              with_speakers=collection.speakers is not None)
         embedding_data = pipeline.feature_dataset(collection, self.feature_config, 256, with_labels=False)
         validation = pipeline.feature_dataset(self.validation_collection, self.feature_config, 256,
                                               with_labels=self.with_labels)

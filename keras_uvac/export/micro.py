@@ -172,13 +172,16 @@ def export_int8(model, path, calibration_features, check_inputs, activation_perc
     search = {}
     if isinstance(activation_percentile, (list, tuple)):
         reference = keras.ops.convert_to_numpy(model(calibration_features)).argmax(axis=1)
+        conversions = {}
         for candidate in activation_percentile:
-            model_bytes, _, _ = convert_int8(model, calibration_features, candidate)
-            runner = litert.TFLiteRunner(model_bytes)
-            clusters = MicroRunner(model_bytes, (runner.input, runner.output))(calibration_features).argmax(axis=1)
-            search[str(candidate)] = float(np.mean(clusters == reference))
+            conversions[candidate] = convert_int8(model, calibration_features, candidate)
+            runner = litert.TFLiteRunner(conversions[candidate][0])
+            clusters = MicroRunner(conversions[candidate][0], (runner.input, runner.output))(calibration_features)
+            search[str(candidate)] = float(np.mean(clusters.argmax(axis=1) == reference))
         activation_percentile = activation_percentile[int(np.argmax(list(search.values())))]
-    model_bytes, activation_limits, logit_floor = convert_int8(model, calibration_features, activation_percentile)
+        model_bytes, activation_limits, logit_floor = conversions[activation_percentile]
+    else:
+        model_bytes, activation_limits, logit_floor = convert_int8(model, calibration_features, activation_percentile)
     with atomic_path(path) as temporary, open(temporary, "wb") as handle:
         handle.write(model_bytes)
     runner = litert.TFLiteRunner(model_bytes)
