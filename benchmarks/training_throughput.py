@@ -4,9 +4,17 @@ Each path trains the paper-sized network (batch 64, 128 x 99 inputs, float32,
 the same masked reconstruction + KL loss, one sample) on random features for
 warm-up steps, then is timed over several windows of consecutive steps (one
 `fit` call in Keras, timed per batch); the median clips/s of each is reported.
-Every path runs in its own subprocess with the same thread count.
+`keras_tensorflow_recipe` times the default recipe's real step instead (two
+augmented views, the contrastive and speaker terms). Every path runs in its own
+subprocess with the same thread count, once per instruction set asked for:
+`native` (the CPU as it is) and `avx2` (`ONEDNN_MAX_CPU_ISA=AVX2`, which limits
+oneDNN, the kernels both TensorFlow and PyTorch use on x86, to what an AVX2-only
+CPU has). `keras_tensorflow_eigen` is TensorFlow with its oneDNN operations off
+(`TF_ENABLE_ONEDNN_OPTS=0`), which is TensorFlow's own default on Linux CPUs
+without AVX-512 VNNI/BF16 or AMX, and so what Keras on TensorFlow ran on an
+AVX2-only CPU before keras_uvac turned them on (see `keras_uvac._startup`).
 
-    python benchmarks/training_throughput.py [--windows 5] [--steps 10] [--paths ...]
+    python benchmarks/training_throughput.py [--windows 5] [--steps 10] [--paths ...] [--isa native avx2]
 """
 
 import argparse
@@ -22,14 +30,18 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 KERAS_PATH = textwrap.dedent("""
     import json, resource, sys, time
+    # keras_uvac first, as its users import it: it chooses TensorFlow's start-up settings.
+    from keras_uvac.model import UVAC
+    from keras_uvac.training import RECIPES
     import numpy as np, keras
     keras.mixed_precision.set_global_policy("{policy}")
-    from keras_uvac.model import UVAC
-    batch, windows, steps, overrides = {batch}, {windows}, {steps}, {overrides}
+    batch, windows, steps, recipe_step = {batch}, {windows}, {steps}, {recipe_step}
     rng = np.random.default_rng(0)
     inputs = {{"spectrogram": rng.uniform(size=(batch, 128, 99)).astype("float32"),
               "activity_mask": (rng.uniform(size=(batch, 99)) < 0.8).astype("float32")}}
-    model = UVAC(**overrides, seed=0)
+    if recipe_step:
+        inputs["speaker"] = rng.integers(0, 6, size=batch).astype("int32")
+    model = UVAC(**(RECIPES["default"].model if recipe_step else {{}}), seed=0)
     model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile={jit})
 
     class Clock(keras.callbacks.Callback):
@@ -113,27 +125,47 @@ TORCH_REFERENCE = textwrap.dedent("""
 """)
 
 
-def keras_path(backend, jit=False, overrides=None, policy="float32"):
-    return {"backend": backend, "jit": jit, "overrides": overrides or {}, "policy": policy}
+def keras_path(backend, jit=False, recipe_step=False, policy="float32", environment=None):
+    return {"backend": backend, "jit": jit, "recipe_step": recipe_step, "policy": policy,
+            "environment": environment or {}}
 
 
 PATHS = {
     "pytorch_reference": None,
     "keras_tensorflow": keras_path("tensorflow"),
+    "keras_tensorflow_recipe": keras_path("tensorflow", recipe_step=True),
+    "keras_tensorflow_eigen": keras_path("tensorflow", environment={"TF_ENABLE_ONEDNN_OPTS": "0"}),
+    "keras_tensorflow_xla": keras_path("tensorflow", jit=True),
     "keras_tensorflow_mixed_bfloat16": keras_path("tensorflow", policy="mixed_bfloat16"),
     "keras_torch": keras_path("torch"),
     "keras_jax": keras_path("jax", jit=True),
 }
 
+ISAS = {"native": {}, "avx2": {"ONEDNN_MAX_CPU_ISA": "AVX2"}}
 
-def run_path(name, batch, windows, steps, threads):
-    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "OMP_NUM_THREADS": str(threads)}
+CPU_FEATURES = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16")
+
+
+def cpu_features():
+    """The instruction sets of CPU_FEATURES this CPU has, from /proc/cpuinfo (Linux)."""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            flags = next((line.split(":", 1)[1].split() for line in handle if line.startswith("flags")), [])
+    except OSError:
+        return None
+    return [feature for feature in CPU_FEATURES if feature in flags]
+
+
+def run_path(name, isa, batch, windows, steps, threads):
+    environment = {key: value for key, value in os.environ.items()
+                   if key not in ("ONEDNN_MAX_CPU_ISA", "TF_ENABLE_ONEDNN_OPTS")}
+    environment.update({"TF_CPP_MIN_LOG_LEVEL": "3", "OMP_NUM_THREADS": str(threads), **ISAS[isa]})
     spec = PATHS[name]
     if spec is None:
         code = TORCH_REFERENCE.format(batch=batch, windows=windows, steps=steps)
     else:
-        environment["KERAS_BACKEND"] = spec["backend"]
-        code = KERAS_PATH.format(batch=batch, windows=windows, steps=steps, overrides=repr(spec["overrides"]),
+        environment.update({"KERAS_BACKEND": spec["backend"], **spec["environment"]})
+        code = KERAS_PATH.format(batch=batch, windows=windows, steps=steps, recipe_step=spec["recipe_step"],
                                  jit=repr(spec["jit"]), policy=spec["policy"])
     result = subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True, text=True, cwd=ROOT)
     lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
@@ -151,21 +183,28 @@ def main():
     parser.add_argument("--steps", type=int, default=10, help="steps per timed window")
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--paths", nargs="*", default=list(PATHS), choices=list(PATHS))
+    parser.add_argument("--isa", nargs="*", default=list(ISAS), choices=list(ISAS),
+                        help="instruction sets to run every path under")
     parser.add_argument("--out", default=os.path.join(ROOT, "benchmarks", "results", "training_throughput.json"))
     args = parser.parse_args()
     threads = os.cpu_count()
     results = {}
-    for name in args.paths:
-        results[name] = run_path(name, args.batch, args.windows, args.steps, threads)
-        print(name, results[name].get("median_clips_per_s", results[name].get("error", "")[-300:]), flush=True)
-    reference = results.get("pytorch_reference", {}).get("median_clips_per_s")
-    if reference:
-        for result in results.values():
-            if "median_clips_per_s" in result:
-                result["ratio_to_pytorch_reference"] = result["median_clips_per_s"] / reference
+    for isa in args.isa:
+        results[isa] = {}
+        for name in args.paths:
+            if isa != "native" and PATHS[name] and PATHS[name]["policy"] != "float32":
+                continue  # AVX2 has no bfloat16 arithmetic
+            result = results[isa][name] = run_path(name, isa, args.batch, args.windows, args.steps, threads)
+            print(isa, name, result.get("median_clips_per_s", result.get("error", "")[-300:]), flush=True)
+        reference = results[isa].get("pytorch_reference", {}).get("median_clips_per_s")
+        if reference:
+            for result in results[isa].values():
+                if "median_clips_per_s" in result:
+                    result["ratio_to_pytorch_reference"] = result["median_clips_per_s"] / reference
     payload = {"what": f"training clips/s, paper-sized UVAC, batch {args.batch}, float32 unless the path names another",
                "command": "python benchmarks/training_throughput.py " + " ".join(sys.argv[1:]),
-               "machine": {"processor": platform.processor() or platform.machine(), "cpus": threads},
+               "machine": {"processor": platform.processor() or platform.machine(), "cpus": threads,
+                           "cpu_features": cpu_features()},
                "windows": args.windows, "steps_per_window": args.steps, "results": results}
     from keras_uvac.atomic import atomic_path
 

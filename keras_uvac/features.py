@@ -102,59 +102,27 @@ class FeatureConfig:
 
 
 def resample(waveform, source_rate, target_rate):
-    """Resamples a 1-D float waveform with SciPy's polyphase filter.
+    """Resamples float waveforms along their last axis with SciPy's polyphase filter.
 
     Args:
-        waveform: 1-D array.
-        source_rate: its rate in Hz.
+        waveform: array of one waveform, or of a batch of them `(batch, samples)`.
+        source_rate: their rate in Hz.
         target_rate: the wanted rate in Hz.
 
     Returns:
-        A float32 array of `ceil(len * target / source)` samples.
+        A float32 array of `ceil(samples * target / source)` samples per waveform.
 
     Example:
     >>> resample(np.zeros(8000), 8000, 16000).shape
     (16000,)
+    >>> resample(np.zeros((2, 48000)), 48000, 16000).shape
+    (2, 16000)
     """
     waveform = np.asarray(waveform, dtype=np.float32)
     if int(source_rate) == int(target_rate):
         return waveform
     ratio = fractions.Fraction(int(target_rate), int(source_rate))
-    return scipy.signal.resample_poly(waveform, ratio.numerator, ratio.denominator).astype(np.float32)
-
-
-def fit_to_duration(waveform, config):
-    """Pads or cuts a waveform to `config.num_samples`.
-
-    Works in graph mode. A longer clip is cut by `config.long_clip_policy`.
-
-    Args:
-        waveform: float32 tensor of shape `(samples,)`, at `config.sample_rate`.
-        config: a `FeatureConfig`.
-
-    Returns:
-        `(fixed, length)`: the waveform of exactly `num_samples` samples and the
-        number of those that hold recorded audio (the rest is zero padding).
-
-    Example:
-    >>> fixed, length = fit_to_duration(tf.ones(100), FeatureConfig())
-    >>> fixed.shape, int(length)
-    (TensorShape([16000]), 100)
-    """
-    target = config.num_samples
-    length = tf.shape(waveform)[0]
-    if config.long_clip_policy == "loudest":
-        # The window of highest energy: one cumulative sum gives every window's energy.
-        energy = tf.concat([[0.0], tf.cumsum(tf.cast(waveform, tf.float64) ** 2)], axis=0)
-        window_energy = energy[target:] - energy[:-target]
-        start = tf.cond(length > target, lambda: tf.cast(tf.argmax(window_energy), tf.int32), lambda: 0)
-    else:
-        start = 0
-    kept = waveform[start:start + target]
-    kept_length = tf.shape(kept)[0]
-    fixed = tf.pad(kept, [[0, target - kept_length]])
-    fixed.set_shape([target])
-    return fixed, kept_length
+    return scipy.signal.resample_poly(waveform, ratio.numerator, ratio.denominator, axis=-1).astype(np.float32)
 
 
 @keras.saving.register_keras_serializable(package="keras_uvac")

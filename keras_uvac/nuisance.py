@@ -8,13 +8,16 @@ groups of clips that share a voice and a recording channel but not a word:
   and noise floor), which carries almost no word;
 - the mean cepstrum of its active frames (vocal tract and channel colour).
 
-Each descriptor is standardised over the corpus and the clips are grouped by
-K-means. On the FSDD training split, six groups recover the speakers with NMI
-0.70 while their NMI with the digits is 0.06 (docs/recipe_search.md).
+Each descriptor is standardised over the corpus and the clips are grouped by a
+Gaussian mixture with one covariance shared by all groups (a voice varies along
+the same directions whoever speaks, and the shared covariance lets the groups
+be elongated along them, which K-means' round groups cannot). On the FSDD
+training split, six groups recover the speakers with NMI 0.86 (K-means: 0.70)
+while their NMI with the digits is 0.05 (docs/recipe_search.md).
 """
 
 import numpy as np
-from sklearn import cluster, preprocessing
+from sklearn import mixture, preprocessing
 
 from keras_uvac.features import FeatureConfig
 
@@ -61,7 +64,7 @@ def pseudo_speakers(waveforms, num_groups=6, seed=0):
         waveforms: an iterable of 1-D float arrays (recorded audio only, at
             `DESCRIPTOR_CONFIG.sample_rate`).
         num_groups: number of groups (at most the number of clips).
-        seed: seed of K-means.
+        seed: seed of the mixture's initialisations.
 
     Returns:
         An int32 array with one group index per clip.
@@ -76,7 +79,8 @@ def pseudo_speakers(waveforms, num_groups=6, seed=0):
     if len(descriptors) < num_groups:
         raise ValueError(f"{num_groups} pseudo-speaker groups need at least {num_groups} clips, got {len(descriptors)}")
     standardised = preprocessing.StandardScaler().fit_transform(descriptors)
-    return cluster.KMeans(num_groups, n_init=5, random_state=seed).fit_predict(standardised).astype(np.int32)
+    groups = mixture.GaussianMixture(num_groups, covariance_type="tied", n_init=5, random_state=seed)
+    return groups.fit(standardised).predict(standardised).astype(np.int32)
 
 
 def collection_pseudo_speakers(collection, num_groups=6, seed=0):

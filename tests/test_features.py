@@ -7,7 +7,7 @@ import scipy.signal
 import tensorflow as tf
 
 from keras_uvac import cli
-from keras_uvac.features import FeatureConfig, fit_to_duration, resample, spectrogram_and_mask
+from keras_uvac.features import FeatureConfig, resample, spectrogram_and_mask
 
 
 def reference_features(path, sample_rate):
@@ -60,21 +60,6 @@ def test_config_is_the_papers_stft_at_48k_and_round_trips():
 def test_invalid_configs_are_refused(kwargs, problem):
     with pytest.raises(ValueError, match=problem):
         FeatureConfig(**kwargs)
-
-
-def test_short_clip_is_padded_and_length_kept():
-    fixed, length = fit_to_duration(tf.ones(500), FeatureConfig())
-    assert fixed.shape == (16000,) and int(length) == 500
-    assert float(tf.reduce_sum(fixed)) == 500.0
-
-
-def test_long_clip_keeps_loudest_second_or_start():
-    waveform = np.zeros(40000, np.float32)
-    waveform[25000:27000] = 1.0  # the word, 1.5 s into a 2.5 s recording
-    loudest, length = fit_to_duration(tf.constant(waveform), FeatureConfig())
-    assert int(length) == 16000 and float(tf.reduce_sum(loudest)) == 2000.0
-    start, _ = fit_to_duration(tf.constant(waveform), FeatureConfig(long_clip_policy="start"))
-    assert float(tf.reduce_sum(start)) == 0.0
 
 
 def test_silent_clip_gives_finite_zero_features():

@@ -1,8 +1,9 @@
 import numpy as np
+import pytest
 from conftest import tone, write_wav
 
 from keras_uvac import datasets, pipeline
-from keras_uvac.features import FeatureConfig
+from keras_uvac.features import FeatureConfig, resample
 
 
 def mixed_collection(folder):
@@ -25,6 +26,36 @@ def test_every_input_kind_gives_finite_128_by_99_features(tmp_path):
     assert active == {"8k.wav": 40, "48k_stereo.wav": 50, "44k1_float.wav": 70, "silent.wav": 25, "long.wav": 99}
     silent = collection.paths.index(str(tmp_path / "silent.wav"))
     assert arrays["spectrogram"][silent].max() == 0.0
+
+
+@pytest.mark.parametrize("rate", [8000, 16000, 44100, 48000])
+def test_waveforms_are_scipy_resampled_and_keep_the_loudest_second_or_the_start(tmp_path, rate):
+    rng = np.random.default_rng(0)
+    long_clip = rng.normal(0, 0.01, int(2.5 * rate))
+    long_clip[int(1.5 * rate):int(1.6 * rate)] = rng.uniform(-0.9, 0.9, int(0.1 * rate))  # the word, 1.5 s in
+    short_clip = rng.uniform(-0.5, 0.5, int(0.3 * rate))
+    write_wav(tmp_path / "long.wav", long_clip, rate, "float32")
+    write_wav(tmp_path / "short.wav", short_clip, rate, "float32")
+    collection = datasets.load_audio(tmp_path)
+    for policy in ("loudest", "start"):
+        config = FeatureConfig(long_clip_policy=policy)
+        kept = dict(zip([path.rsplit("/", 1)[1] for path in collection.paths],
+                        pipeline.waveform_dataset(collection, config).as_numpy_iterator()))
+        reference = resample(long_clip, rate, 16000)
+        waveform, length = kept["long.wav"]
+        assert length == 16000
+        # Where the kept second sits in the whole clip's resampled version.
+        start = int(np.argmin(np.abs(np.lib.stride_tricks.sliding_window_view(reference, 100) - waveform[:100]).sum(1)))
+        assert policy == "loudest" or start == 0
+        np.testing.assert_allclose(waveform, reference[start:start + 16000], atol=1e-5)
+        if policy == "loudest":
+            assert start <= int(1.5 * 16000) and start + 16000 >= int(1.6 * 16000)
+        else:
+            assert np.abs(waveform).max() < 0.1  # the first second holds no word
+        waveform, length = kept["short.wav"]
+        assert length == len(resample(short_clip, rate, 16000)) == int(0.3 * 16000)
+        np.testing.assert_allclose(waveform[:length], resample(short_clip, rate, 16000), atol=1e-5)
+        assert not waveform[length:].any()
 
 
 def test_labeled_dataset_yields_features_and_labels_for_fit():
