@@ -60,7 +60,7 @@ def training_step_rates(inputs, steps, windows, batch=64):
 
     model = training.build_model(training.RECIPES["default"], seed=0)
     ends = []
-    clock = keras.callbacks.LambdaCallback(on_train_batch_end=lambda *_: ends.append(time.perf_counter()))
+    clock = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs=None: ends.append(time.perf_counter()))
     warmup = 2 * steps
     needed = (warmup + windows * steps) * batch
     data = {key: np.resize(value, (needed, *value.shape[1:])) for key, value in inputs.items()}

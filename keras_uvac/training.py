@@ -37,8 +37,8 @@ Two recipes are named:
      fitted the resulting codes better than one variance per component. On
      seed 0, test accuracy went from 0.49 to 0.84 (docs/recipe_search.md).
   6. Data without speaker ids feeds the same terms with pseudo-speakers:
-     groups of clips that share a voice and a recording channel, found by
-     K-means on each clip's background spectrum and mean cepstrum
+     groups of clips that share a voice and a recording channel, found by a
+     tied-covariance Gaussian mixture on each clip's background spectrum and mean cepstrum
      (`keras_uvac.nuisance`); `speakers="none"` drops the terms.
 
 A run writes `<out>.run/`: after every epoch a checkpoint folder

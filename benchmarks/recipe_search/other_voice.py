@@ -4,13 +4,17 @@ The term draws each code to its nearest neighbour among clips of *other* speaker
 must be guessed. Two errors matter: contamination, the share of the clips taken as another speaker that are
 in fact the same speaker (those pull a clip toward its own voice), and coverage, the share of the truly other
 speakers' clips that stay candidates (fewer candidates, fewer same-word neighbours). Measured on the FSDD
-training split with the `keras_uvac.nuisance` descriptor, over random batches of 64 as in training.
+training split (or `--data DIR`'s) with the `keras_uvac.nuisance` descriptor, over random batches of 64 as in
+training. The tied mixture's BIC per group count is printed and kept too.
 
     python benchmarks/recipe_search/other_voice.py --json benchmarks/recipe_search/results/other_voice.json
+    python benchmarks/recipe_search/other_voice.py --data runs/synthetic_digits \
+        --json benchmarks/recipe_search/results/other_voice_synthetic.json
 """
 
 import argparse
 import json
+import sys
 
 import numpy as np
 from sklearn import cluster, metrics, mixture, preprocessing
@@ -19,14 +23,18 @@ from keras_uvac import datasets, nuisance, pipeline
 
 
 def rules(descriptors, seed=0):
-    """name -> function(batch indices) -> (batch, batch) bool matrix "taken as another speaker", and the groupings."""
+    """name -> function(batch indices) -> (batch, batch) bool matrix "taken as another speaker"; the groupings; BIC."""
     scaled = preprocessing.StandardScaler().fit_transform(descriptors)
     found = {}
     for groups in (6, 12):
         labels = cluster.KMeans(groups, n_init=5, random_state=seed).fit_predict(scaled)
         found[f"kmeans {groups} groups"] = labels
-    found["tied GMM 6 groups"] = mixture.GaussianMixture(6, covariance_type="tied", n_init=3,
-                                                         random_state=seed).fit(scaled).predict(scaled)
+    bic = {}
+    for groups in (3, 6, 12, 24, 48):
+        fitted = mixture.GaussianMixture(groups, covariance_type="tied", n_init=3, random_state=seed).fit(scaled)
+        found[f"tied GMM {groups} groups"] = fitted.predict(scaled)
+        bic[groups] = fitted.bic(scaled)
+    print("tied GMM BIC by group count:", {groups: round(value) for groups, value in bic.items()})
     found["ward 6 groups"] = cluster.AgglomerativeClustering(6, linkage="ward").fit_predict(scaled)
     table = {name: (lambda batch, labels=labels: labels[batch][:, None] != labels[batch][None, :])
              for name, labels in found.items()}
@@ -36,7 +44,7 @@ def rules(descriptors, seed=0):
             threshold = np.quantile(distances, 1 - share, axis=1, keepdims=True)
             return distances > threshold
         table[f"farthest {share:.0%} of the batch"] = far
-    return table, found
+    return table, found, bic
 
 
 def main():
@@ -52,7 +60,7 @@ def main():
     rng = np.random.default_rng(0)
     batches = [rng.choice(len(speakers), 64, replace=False) for _ in range(200)]
     results = {}
-    table, groupings = rules(descriptors)
+    table, groupings, bic = rules(descriptors)
     for name, other in table.items():
         contamination, coverage, same_word, poisoned = [], [], [], []
         for batch in batches:
@@ -73,7 +81,7 @@ def main():
         print(f"{name:32s} " + "  ".join(f"{key} {value:.3f}" for key, value in results[name].items()))
     if args.json:
         with open(args.json, "w") as handle:
-            json.dump({"command": "python benchmarks/recipe_search/other_voice.py", "results": results}, handle,
+            json.dump({"command": " ".join(["python", *sys.argv]), "results": results, "tied_gmm_bic": bic}, handle,
                       indent=2)
 
 
