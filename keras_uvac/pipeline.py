@@ -73,7 +73,7 @@ def _resample_rows(stretches, ups, downs, offsets, lengths, num_samples):
     waveforms = np.zeros((len(stretches), num_samples), np.float32)
     for up, down in set(zip(ups.tolist(), downs.tolist())):
         rows = np.flatnonzero((ups == up) & (downs == down))
-        resampled = features_lib.resample(stretches[rows], down, up)
+        resampled = features_lib.resample(stretches[rows], down, up)  # the ratio's terms as the two rates
         positions = offsets[rows, None] + kept[None, :]
         inside = kept[None, :] < lengths[rows, None]
         values = np.take_along_axis(resampled, np.minimum(positions, resampled.shape[1] - 1), axis=1)
@@ -86,8 +86,7 @@ def waveform_dataset(collection, config):
 
     Files are decoded in parallel with TensorFlow ops, each cut at its own
     rate to the stretch that will be kept, and resampled a batch at a time
-    (SciPy's polyphase filter, one call per batch and rate): the per-file
-    resampling call it replaces cost more than the rest of the pipeline.
+    (SciPy's polyphase filter, one call per batch and rate).
 
     Args:
         collection: a `datasets.AudioCollection`.
