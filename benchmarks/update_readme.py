@@ -61,7 +61,7 @@ SPEAKER_CONDITIONS = [
     ("fsdd_clustering_pseudo_speakers_speaker_split.json", "FSDD (6 speakers)", "speakers 4/1/1",
      "none (pseudo-speakers)"),
     ("synthetic_speaker_ids.json", "synthetic espeak-ng (48 speakers)", "random 80/10/10", "speaker ids"),
-    ("synthetic_pseudo_speakers.json", "synthetic espeak-ng (48 speakers)", "random 80/10/10",
+    ("synthetic_pseudo_speakers_gmm.json", "synthetic espeak-ng (48 speakers)", "random 80/10/10",
      "none (pseudo-speakers)"),
 ]
 
@@ -89,16 +89,37 @@ def speaker_conditions_section():
 def training_throughput_section():
     with open(os.path.join(RESULTS, "training_throughput.json")) as handle:
         result = json.load(handle)
-    lines = ["| training path | clips/s (median) | ratio to plain PyTorch | peak memory |", "| --- | --- | --- | --- |"]
-    for name, run in result["results"].items():
-        if "median_clips_per_s" in run:
-            ratio = run.get("ratio_to_pytorch_reference", 1.0)
-            lines.append(f"| {name} | {run['median_clips_per_s']:.0f} | {ratio:.2f}x | "
-                         f"{run['peak_memory_mib']:.0f} MiB |")
-        else:
-            lines.append(f"| {name} | failed | | |")
-    lines.append("")
-    lines.append(f"{result['what']}; {result['machine']['cpus']} cores; `{result['command'].strip()}`.")
+    isas = list(result["results"])
+    header = "| training path | " + " | ".join(f"{isa}: clips/s | {isa}: ratio to plain PyTorch" for isa in isas)
+    lines = [header + " | peak memory (native) |", "| --- " * (2 * len(isas) + 2) + "|"]
+    for name in result["results"][isas[0]]:
+        cells = []
+        for isa in isas:
+            run = result["results"][isa].get(name)
+            if run is None:
+                cells += ["", ""]
+            elif "median_clips_per_s" in run:
+                cells += [f"{run['median_clips_per_s']:.0f}", f"{run.get('ratio_to_pytorch_reference', 1.0):.2f}x"]
+            else:
+                cells += ["failed", ""]
+        memory = result["results"][isas[0]][name].get("peak_memory_mib")
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {f'{memory:.0f} MiB' if memory else ''} |")
+    features = ", ".join(result["machine"].get("cpu_features") or ["unknown"])
+    lines += ["", f"{result['what']}; {result['machine']['cpus']} cores with {features}; "
+                  f"`{result['command'].strip()}`."]
+    return "\n".join(lines)
+
+
+def step_profile_section():
+    with open(os.path.join(RESULTS, "step_profile.json")) as handle:
+        result = json.load(handle)
+    settings = list(result["results"])
+    lines = ["| part (forward and backward, batch 64) | " + " | ".join(f"{name} (ms)" for name in settings) + " |",
+             "| --- " * (len(settings) + 1) + "|"]
+    for part in result["results"][settings[0]]:
+        lines.append(f"| {part} | " + " | ".join(f"{result['results'][name][part]['median_ms']:.0f}"
+                                                for name in settings) + " |")
+    lines += ["", f"{result['what']}; `{result['command'].strip()}`."]
     return "\n".join(lines)
 
 
@@ -244,7 +265,8 @@ SECTIONS = {"figures": figures_section, "exports": export_section, "compact-mode
             "baselines": baselines_section, "tuning": tuning_section,
             "feature-benchmark": feature_benchmark_section, "fsdd-clustering": fsdd_clustering_section,
             "fsdd-clustering-mixed": lambda: fsdd_clustering_section("fsdd_clustering_mixed.json"),
-            "training-throughput": training_throughput_section, "speaker-conditions": speaker_conditions_section}
+            "training-throughput": training_throughput_section,
+            "step-profile": step_profile_section, "speaker-conditions": speaker_conditions_section}
 
 
 def main():
