@@ -13,6 +13,7 @@ gives the same 128 x 99 input.
 
 import dataclasses
 import fractions
+import functools
 
 import keras
 import numpy as np
@@ -101,28 +102,69 @@ class FeatureConfig:
         return cls(**config)
 
 
-def resample(waveform, source_rate, target_rate):
-    """Resamples float waveforms along their last axis with SciPy's polyphase filter.
+@functools.cache
+def _polyphase_filters(up, down):
+    """SciPy's `resample_poly` filter for `up/down`, split into one row of taps per output phase.
+
+    Returns `(filters, shift)`: float32 `(taps, 1, up)` for a convolution of
+    stride `down` over the input left-padded by `shift` zeros, whose output
+    channel `r` holds the output samples `r, r + up, r + 2 up, ...`.
+    """
+    largest = max(up, down)
+    half_length = 10 * largest
+    prototype = scipy.signal.firwin(2 * half_length + 1, 1.0 / largest, window=("kaiser", 5.0)) * up
+    # SciPy's alignment: pre-padding that centres the output samples, and the samples it then drops.
+    pre_pad = down - half_length % down
+    prototype = np.concatenate([np.zeros(pre_pad), prototype])
+    dropped = (half_length + pre_pad) // down
+    # Output sample r reads inputs base_r, base_r - 1, ... with taps prototype[phase_r], prototype[phase_r + up], ...
+    bases = [(phase + dropped) * down // up for phase in range(up)]
+    phases = [(phase + dropped) * down % up for phase in range(up)]
+    taps = [prototype[phase::up] for phase in phases]
+    shift = max(0, max(len(row) - 1 - base for base, row in zip(bases, taps)))
+    filters = np.zeros((max(bases) + shift + 1, 1, up), np.float32)
+    for channel, (base, row) in enumerate(zip(bases, taps)):
+        filters[base + shift - np.arange(len(row)), 0, channel] = row
+    return filters, shift
+
+
+def resample(waveforms, source_rate, target_rate):
+    """Resamples float waveforms along their last axis as SciPy's `resample_poly` does, with TensorFlow ops.
+
+    The same Kaiser-windowed filter and alignment as `scipy.signal.resample_poly`
+    (agreement to about 1e-6), computed as one strided convolution with an output
+    channel per filter phase, so a batch resamples in one op, in parallel, in a
+    tf.data graph or eagerly.
 
     Args:
-        waveform: array of one waveform, or of a batch of them `(batch, samples)`.
+        waveforms: one waveform `(samples,)` or a batch `(batch, samples)`.
         source_rate: their rate in Hz.
         target_rate: the wanted rate in Hz.
 
     Returns:
-        A float32 array of `ceil(samples * target / source)` samples per waveform.
+        A float32 tensor with `ceil(samples * target / source)` samples per waveform.
 
     Example:
-    >>> resample(np.zeros(8000), 8000, 16000).shape
+    >>> tuple(resample(np.zeros(8000), 8000, 16000).shape)
     (16000,)
-    >>> resample(np.zeros((2, 48000)), 48000, 16000).shape
+    >>> tuple(resample(np.zeros((2, 48000)), 48000, 16000).shape)
     (2, 16000)
     """
-    waveform = np.asarray(waveform, dtype=np.float32)
-    if int(source_rate) == int(target_rate):
-        return waveform
+    waveforms = tf.convert_to_tensor(waveforms, tf.float32)
     ratio = fractions.Fraction(int(target_rate), int(source_rate))
-    return scipy.signal.resample_poly(waveform, ratio.numerator, ratio.denominator, axis=-1).astype(np.float32)
+    up, down = ratio.numerator, ratio.denominator
+    if up == down:
+        return waveforms
+    batch = waveforms[None] if waveforms.shape.rank == 1 else waveforms
+    filters, shift = _polyphase_filters(up, down)
+    samples = tf.shape(batch, out_type=tf.int64)[1]
+    outputs = (samples * up + down - 1) // down
+    groups = (outputs + up - 1) // up
+    needed = tf.maximum((groups - 1) * down + len(filters), len(filters))
+    padded = tf.pad(batch, [[0, 0], [shift, tf.maximum(needed - samples - shift, 0)]])
+    by_phase = tf.nn.conv1d(padded[:, :, None], filters, stride=down, padding="VALID")[:, :groups]
+    resampled = tf.reshape(by_phase, [tf.shape(batch)[0], -1])[:, :outputs]
+    return resampled[0] if waveforms.shape.rank == 1 else resampled
 
 
 @keras.saving.register_keras_serializable(package="keras_uvac")

@@ -67,18 +67,20 @@ def _source_window(waveform, file, config):
             "length": tf.cast(length, tf.int32)}
 
 
-def _resample_rows(stretches, ups, downs, offsets, lengths, num_samples):
-    """Resamples a batch of zero-padded stretches, one SciPy call per rate, and cuts out the kept samples."""
-    kept = np.arange(num_samples)
-    waveforms = np.zeros((len(stretches), num_samples), np.float32)
-    for up, down in set(zip(ups.tolist(), downs.tolist())):
-        rows = np.flatnonzero((ups == up) & (downs == down))
-        resampled = features_lib.resample(stretches[rows], down, up)  # the ratio's terms as the two rates
-        positions = offsets[rows, None] + kept[None, :]
-        inside = kept[None, :] < lengths[rows, None]
-        values = np.take_along_axis(resampled, np.minimum(positions, resampled.shape[1] - 1), axis=1)
-        waveforms[rows] = np.where(inside, values, 0.0)
-    return waveforms
+def _resample_batch(batch, rates, num_samples):
+    """Resamples a batch of zero-padded stretches, one convolution per rate, and cuts out the kept samples."""
+    kept = tf.range(num_samples, dtype=tf.int64)
+    positions = batch["offset"][:, None] + kept[None, :]
+    waveforms = tf.zeros([tf.shape(batch["stretch"])[0], num_samples])
+    for up, down in rates:
+        rows = tf.where((batch["up"] == up) & (batch["down"] == down))[:, 0]
+        resampled = features_lib.resample(tf.gather(batch["stretch"], rows), down, up)  # the ratio's terms as rates
+        # Room for every kept position, also in the padding beyond a short clip.
+        resampled = tf.pad(resampled, [[0, 0], [0, num_samples]])
+        values = tf.gather(resampled, tf.gather(positions, rows), batch_dims=1)
+        waveforms = tf.tensor_scatter_nd_update(waveforms, rows[:, None], values)
+    inside = tf.cast(kept[None, :], tf.int32) < batch["length"][:, None]
+    return tf.where(inside, waveforms, 0.0)
 
 
 def waveform_dataset(collection, config):
@@ -86,7 +88,8 @@ def waveform_dataset(collection, config):
 
     Files are decoded in parallel with TensorFlow ops, each cut at its own
     rate to the stretch that will be kept, and resampled a batch at a time
-    (SciPy's polyphase filter, one call per batch and rate).
+    (`features.resample`: SciPy's polyphase filter as one convolution per
+    batch and rate).
 
     Args:
         collection: a `datasets.AudioCollection`.
@@ -105,14 +108,13 @@ def waveform_dataset(collection, config):
                                         file["encoding"], file["channels"])
         return _source_window(waveform, file, config)
 
-    def resample(batch):
-        waveforms = tf.numpy_function(
-            lambda *columns: _resample_rows(*columns, config.num_samples),
-            [batch[key] for key in ("stretch", "up", "down", "offset", "length")], tf.float32, stateful=False)
-        waveforms.set_shape([None, config.num_samples])
-        return waveforms, batch["length"]
+    table = _file_table(collection, config)
+    rates = sorted(set(zip(table["up"].tolist(), table["down"].tolist())))
 
-    files = tf.data.Dataset.from_tensor_slices(_file_table(collection, config))
+    def resample(batch):
+        return _resample_batch(batch, rates, config.num_samples), batch["length"]
+
+    files = tf.data.Dataset.from_tensor_slices(table)
     windows = files.map(window, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     batches = windows.padded_batch(RESAMPLE_BATCH).map(resample, num_parallel_calls=tf.data.AUTOTUNE,
                                                        deterministic=True)

@@ -1,3 +1,4 @@
+import fractions
 import glob
 
 import numpy as np
@@ -77,6 +78,17 @@ def test_resample_changes_length_by_the_rate_ratio():
     assert resample(np.ones(8000), 8000, 16000).shape == (16000,)
     assert resample(np.ones(48000), 48000, 16000).shape == (16000,)
     assert resample(np.ones(441), 44100, 16000).shape == (160,)
+    assert resample(np.ones((3, 0)), 44100, 16000).shape == (3, 0)
+
+
+@pytest.mark.parametrize("source_rate", [8000, 11025, 22050, 44100, 48000, 96000])
+def test_resample_is_scipys_resample_poly(source_rate):
+    rng = np.random.default_rng(0)
+    waveforms = rng.uniform(-1, 1, (3, source_rate // 3 + 7)).astype(np.float32)
+    ratio = fractions.Fraction(16000, source_rate)
+    expected = scipy.signal.resample_poly(waveforms, ratio.numerator, ratio.denominator, axis=1)
+    np.testing.assert_allclose(resample(waveforms, source_rate, 16000), expected, atol=1e-5)
+    np.testing.assert_allclose(resample(waveforms[0], source_rate, 16000), expected[0], atol=1e-5)
 
 
 @pytest.fixture(scope="module")
