@@ -1,7 +1,8 @@
 """The tf.data pipeline: audio files in, batches of UVAC features out.
 
-Files are decoded in parallel, resampled, fitted to the clip duration, batched,
-and the STFT (`features.AudioFeatures`) runs once per batch. Elements are
+Files are decoded in parallel, each cut at its own sample rate to the stretch
+that is kept, then batched; resampling and the STFT (`features.AudioFeatures`)
+run once per batch. Elements are
 `({"spectrogram": (B, bins, frames), "activity_mask": (B, frames)}, label)`,
 or the feature dict alone when the data has no labels, so `model.fit` takes
 the dataset directly either way. With `on_device=True` the batches hold the
@@ -18,7 +19,6 @@ from keras_uvac import audio
 from keras_uvac import features as features_lib
 
 FEATURE_BATCH = 128
-RESAMPLE_BATCH = 64
 
 
 def _file_table(collection, config):
@@ -83,13 +83,56 @@ def _resample_batch(batch, rates, num_samples):
     return tf.where(inside, waveforms, 0.0)
 
 
-def waveform_dataset(collection, config):
-    """Decoded, resampled, fixed-length waveforms, one element per file.
+def waveform_batches(collection, config, batch_size=FEATURE_BATCH, shuffle=False, seed=None, drop_remainder=False,
+                     columns=None):
+    """Batches of decoded, resampled, fixed-length waveforms, straight from the files.
 
     Files are decoded in parallel with TensorFlow ops, each cut at its own
     rate to the stretch that will be kept, and resampled a batch at a time
     (`features.resample`: SciPy's polyphase filter as one convolution per
-    batch and rate).
+    batch and rate). Shuffling reorders the files, before anything is read.
+
+    Args:
+        collection: a `datasets.AudioCollection`.
+        config: a `features.FeatureConfig`.
+        batch_size: clips per batch.
+        shuffle: reshuffle the files every epoch.
+        seed: shuffle seed.
+        drop_remainder: drop a last, smaller batch.
+        columns: dict of per-clip arrays (labels, speaker ids) to carry along.
+
+    Returns:
+        A dataset of dicts: float32 `waveform` `(batch, num_samples)`, int32
+        `length` (samples holding recorded audio), and `columns`.
+
+    Example:
+    >>> batch = next(iter(waveform_batches(load_audio(), FeatureConfig())))  # doctest: +SKIP
+    >>> batch["waveform"].shape  # doctest: +SKIP
+    TensorShape([128, 16000])
+    """
+    table = _file_table(collection, config)
+    rates = sorted(set(zip(table["up"].tolist(), table["down"].tolist())))
+    columns = {name: np.asarray(values) for name, values in (columns or {}).items()}
+
+    def window(file):
+        waveform = audio.decode_samples(file["path"], file["data_offset"], file["data_bytes"],
+                                        file["encoding"], file["channels"])
+        return {**_source_window(waveform, file, config), **{name: file[name] for name in columns}}
+
+    def resample(batch):
+        return {"waveform": _resample_batch(batch, rates, config.num_samples), "length": batch["length"],
+                **{name: batch[name] for name in columns}}
+
+    files = tf.data.Dataset.from_tensor_slices({**table, **columns})
+    if shuffle:
+        files = files.shuffle(len(collection), seed=seed, reshuffle_each_iteration=True)
+    windows = files.map(window, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return windows.padded_batch(batch_size, drop_remainder=drop_remainder).map(
+        resample, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+
+
+def waveform_dataset(collection, config):
+    """`waveform_batches` one clip at a time.
 
     Args:
         collection: a `datasets.AudioCollection`.
@@ -102,23 +145,7 @@ def waveform_dataset(collection, config):
     Example:
     >>> waveforms = waveform_dataset(load_fsdd(), FeatureConfig())  # doctest: +SKIP
     """
-
-    def window(file):
-        waveform = audio.decode_samples(file["path"], file["data_offset"], file["data_bytes"],
-                                        file["encoding"], file["channels"])
-        return _source_window(waveform, file, config)
-
-    table = _file_table(collection, config)
-    rates = sorted(set(zip(table["up"].tolist(), table["down"].tolist())))
-
-    def resample(batch):
-        return _resample_batch(batch, rates, config.num_samples), batch["length"]
-
-    files = tf.data.Dataset.from_tensor_slices(table)
-    windows = files.map(window, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    batches = windows.padded_batch(RESAMPLE_BATCH).map(resample, num_parallel_calls=tf.data.AUTOTUNE,
-                                                       deterministic=True)
-    return batches.unbatch()
+    return waveform_batches(collection, config).unbatch().map(lambda clip: (clip["waveform"], clip["length"]))
 
 
 def feature_dataset(collection, config=None, batch_size=64, shuffle=False, seed=None, cache=False,
@@ -150,45 +177,38 @@ def feature_dataset(collection, config=None, batch_size=64, shuffle=False, seed=
     >>> model.fit(feature_dataset(train, shuffle=True, cache=True), epochs=10)  # doctest: +SKIP
     """
     config = config or features_lib.FeatureConfig()
-    labels = collection.labels if with_labels else None
-    speakers = None
+    columns = {}
+    if with_labels and collection.labels is not None:
+        columns["label"] = collection.labels
     if with_speakers and collection.speakers is not None:
         # Integer ids are kept as they are, so that shards of one collection agree on them.
         speakers = np.asarray(collection.speakers)
         if not np.issubdtype(speakers.dtype, np.integer):
             speakers = np.unique(speakers, return_inverse=True)[1]
-        speakers = speakers.astype(np.int32)
+        columns["speaker"] = speakers.astype(np.int32)
 
-    def compute(element):
+    def compute(batch):
         if on_device:
-            inputs = dict(zip(("waveform", "length"), element["audio"]))
+            inputs = {"waveform": batch["waveform"], "length": batch["length"]}
         else:
-            spectrogram, activity_mask = features_lib.spectrogram_and_mask(*element["audio"], config)
+            spectrogram, activity_mask = features_lib.spectrogram_and_mask(batch["waveform"], batch["length"], config)
             inputs = {"spectrogram": spectrogram, "activity_mask": activity_mask}
-        if "speaker" in element:
-            inputs["speaker"] = element["speaker"]
-        return (inputs, element["label"]) if "label" in element else inputs
+        if "speaker" in batch:
+            inputs["speaker"] = batch["speaker"]
+        return (inputs, batch["label"]) if "label" in batch else inputs
 
-    columns = {"audio": waveform_dataset(collection, config)}
-    if labels is not None:
-        columns["label"] = tf.data.Dataset.from_tensor_slices(labels)
-    if speakers is not None:
-        columns["speaker"] = tf.data.Dataset.from_tensor_slices(speakers)
-    dataset = tf.data.Dataset.zip(columns)
     if cache is False:
-        # Shuffling decoded waveforms keeps the STFT batched.
-        if shuffle:
-            dataset = dataset.shuffle(min(len(collection), 4096), seed=seed, reshuffle_each_iteration=True)
-        dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+        dataset = waveform_batches(collection, config, batch_size, shuffle, seed, drop_remainder, columns)
         dataset = dataset.map(compute, num_parallel_calls=tf.data.AUTOTUNE)
     else:
         # Features are computed once in large batches, stored, and reshuffled per clip each epoch.
-        dataset = dataset.batch(FEATURE_BATCH).map(compute, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
+        dataset = waveform_batches(collection, config, FEATURE_BATCH, columns=columns)
+        dataset = dataset.map(compute, num_parallel_calls=tf.data.AUTOTUNE).unbatch()
         dataset = dataset.cache("" if cache is True else str(cache))
         if shuffle:
             dataset = dataset.shuffle(len(collection), seed=seed, reshuffle_each_iteration=True)
         dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
-    # Unbatching loses the length; Keras needs it for progress bars and schedules.
+    # Keras needs the length for progress bars and schedules; unbatching and dropped remainders hide it.
     batches = len(collection) // batch_size if drop_remainder else math.ceil(len(collection) / batch_size)
     dataset = dataset.apply(tf.data.experimental.assert_cardinality(batches))
     return dataset.prefetch(tf.data.AUTOTUNE)
