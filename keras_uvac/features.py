@@ -102,13 +102,19 @@ class FeatureConfig:
         return cls(**config)
 
 
+# The convolution's filters span `down` input samples for each of `up` phases; beyond this, SciPy resamples.
+_MAX_FILTER_VALUES = 2**22
+
+
 @functools.cache
 def _polyphase_filters(up, down):
     """SciPy's `resample_poly` filter for `up/down`, split into one row of taps per output phase.
 
     Returns `(filters, shift)`: float32 `(taps, 1, up)` for a convolution of
     stride `down` over the input left-padded by `shift` zeros, whose output
-    channel `r` holds the output samples `r, r + up, r + 2 up, ...`.
+    channel `r` holds the output samples `r, r + up, r + 2 up, ...`; or None
+    when that layout would hold more than `_MAX_FILTER_VALUES` values (rates
+    with a large `up` and `down`, such as 44,101 Hz to 16 kHz).
     """
     largest = max(up, down)
     half_length = 10 * largest
@@ -122,6 +128,8 @@ def _polyphase_filters(up, down):
     phases = [(phase + dropped) * down % up for phase in range(up)]
     taps = [prototype[phase::up] for phase in phases]
     shift = max(0, max(len(row) - 1 - base for base, row in zip(bases, taps)))
+    if (max(bases) + shift + 1) * up > _MAX_FILTER_VALUES:
+        return None
     filters = np.zeros((max(bases) + shift + 1, 1, up), np.float32)
     for channel, (base, row) in enumerate(zip(bases, taps)):
         filters[base + shift - np.arange(len(row)), 0, channel] = row
@@ -134,7 +142,8 @@ def resample(waveforms, source_rate, target_rate):
     The same Kaiser-windowed filter and alignment as `scipy.signal.resample_poly`
     (agreement to about 1e-6), computed as one strided convolution with an output
     channel per filter phase, so a batch resamples in one op, in parallel, in a
-    tf.data graph or eagerly.
+    tf.data graph or eagerly. Unusual rate pairs whose filter layout would be
+    too large (e.g. 44,101 Hz) are resampled by SciPy itself.
 
     Args:
         waveforms: one waveform `(samples,)` or a batch `(batch, samples)`.
@@ -156,7 +165,14 @@ def resample(waveforms, source_rate, target_rate):
     if up == down:
         return waveforms
     batch = waveforms[None] if waveforms.shape.rank == 1 else waveforms
-    filters, shift = _polyphase_filters(up, down)
+    layout = _polyphase_filters(up, down)
+    if layout is None:
+        resampled = tf.numpy_function(
+            lambda values: scipy.signal.resample_poly(values, up, down, axis=1).astype(np.float32), [batch],
+            tf.float32, stateful=False)
+        resampled.set_shape([batch.shape[0], None])
+        return resampled[0] if waveforms.shape.rank == 1 else resampled
+    filters, shift = layout
     samples = tf.shape(batch, out_type=tf.int64)[1]
     outputs = (samples * up + down - 1) // down
     groups = (outputs + up - 1) // up

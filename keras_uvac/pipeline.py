@@ -42,8 +42,9 @@ def _source_window(waveform, file, config):
     """The stretch of a decoded clip, at its own rate, that resamples to the kept `config.duration`.
 
     A clip longer than the duration keeps, by `config.long_clip_policy`, its
-    loudest window or its start, chosen at the source rate and on a whole
-    output sample, plus the margin the resampling filter reads. Returns the
+    loudest window or its start, chosen at the source rate where the source
+    and output sample grids meet (every sample at 8 kHz, every 10 ms at
+    44.1 kHz), plus the margin the resampling filter reads. Returns the
     stretch, where the kept samples start in its resampled version, and how
     many of them hold recorded audio.
     """
