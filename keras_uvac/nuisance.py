@@ -75,7 +75,16 @@ def pseudo_speakers(waveforms, num_groups=6, seed=0):
     >>> len(set(groups.tolist()))
     2
     """
-    descriptors = np.stack([voice_descriptor(waveform) for waveform in waveforms])
+    return group_descriptors(np.stack([voice_descriptor(waveform) for waveform in waveforms]), num_groups, seed)
+
+
+def group_descriptors(descriptors, num_groups=6, seed=0):
+    """The groups of `pseudo_speakers`, from descriptors already computed (`voice_descriptor` rows).
+
+    Example:
+    >>> group_descriptors(np.array([[0.0], [0.1], [5.0], [5.1]]), num_groups=2).tolist() in ([0, 0, 1, 1], [1, 1, 0, 0])
+    True
+    """
     if len(descriptors) < num_groups:
         raise ValueError(f"{num_groups} pseudo-speaker groups need at least {num_groups} clips, got {len(descriptors)}")
     standardised = preprocessing.StandardScaler().fit_transform(descriptors)
@@ -89,8 +98,18 @@ def collection_pseudo_speakers(collection, num_groups=6, seed=0):
     Example:
     >>> collection.speakers = collection_pseudo_speakers(collection)  # doctest: +SKIP
     """
+    groups = group_descriptors(collection_descriptors(collection), num_groups, seed)
+    return [f"group{group}" for group in groups]
+
+
+def collection_descriptors(collection):
+    """`voice_descriptor` of every clip of a `datasets.AudioCollection`, stacked `(clips, features)`.
+
+    Example:
+    >>> collection_descriptors(collection).shape  # doctest: +SKIP
+    (3000, 36)
+    """
     from keras_uvac import pipeline
 
-    waveforms = (waveform[:length] for waveform, length
-                 in pipeline.waveform_dataset(collection, DESCRIPTOR_CONFIG).as_numpy_iterator())
-    return [f"group{group}" for group in pseudo_speakers(waveforms, num_groups, seed)]
+    return np.stack([voice_descriptor(waveform[:length]) for waveform, length
+                     in pipeline.waveform_dataset(collection, DESCRIPTOR_CONFIG).as_numpy_iterator()])

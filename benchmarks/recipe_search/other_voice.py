@@ -19,7 +19,7 @@ import sys
 import numpy as np
 from sklearn import cluster, metrics, mixture, preprocessing
 
-from keras_uvac import datasets, nuisance, pipeline
+from keras_uvac import datasets, nuisance
 
 
 def rules(descriptors, seed=0):
@@ -55,8 +55,7 @@ def main():
     collection = datasets.load_audio(args.data).split(seed=0)["train"]
     speakers = np.unique(collection.speakers, return_inverse=True)[1]
     digits = np.asarray(collection.labels)
-    waveforms = pipeline.waveform_dataset(collection, nuisance.DESCRIPTOR_CONFIG).as_numpy_iterator()
-    descriptors = np.stack([nuisance.voice_descriptor(waveform[:length]) for waveform, length in waveforms])
+    descriptors = nuisance.collection_descriptors(collection)
     rng = np.random.default_rng(0)
     batches = [rng.choice(len(speakers), 64, replace=False) for _ in range(200)]
     results = {}
