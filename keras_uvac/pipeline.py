@@ -45,8 +45,8 @@ def _source_window(waveform, file, config):
     loudest window or its start, chosen at the source rate where the source
     and output sample grids meet (every sample at 8 kHz, every 10 ms at
     44.1 kHz), plus the margin the resampling filter reads. Returns the
-    stretch, where the kept samples start in its resampled version, and how
-    many of them hold recorded audio.
+    stretch, starting `margin` source samples before the kept window (zeros
+    where the clip starts later), and how many kept samples hold recorded audio.
     """
     up, down, margin = file["up"], file["down"], file["margin"]
     samples = tf.shape(waveform, out_type=tf.int64)[0]
@@ -60,27 +60,36 @@ def _source_window(waveform, file, config):
             return position - position % down
 
         start = tf.cond(samples > window, loudest, lambda: start)
+    # Zeros stand in for the margin before a clip's start (as SciPy's filter sees it), so that the kept
+    # samples begin at the same place, `margin * up / down`, in every resampled stretch of this rate.
     first = tf.maximum(start - margin, 0)
-    stretch = waveform[first:tf.minimum(samples, start + window + margin)]
+    stretch = tf.concat([tf.zeros([first - (start - margin)], waveform.dtype),
+                         waveform[first:tf.minimum(samples, start + window + margin)]], axis=0)
     resampled_samples = (samples * up + down - 1) // down
     length = tf.minimum(kept, resampled_samples - start * up // down)
-    return {"stretch": stretch, "up": up, "down": down, "offset": (start - first) * up // down,
-            "length": tf.cast(length, tf.int32)}
+    return {"stretch": stretch, "up": up, "down": down, "length": tf.cast(length, tf.int32)}
 
 
 def _resample_batch(batch, rates, num_samples):
-    """Resamples a batch of zero-padded stretches, one convolution per rate, and cuts out the kept samples."""
-    kept = tf.range(num_samples, dtype=tf.int64)
-    positions = batch["offset"][:, None] + kept[None, :]
-    waveforms = tf.zeros([tf.shape(batch["stretch"])[0], num_samples])
-    for up, down in rates:
-        rows = tf.where((batch["up"] == up) & (batch["down"] == down))[:, 0]
-        resampled = features_lib.resample(tf.gather(batch["stretch"], rows), down, up)  # the ratio's terms as rates
+    """Resamples a batch of zero-padded stretches, one convolution per rate, and cuts out the kept samples.
+
+    `rates` holds `(up, down, offset)`: a rate's ratio and where its kept samples start once resampled.
+    """
+    def kept_samples(stretches, up, down, offset):
+        resampled = features_lib.resample(stretches, down, up)  # the ratio's terms stand in for the rates
         # Room for every kept position, also in the padding beyond a short clip.
-        resampled = tf.pad(resampled, [[0, 0], [0, num_samples]])
-        values = tf.gather(resampled, tf.gather(positions, rows), batch_dims=1)
-        waveforms = tf.tensor_scatter_nd_update(waveforms, rows[:, None], values)
-    inside = tf.cast(kept[None, :], tf.int32) < batch["length"][:, None]
+        return tf.pad(resampled, [[0, 0], [0, offset + num_samples]])[:, offset:offset + num_samples]
+
+    if len(rates) == 1:
+        waveforms = kept_samples(batch["stretch"], *rates[0])
+    else:
+        rows_by_rate, waveforms_by_rate = [], []
+        for up, down, offset in rates:
+            rows = tf.where((batch["up"] == up) & (batch["down"] == down))[:, 0]
+            rows_by_rate.append(tf.cast(rows, tf.int32))
+            waveforms_by_rate.append(kept_samples(tf.gather(batch["stretch"], rows), up, down, offset))
+        waveforms = tf.dynamic_stitch(rows_by_rate, waveforms_by_rate)
+    inside = tf.range(num_samples)[None, :] < batch["length"][:, None]
     return tf.where(inside, waveforms, 0.0)
 
 
@@ -112,7 +121,8 @@ def waveform_batches(collection, config, batch_size=FEATURE_BATCH, shuffle=False
     TensorShape([128, 16000])
     """
     table = _file_table(collection, config)
-    rates = sorted(set(zip(table["up"].tolist(), table["down"].tolist())))
+    offsets = table["margin"] * table["up"] // table["down"]
+    rates = sorted(set(zip(table["up"].tolist(), table["down"].tolist(), offsets.tolist())))
     columns = {name: np.asarray(values) for name, values in (columns or {}).items()}
 
     def window(file):
