@@ -1,9 +1,9 @@
 """Probe: do more joint epochs help? Continues trained models of a results JSON for more epochs.
 
-Each model of `benchmarks/fsdd_clustering.py`'s results JSON is loaded with its optimizer (its learning rate
-keeps decaying) and trained for `--epochs` more joint epochs on its training split with the speaker groups its
-run used (ids, or the pseudo-speakers of the same seed), then scored on the validation clips after every epoch
-(the model's posterior; the test split is not looked at). Nothing is saved.
+Each model of `benchmarks/fsdd_clustering.py`'s results JSON (saved without its optimizer) is trained with a
+fresh Adam at its recipe's final learning rate for `--epochs` more joint epochs on its training split, with the
+speaker groups its run used (ids, or the pseudo-speakers of the same seed), and scored on the validation clips
+after every epoch (the model's posterior; the test split is not looked at). Nothing is saved.
 
     python benchmarks/recipe_search/continue_joint.py fsdd_clustering_pseudo_speakers [--epochs 8] [--json OUT]
 """
@@ -40,6 +40,7 @@ def main():
         card = model.card
         recipe = training.Recipe.from_config(card["recipe"])
         keras.utils.set_random_seed(int(seed) + 1000)
+        model.compile(optimizer=keras.optimizers.Adam(recipe.final_learning_rate))
         groups = training.speaker_groups(splits["train"], card["speakers"], recipe, int(seed))
         train = dataclasses.replace(splits["train"], speakers=groups)
         data = pipeline.feature_dataset(train, model.feature_config_object(), recipe.batch_size, shuffle=True,

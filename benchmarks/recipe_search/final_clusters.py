@@ -58,8 +58,9 @@ def main():
         labels = np.asarray(splits["validation"].labels)
         clusters = model.num_clusters
         tied = GaussianMixture(clusters, covariance_type="tied", n_init=10, random_state=0).fit(codes["train"])
+        posterior = model.predict_clusters(arrays["validation"])[0]
         readers = {
-            "model_posterior": lambda values: model.predict_clusters(arrays["validation"])[0],
+            "model_posterior": lambda values, posterior=posterior: posterior,
             "tied_mixture_refit": tied.predict,
             "tied_mixture_refit_diagonal": diagonal_of(tied),
             "diagonal_mixture_refit": GaussianMixture(clusters, covariance_type="diag", n_init=10,
