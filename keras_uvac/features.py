@@ -26,6 +26,7 @@ import tensorflow as tf
 from keras.src.layers.preprocessing.data_layer import DataLayer
 
 LONG_CLIP_POLICIES = ("loudest", "start")
+DFT_FORMS = ("fft", "matrix")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -203,16 +204,18 @@ def resample(waveforms, source_rate, target_rate):
 class AudioFeatures(DataLayer):
     """The UVAC features of fixed-length waveforms: the package's one STFT.
 
-    Frames are cut at each hop, windowed (periodic Hann) and transformed
-    by one constant matrix product (the DFT's cosine and sine rows for bins
-    1..num_bins), which every backend, every accelerator and TFLite run alike
-    (TFLite's RFFT2D only takes power-of-two lengths, and 20 ms at 16 kHz is
-    320 samples). The magnitude is min-max normalised per clip (the paper's
-    z-score then min-max equals the min-max alone); a silent clip gives zeros,
-    never NaN.
+    Frames are cut at each hop, windowed (periodic Hann) and transformed to
+    bins 1..num_bins, in one of two forms that agree to about 1e-6: the
+    backend's real FFT (`dft="fft"`, the default: the pipeline and the model's
+    own front end), or one constant matrix product with the DFT's cosine and
+    sine rows (`dft="matrix"`: TFLite's RFFT2D only takes power-of-two lengths,
+    and 20 ms at 16 kHz is 320 samples, so the raw-audio export uses it). The
+    magnitude is min-max normalised per clip (the paper's z-score then min-max
+    equals the min-max alone); a silent clip gives zeros, never NaN.
 
     Args:
         feature_config: a `FeatureConfig` or its config dict (default: `FeatureConfig()`).
+        dft: `"fft"` or `"matrix"`, how the transform is computed.
         **kwargs: passed to `keras.layers.Layer`.
 
     Call arguments:
@@ -231,18 +234,21 @@ class AudioFeatures(DataLayer):
     ((2, 128, 99), (2, 99))
     """
 
-    def __init__(self, feature_config=None, **kwargs):
+    def __init__(self, feature_config=None, dft="fft", **kwargs):
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
+        if dft not in DFT_FORMS:
+            raise ValueError(f"AudioFeatures: dft must be one of {DFT_FORMS}, got {dft!r}")
         self.feature_config = (feature_config.get_config() if isinstance(feature_config, FeatureConfig)
                                else feature_config)
+        self.dft = dft
         config = self.config = FeatureConfig.from_config(self.feature_config or {})
         samples = np.arange(config.frame_length)
         window = 0.5 - 0.5 * np.cos(2 * np.pi * samples / config.frame_length)
+        self.window = window.astype("float32")
         angle = 2 * np.pi * samples[:, None] * np.arange(1, config.num_bins + 1)[None, :] / config.frame_length
         # One product gives the real parts (first num_bins columns) and the imaginary parts (the rest).
-        self.dft_matrix = np.concatenate([window[:, None] * np.cos(angle), window[:, None] * np.sin(angle)],
-                                         axis=1).astype("float32")
+        self.dft_matrix = (window[:, None] * np.concatenate([np.cos(angle), np.sin(angle)], axis=1)).astype("float32")
         self.frame_starts = (np.arange(config.num_frames) * config.hop_length).astype("int32")
         # Frames are cut from blocks of `block` samples by strided slices (a gather of every frame's samples
         # costs more than the DFT itself).
@@ -260,9 +266,13 @@ class AudioFeatures(DataLayer):
     def call(self, inputs):
         numpy = self.backend.numpy
         waveform = inputs["waveform"] if isinstance(inputs, dict) else inputs
-        spectrum = numpy.matmul(self._frames(waveform), self.dft_matrix)
         bins = self.config.num_bins
-        real, imaginary = spectrum[..., :bins], spectrum[..., bins:]
+        if self.dft == "matrix":
+            spectrum = numpy.matmul(self._frames(waveform), self.dft_matrix)
+            real, imaginary = spectrum[..., :bins], spectrum[..., bins:]
+        else:
+            real, imaginary = self.backend.math.rfft(self._frames(waveform) * self.window)
+            real, imaginary = real[..., 1:bins + 1], imaginary[..., 1:bins + 1]
         spectrogram = numpy.transpose(numpy.sqrt(real * real + imaginary * imaginary), (0, 2, 1))
         low = numpy.min(spectrogram, axis=(1, 2), keepdims=True)
         high = numpy.max(spectrogram, axis=(1, 2), keepdims=True)
@@ -281,7 +291,7 @@ class AudioFeatures(DataLayer):
         return (input_shape[0], self.config.num_bins, self.config.num_frames)
 
     def get_config(self):
-        return {**super().get_config(), "feature_config": self.feature_config}
+        return {**super().get_config(), "feature_config": self.feature_config, "dft": self.dft}
 
 
 def spectrogram_and_mask(waveforms, lengths, config):

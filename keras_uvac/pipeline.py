@@ -22,19 +22,24 @@ FEATURE_BATCH = 128
 
 
 def _file_table(collection, config):
+    """Per-file facts for the pipeline, computed once from the headers so that the per-file graph stays small."""
     files = collection.files
     rates = np.array([info.sample_rate for info in files], np.int64)
+    frames = np.array([info.num_frames for info in files], np.int64)
     divisors = np.gcd(rates, config.sample_rate)
     up, down = config.sample_rate // divisors, rates // divisors
     # Source samples beyond a window's edges that SciPy's polyphase filter (10 taps per phase either side) reads.
     margin = down * -(-(10 * np.maximum(up, down) // up + 1) // down)
+    window = -(-config.num_samples * down // up)
     return {
         "path": [info.path for info in files],
         "data_offset": np.array([info.data_offset for info in files], np.int64),
         "data_bytes": np.array([info.data_bytes for info in files], np.int64),
         "encoding": np.array([audio.ENCODINGS.index(info.encoding) for info in files], np.int32),
         "channels": np.array([info.channels for info in files], np.int32),
-        "up": up, "down": down, "margin": margin,
+        "up": up, "down": down, "margin": margin, "frames": frames, "window": window,
+        # Kept samples that hold recorded audio: a long clip's window is filled wherever it starts.
+        "length": np.minimum(config.num_samples, -(-frames * up // down)).astype(np.int32),
     }
 
 
@@ -44,14 +49,12 @@ def _source_window(waveform, file, config):
     A clip longer than the duration keeps, by `config.long_clip_policy`, its
     loudest window or its start, chosen at the source rate where the source
     and output sample grids meet (every sample at 8 kHz, every 10 ms at
-    44.1 kHz), plus the margin the resampling filter reads. Returns the
-    stretch, starting `margin` source samples before the kept window (zeros
-    where the clip starts later), and how many kept samples hold recorded audio.
+    44.1 kHz), plus the margin the resampling filter reads on either side
+    (zeros where the clip has none, as SciPy's filter sees it), so that the
+    kept samples begin at the same place, `margin * up / down`, in every
+    resampled stretch of a rate.
     """
-    up, down, margin = file["up"], file["down"], file["margin"]
-    samples = tf.shape(waveform, out_type=tf.int64)[0]
-    kept = tf.constant(config.num_samples, tf.int64)
-    window = (kept * down + up - 1) // up
+    window, margin, down = file["window"], file["margin"], file["down"]
     start = tf.constant(0, tf.int64)
     if config.long_clip_policy == "loudest":
         def loudest():
@@ -59,15 +62,10 @@ def _source_window(waveform, file, config):
             position = tf.argmax(energy[window:] - energy[:-window])
             return position - position % down
 
-        start = tf.cond(samples > window, loudest, lambda: start)
-    # Zeros stand in for the margin before a clip's start (as SciPy's filter sees it), so that the kept
-    # samples begin at the same place, `margin * up / down`, in every resampled stretch of this rate.
-    first = tf.maximum(start - margin, 0)
-    stretch = tf.concat([tf.zeros([first - (start - margin)], waveform.dtype),
-                         waveform[first:tf.minimum(samples, start + window + margin)]], axis=0)
-    resampled_samples = (samples * up + down - 1) // down
-    length = tf.minimum(kept, resampled_samples - start * up // down)
-    return {"stretch": stretch, "up": up, "down": down, "length": tf.cast(length, tf.int32)}
+        start = tf.cond(file["frames"] > window, loudest, lambda: start)
+    padded = tf.pad(waveform, [[margin, margin]])
+    return {"stretch": padded[start:start + window + 2 * margin], "up": file["up"], "down": down,
+            "length": file["length"]}
 
 
 def _resample_batch(batch, rates, num_samples):

@@ -113,9 +113,9 @@ def test_one_stft_the_pipeline_the_models_front_end_and_the_raw_audio_export_agr
     computed = model.features({"waveform": waveforms, "length": lengths})
     np.testing.assert_allclose(keras.ops.convert_to_numpy(computed["spectrogram"]), expected["spectrogram"], atol=1e-5)
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(computed["activity_mask"]), expected["activity_mask"])
-    # The raw-audio export converts the same layer to LiteRT.
+    # The raw-audio export converts the same layer, in its matrix form, to LiteRT.
     inputs = keras.Input((waveforms.shape[1],), batch_size=1)
-    front_end = keras.Model(inputs, AudioFeatures(FeatureConfig())(inputs))
+    front_end = keras.Model(inputs, AudioFeatures(FeatureConfig(), dft="matrix")(inputs))
     exported = export.TFLiteRunner(export.convert_tflite(front_end))(waveforms)
     np.testing.assert_allclose(exported, expected["spectrogram"], atol=1e-5)
 
@@ -130,10 +130,22 @@ def test_the_front_end_computes_the_same_features_on_the_jax_backend(tmp_path, f
     np.savez(tmp_path / "clips.npz", waveforms=waveforms[:40], lengths=lengths[:40])
     script = ("import sys, numpy as np, keras; from keras_uvac.features import AudioFeatures; "
               "clips = np.load(sys.argv[1]); assert keras.backend.backend() == 'jax'; "
-              "out = AudioFeatures()({'waveform': clips['waveforms'], 'length': clips['lengths']}); "
-              "np.savez(sys.argv[2], **{k: np.asarray(v) for k, v in out.items()})")
+              "out = {form: AudioFeatures(dft=form)({'waveform': clips['waveforms'], 'length': clips['lengths']}) "
+              "for form in ('fft', 'matrix')}; "
+              "np.savez(sys.argv[2], **{f'{form}_{k}': np.asarray(v) for form in out for k, v in out[form].items()})")
     subprocess.run([sys.executable, "-c", script, str(tmp_path / "clips.npz"), str(tmp_path / "jax.npz")],
                    check=True, env={**os.environ, "KERAS_BACKEND": "jax"}, capture_output=True, timeout=300)
     computed = np.load(tmp_path / "jax.npz")
-    np.testing.assert_allclose(computed["spectrogram"], expected["spectrogram"][:40], atol=1e-5)
-    np.testing.assert_array_equal(computed["activity_mask"], expected["activity_mask"][:40])
+    for form in ("fft", "matrix"):
+        np.testing.assert_allclose(computed[f"{form}_spectrogram"], expected["spectrogram"][:40], atol=1e-5)
+        np.testing.assert_array_equal(computed[f"{form}_activity_mask"], expected["activity_mask"][:40])
+
+
+def test_audio_features_round_trips_and_refuses_an_unknown_dft():
+    from keras_uvac.features import AudioFeatures
+
+    layer = AudioFeatures(FeatureConfig(sample_rate=48000), dft="matrix", name="front")
+    copy = AudioFeatures.from_config(layer.get_config())
+    assert (copy.dft, copy.config, copy.name) == ("matrix", FeatureConfig(sample_rate=48000), "front")
+    with pytest.raises(ValueError, match="dft must be one of"):
+        AudioFeatures(dft="wavelet")

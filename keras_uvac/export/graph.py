@@ -126,7 +126,8 @@ def inference_model(model, with_latent_mean=False, batch_size=1, waveform_input=
         with_latent_mean: also output z's mean.
         batch_size: the static batch size (1 for microcontrollers).
         waveform_input: take the padded waveform and compute the features
-            inside (`features.AudioFeatures`, the pipeline's own layer).
+            inside (`features.AudioFeatures`, the pipeline's own layer, in its
+            matrix form, which TFLite runs for any frame length).
         logit_floor: see `QuadraticPosterior` (`calibrated_floor` gives one).
         activation_limits: see `layers.Encoder` (`calibrated_activation_limits`
             gives them).
@@ -147,7 +148,7 @@ def inference_model(model, with_latent_mean=False, batch_size=1, waveform_input=
     posterior = QuadraticPosterior.from_prior(model.prior, logit_floor)
     if waveform_input:
         inputs = keras.Input(shape=(config.num_samples,), batch_size=batch_size, name="waveform")
-        spectrogram = features_lib.AudioFeatures(config, name="features")(inputs)
+        spectrogram = features_lib.AudioFeatures(config, dft="matrix", name="features")(inputs)
     else:
         inputs = keras.Input(shape=(model.num_bins, model.num_frames), batch_size=batch_size, name="spectrogram")
         spectrogram = inputs
