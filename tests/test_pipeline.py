@@ -5,7 +5,7 @@ import pytest
 import scipy.signal
 from conftest import tone, write_wav
 
-from keras_uvac import datasets, pipeline
+from keras_uvac import audio, datasets, pipeline
 from keras_uvac.features import FeatureConfig
 
 
@@ -29,6 +29,19 @@ def test_every_input_kind_gives_finite_128_by_99_features(tmp_path):
     assert active == {"8k.wav": 40, "48k_stereo.wav": 50, "44k1_float.wav": 70, "silent.wav": 25, "long.wav": 99}
     silent = collection.paths.index(str(tmp_path / "silent.wav"))
     assert arrays["spectrogram"][silent].max() == 0.0
+
+
+def test_a_batch_of_mixed_rates_holds_each_clip_resampled_as_scipy_does(tmp_path):
+    collection = mixed_collection(tmp_path)
+    batch = next(iter(pipeline.waveform_batches(collection, FeatureConfig(long_clip_policy="start"))))
+    for row, path in enumerate(collection.paths):
+        info = collection.files[row]
+        samples = audio.decode_samples(path, info.data_offset, info.data_bytes, audio.ENCODINGS.index(info.encoding),
+                                       info.channels).numpy()
+        ratio = fractions.Fraction(16000, info.sample_rate)
+        expected = scipy.signal.resample_poly(samples, ratio.numerator, ratio.denominator)[:16000]
+        np.testing.assert_allclose(batch["waveform"][row, :len(expected)], expected, atol=1e-5, err_msg=path)
+        assert batch["length"][row] == len(expected)
 
 
 @pytest.mark.parametrize("rate", [8000, 16000, 44100, 48000])
