@@ -110,6 +110,7 @@ _MAX_FILTER_VALUES = 2**22
 
 # Output groups (one sample per phase) computed together by one convolution step: a one-channel input makes the
 # convolution slow, so the input is read in blocks of `groups * down` samples (3-5x faster for 8 and 48 kHz).
+# Rate pairs with a large `up` or `down` already give wide filters and use fewer groups.
 _GROUPS_PER_STEP = 8
 
 
@@ -117,10 +118,10 @@ _GROUPS_PER_STEP = 8
 def _polyphase_filters(up, down):
     """SciPy's `resample_poly` filter for `up/down`, laid out as a convolution over blocks of input samples.
 
-    Output group `g` (the output samples `g * up ... g * up + up - 1`) reads
-    inputs from `g * down` on of the input left-padded by `shift` zeros. The
-    input is reshaped into blocks of `groups * down` samples and one stride-1
-    convolution gives `groups` output groups per block.
+    Output group `g` (the output samples `g * up` to `g * up + up - 1`) reads
+    the input, left-padded by `shift` zeros, from sample `g * down` on. The
+    input is reshaped into blocks of `groups * down` samples, and one stride-1
+    convolution over the blocks gives `groups` output groups per block.
 
     Returns `(filters, shift, groups)` with float32 filters
     `(kernel_blocks, groups * down, groups * up)`; or None when that layout
@@ -157,9 +158,9 @@ def resample(waveforms, source_rate, target_rate):
     The same Kaiser-windowed filter and alignment as `scipy.signal.resample_poly`
     (agreement to about 1e-6), computed as one convolution over blocks of input
     samples with an output channel per filter phase and block position, so a
-    batch resamples in one op, in parallel, in a
-    tf.data graph or eagerly. Unusual rate pairs whose filter layout would be
-    too large (e.g. 44,101 Hz) are resampled by SciPy itself.
+    batch resamples in one op, in parallel, in a tf.data graph or eagerly.
+    Unusual rate pairs whose filter layout would be too large (e.g. 44,101 Hz)
+    are resampled by SciPy itself.
 
     Args:
         waveforms: one waveform `(samples,)` or a batch `(batch, samples)`.
