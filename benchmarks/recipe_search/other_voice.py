@@ -10,6 +10,8 @@ training. The tied mixture's BIC per group count is printed and kept too.
     python benchmarks/recipe_search/other_voice.py --json benchmarks/recipe_search/results/other_voice.json
     python benchmarks/recipe_search/other_voice.py --data runs/synthetic_digits \
         --json benchmarks/recipe_search/results/other_voice_synthetic.json
+    python benchmarks/recipe_search/other_voice.py --split speaker \
+        --json benchmarks/recipe_search/results/other_voice_speaker_split.json
 """
 
 import argparse
@@ -30,7 +32,7 @@ def rules(descriptors, seed=0):
         labels = cluster.KMeans(groups, n_init=5, random_state=seed).fit_predict(scaled)
         found[f"kmeans {groups} groups"] = labels
     bic = {}
-    for groups in (3, 6, 12, 24, 48):
+    for groups in (3, 4, 6, 12, 24, 48):
         fitted = mixture.GaussianMixture(groups, covariance_type="tied", n_init=3, random_state=seed).fit(scaled)
         found[f"tied GMM {groups} groups"] = fitted.predict(scaled)
         bic[groups] = fitted.bic(scaled)
@@ -50,9 +52,10 @@ def rules(descriptors, seed=0):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--data")
+    parser.add_argument("--split", default="random", choices=("random", "speaker"))
     parser.add_argument("--json")
     args = parser.parse_args()
-    collection = datasets.load_audio(args.data).split(seed=0)["train"]
+    collection = datasets.load_audio(args.data).split(args.split, seed=0)["train"]
     speakers = np.unique(collection.speakers, return_inverse=True)[1]
     digits = np.asarray(collection.labels)
     descriptors = nuisance.collection_descriptors(collection)
