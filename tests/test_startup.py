@@ -66,7 +66,7 @@ features = pipeline.extract_features(subset, progress=False)
 shipped = presets.load_preset("uvac_fsdd")
 test_features = pipeline.extract_features(collection.split(seed=0)["test"], progress=False)
 print(json.dumps({"loss": [record["loss"] for record in history],
-                  "clusters": model.predict_clusters(features)[0].tolist(),
+                  "latent_means": model.latent_mean(features).tolist(),
                   "shipped_clusters": shipped.predict_clusters(test_features)[0].tolist()}))
 shutil.rmtree(folder)
 """
@@ -79,8 +79,12 @@ def test_oneDNN_and_eigen_kernels_give_the_same_clusters():
     eigen = run_python(FIXED_SEED_RUN, ONEDNN_MAX_CPU_ISA="AVX2", TF_ENABLE_ONEDNN_OPTS="0")
     onednn = run_python(FIXED_SEED_RUN, ONEDNN_MAX_CPU_ISA="AVX2")
     # Rounding differs between the kernels, and training amplifies it from epoch to epoch (measured: 1e-6 after the
-    # first epoch, 5e-3 after the third); the clusters stay the same.
+    # first epoch, 5e-3 after the third).
     np.testing.assert_allclose(onednn["loss"][0], eigen["loss"][0], rtol=1e-4)
     np.testing.assert_allclose(onednn["loss"], eigen["loss"], rtol=2e-2)
-    assert onednn["clusters"] == eigen["clusters"]
+    # So small a model, trained this briefly, puts every clip in one cluster, and rounding decides which; its codes
+    # are compared instead (measured: they differ by 6% of their largest value).
+    codes = {name: np.array(run["latent_means"]) for name, run in (("onednn", onednn), ("eigen", eigen))}
+    np.testing.assert_allclose(codes["onednn"], codes["eigen"], atol=0.2 * np.abs(codes["eigen"]).max())
+    # The shipped model's clusters of the 300 test clips do not depend on the kernels.
     assert onednn["shipped_clusters"] == eigen["shipped_clusters"]
