@@ -21,14 +21,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("name", help="a results JSON of benchmarks/fsdd_clustering.py, without .json")
     args = parser.parse_args()
-    from keras_uvac import consensus, datasets, metrics, pipeline
+    from fsdd_clustering import load_runs
+
+    from keras_uvac import consensus, metrics, pipeline
     from keras_uvac.atomic import write_json
     from keras_uvac.model import UVAC
 
-    with open(os.path.join(ROOT, "benchmarks", "results", f"{args.name}.json")) as handle:
-        result = json.load(handle)
-    data = None if result["data"] == "bundled FSDD" else result["data"]
-    splits = datasets.load_audio(data).split(result["split"], seed=0)
+    result, splits = load_runs(args.name)
     models = [UVAC.from_preset(os.path.join(ROOT, run["model"])) for run in result["seeds"].values()]
     payload = {"what": f"{result['what']}; each seed, the most typical seed, and the consensus of the seeds",
                "command": "python benchmarks/consensus.py " + " ".join(sys.argv[1:]), "seeds": list(result["seeds"])}

@@ -23,6 +23,20 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHIPPED = os.path.join("saved_models", "uvac_fsdd.keras")
 
 
+def load_runs(name):
+    """A results JSON of this script, by name: `(result, splits)`, the splits being the ones its seeds used.
+
+    Example:
+    >>> result, splits = load_runs("fsdd_clustering_pseudo_speakers")  # doctest: +SKIP
+    """
+    from keras_uvac import datasets
+
+    with open(os.path.join(ROOT, "benchmarks", "results", f"{name}.json")) as handle:
+        result = json.load(handle)
+    data = None if result["data"] == "bundled FSDD" else result["data"]
+    return result, datasets.load_audio(data).split(result["split"], seed=0)
+
+
 def run_name(args):
     if args.name:
         return args.name

@@ -246,10 +246,13 @@ class AudioFeatures(DataLayer):
         config = self.config = FeatureConfig.from_config(self.feature_config or {})
         samples = np.arange(config.frame_length)
         window = 0.5 - 0.5 * np.cos(2 * np.pi * samples / config.frame_length)
-        self.window = window.astype("float32")
-        angle = 2 * np.pi * samples[:, None] * np.arange(1, config.num_bins + 1)[None, :] / config.frame_length
-        # One product gives the real parts (first num_bins columns) and the imaginary parts (the rest).
-        self.dft_matrix = (window[:, None] * np.concatenate([np.cos(angle), np.sin(angle)], axis=1)).astype("float32")
+        if dft == "matrix":
+            angle = 2 * np.pi * samples[:, None] * np.arange(1, config.num_bins + 1)[None, :] / config.frame_length
+            # One product gives the real parts (first num_bins columns) and the imaginary parts (the rest).
+            self.dft_matrix = (window[:, None] * np.concatenate([np.cos(angle), np.sin(angle)], axis=1)
+                               ).astype("float32")
+        else:
+            self.window = window.astype("float32")
         self.frame_starts = (np.arange(config.num_frames) * config.hop_length).astype("int32")
         # Frames are cut from blocks of `block` samples by strided slices (a gather of every frame's samples
         # costs more than the DFT itself).

@@ -12,11 +12,13 @@ import argparse
 import dataclasses
 import json
 import os
+import sys
 
 import keras
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
 
 def main():
@@ -25,13 +27,12 @@ def main():
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--json")
     args = parser.parse_args()
-    from keras_uvac import datasets, metrics, pipeline, training
+    from fsdd_clustering import load_runs
+
+    from keras_uvac import metrics, pipeline, training
     from keras_uvac.model import UVAC
 
-    with open(os.path.join(ROOT, "benchmarks", "results", f"{args.name}.json")) as handle:
-        result = json.load(handle)
-    data = None if result["data"] == "bundled FSDD" else result["data"]
-    splits = datasets.load_audio(data).split(result["split"], seed=0)
+    result, splits = load_runs(args.name)
     validation = pipeline.extract_features(splits["validation"], progress=False)
     labels = np.asarray(splits["validation"].labels)
     curves = {}

@@ -12,12 +12,14 @@ component's cluster). Nothing here looks at the test split.
 import argparse
 import json
 import os
+import sys
 
 import numpy as np
 from sklearn.cluster import AgglomerativeClustering, KMeans
 from sklearn.mixture import GaussianMixture
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
 
 def merged_mixture(codes, components, clusters, seed):
@@ -42,13 +44,12 @@ def main():
     parser.add_argument("name", help="a results JSON of benchmarks/fsdd_clustering.py, without .json")
     parser.add_argument("--json")
     args = parser.parse_args()
-    from keras_uvac import datasets, metrics, pipeline
+    from fsdd_clustering import load_runs
+
+    from keras_uvac import metrics, pipeline
     from keras_uvac.model import UVAC
 
-    with open(os.path.join(ROOT, "benchmarks", "results", f"{args.name}.json")) as handle:
-        result = json.load(handle)
-    data = None if result["data"] == "bundled FSDD" else result["data"]
-    splits = datasets.load_audio(data).split(result["split"], seed=0)
+    result, splits = load_runs(args.name)
     rows = {}
     for seed, run in result["seeds"].items():
         model = UVAC.from_preset(os.path.join(ROOT, run["model"]))
