@@ -109,7 +109,7 @@ _MAX_FILTER_VALUES = 2**22
 
 
 # Output groups (one sample per phase) computed together by one convolution step: a one-channel input makes the
-# convolution slow, so the input is read in blocks of `groups * down` samples (3-5x faster for 8 and 48 kHz).
+# convolution slow, so the input is read in blocks of `groups * down` samples.
 # Rate pairs with a large `up` or `down` already give wide filters and use fewer groups.
 _GROUPS_PER_STEP = 8
 
