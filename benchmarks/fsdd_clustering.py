@@ -76,7 +76,7 @@ def train(seed, args):
                              "--architecture first")
         command += ["distill", "--teacher", teacher]
     else:
-        command += ["train", "--precision", args.precision, "--speakers", args.speakers]
+        command += ["train", "--precision", args.precision, "--speakers", args.speakers, "--recipe", args.recipe]
         if args.epochs:
             command += ["--epochs", str(args.epochs)]
         if os.path.isdir(os.path.join(ROOT, out + ".run", "checkpoints")):
@@ -105,6 +105,7 @@ def main():
     parser.add_argument("--data", help="a corpus folder (default: the bundled FSDD)")
     parser.add_argument("--name", help="name of the runs folder and the results JSON (needed with --data)")
     parser.add_argument("--epochs", type=int, help="override the recipe's epochs")
+    parser.add_argument("--recipe", default="default", help="a recipe of keras_uvac.training.RECIPES")
     parser.add_argument("--precision", default="float32", choices=("float32", "mixed"))
     parser.add_argument("--architecture", default="full", choices=("full", "small", "tiny"))
     parser.add_argument("--distill", action="store_true",
@@ -134,7 +135,7 @@ def main():
                        for method in ("K-means", "GMM-EM")) for seed, result in seeds.items()}
     how = ("distilled from the same seed's full model" if args.distill
            else f"speaker terms on {args.speakers}")
-    payload = {"what": f"UVAC, default recipe, {args.data or 'bundled FSDD'} test split ({args.split} 80/10/10 "
+    payload = {"what": f"UVAC, {args.recipe} recipe, {args.data or 'bundled FSDD'} test split ({args.split} 80/10/10 "
                        f"split, split seed 0), {args.architecture} encoder, {how}",
                "speakers": args.speakers, "split": args.split, "data": args.data or "bundled FSDD",
                "precision": args.precision, "architecture": args.architecture, "distilled": args.distill,

@@ -86,6 +86,10 @@ class Recipe:
             cluster-agreement term in the joint phase (0: none).
         pseudo_speakers: voice-and-channel groups found for the speaker
             terms when the data names no speakers (`keras_uvac.nuisance`).
+        whiten_codes: at the mixture fit, map the codes linearly so that the
+            fitted mixture's shared covariance becomes the identity (folded
+            into the encoder's and decoder's linear layers), so that the
+            prior's diagonal variances hold the whole tied fit.
         model: keyword arguments of `UVAC` this recipe sets.
 
     Example:
@@ -104,6 +108,7 @@ class Recipe:
     kl_weight: float = 1.0
     cluster_weight: float = 0.0
     pseudo_speakers: int = 6
+    whiten_codes: bool = False
     model: dict = dataclasses.field(default_factory=dict)
 
     def get_config(self):
@@ -131,6 +136,7 @@ RECIPES = {
                              "consistency_weight": 100.0, "speaker_weight": 100.0, "cross_speaker_weight": 1.0,
                              "tied_prior_variances": True}),
 }
+RECIPES["whitened"] = dataclasses.replace(RECIPES["default"], name="whitened", whiten_codes=True)
 
 
 CHECKPOINTS = "checkpoints"
@@ -169,7 +175,7 @@ class RecipeSchedule(keras.callbacks.Callback):
             self.model.cluster_weight.assign(0.0)
             return
         if joint_epoch == 0 and self.recipe.gmm_initialization and self.embedding_data is not None:
-            fit_prior_to_codes(self.model, self.embedding_data, self.seed)
+            fit_prior_to_codes(self.model, self.embedding_data, self.seed, whiten=self.recipe.whiten_codes)
         warmup = self.recipe.kl_warmup_epochs
         ramp = min(1.0, (joint_epoch + 1) / warmup) if warmup else 1.0
         self.model.kl_weight.assign(ramp * self.recipe.kl_weight)
@@ -177,13 +183,18 @@ class RecipeSchedule(keras.callbacks.Callback):
         self.model.cluster_weight.assign(self.recipe.cluster_weight)
 
 
-def fit_prior_to_codes(model, data, seed=0):
+def fit_prior_to_codes(model, data, seed=0, whiten=False):
     """Fits the model's GMM prior to the latent means of `data` with EM.
 
     Args:
         model: a `UVAC`.
         data: features to encode.
         seed: seed of the EM fit.
+        whiten: (tied variances only) also change the latent coordinates so
+            that the fit's shared full covariance becomes the identity: the
+            encoder's mean output and the decoder's input layer absorb the
+            map, so reconstructions are unchanged and the diagonal prior holds
+            the full fit.
 
     Returns:
         The fitted scikit-learn `GaussianMixture`.
@@ -196,10 +207,30 @@ def fit_prior_to_codes(model, data, seed=0):
     tied = model.tied_prior_variances
     mixture = sk_mixture.GaussianMixture(model.num_clusters, covariance_type="tied" if tied else "diag", n_init=5,
                                          reg_covar=floor, random_state=seed).fit(codes)
-    # A tied fit shares one covariance; the prior keeps its diagonal.
-    variances = np.tile(np.diag(mixture.covariances_), (model.num_clusters, 1)) if tied else mixture.covariances_
-    model.prior.set_mixture(mixture.weights_, mixture.means_, np.maximum(variances, floor))
+    means = mixture.means_
+    if whiten and tied:
+        whitening = np.linalg.inv(np.linalg.cholesky(mixture.covariances_))
+        _map_latent(model, whitening)
+        means = means @ whitening.T
+        variances = np.ones_like(means)
+    else:
+        # A tied fit shares one covariance; without whitening the prior keeps its diagonal.
+        variances = np.tile(np.diag(mixture.covariances_), (model.num_clusters, 1)) if tied else mixture.covariances_
+    model.prior.set_mixture(mixture.weights_, means, np.maximum(variances, floor))
     return mixture
+
+
+def _map_latent(model, matrix):
+    """Replaces the latent mean z by `matrix @ z`, the decoder undoing it, so reconstructions do not change."""
+    matrix = np.asarray(matrix, "float64")
+    moments, from_latent = model.encoder.to_moments, model.decoder.from_latent
+    kernel, bias = np.asarray(moments.kernel, "float64"), np.asarray(moments.bias, "float64")
+    dim = model.latent_dim
+    kernel[:, :dim] = kernel[:, :dim] @ matrix.T
+    bias[:dim] = bias[:dim] @ matrix.T
+    moments.kernel.assign(kernel.astype("float32"))
+    moments.bias.assign(bias.astype("float32"))
+    from_latent.kernel.assign((np.linalg.inv(matrix).T @ np.asarray(from_latent.kernel, "float64")).astype("float32"))
 
 
 class EpochCheckpoint(keras.callbacks.Callback):

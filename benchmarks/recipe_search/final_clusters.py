@@ -4,7 +4,7 @@ For each model of a `benchmarks/fsdd_clustering.py` results JSON: validation acc
 posterior, and of clusterings fitted to the training clips' latent means without labels: a tied-covariance
 Gaussian mixture (10 restarts, the one of highest likelihood kept), K-means, and over-clustering (a tied
 mixture of 20 or 30 components whose means are merged into 10 by Ward linkage, each clip taking its
-component's cluster). Nothing here looks at the test split.
+component's cluster), and a tied mixture whose EM starts from the model's own prior. Nothing here looks at the test split.
 
     python benchmarks/recipe_search/final_clusters.py fsdd_clustering_pseudo_speakers [--json OUT]
 """
@@ -60,10 +60,15 @@ def main():
         clusters = model.num_clusters
         tied = GaussianMixture(clusters, covariance_type="tied", n_init=10, random_state=0).fit(codes["train"])
         posterior = model.predict_clusters(arrays["validation"])[0]
+        # EM started from the trained prior stays near the model's own clusters (same component order).
+        from_prior = GaussianMixture(clusters, covariance_type="tied", random_state=0,
+                                     weights_init=np.exp(np.asarray(model.prior.log_weights())),
+                                     means_init=np.asarray(model.prior.means)).fit(codes["train"])
         readers = {
             "model_posterior": lambda values, posterior=posterior: posterior,
             "tied_mixture_refit": tied.predict,
             "tied_mixture_refit_diagonal": diagonal_of(tied),
+            "tied_mixture_from_prior": from_prior.predict,
             "diagonal_mixture_refit": GaussianMixture(clusters, covariance_type="diag", n_init=10,
                                                       random_state=0).fit(codes["train"]).predict,
             "kmeans": KMeans(clusters, n_init=10, random_state=0).fit(codes["train"]).predict,
