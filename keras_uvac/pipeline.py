@@ -158,7 +158,8 @@ def waveform_dataset(collection, config):
 
 
 def feature_dataset(collection, config=None, batch_size=64, shuffle=False, seed=None, cache=False,
-                    with_labels=True, with_speakers=False, drop_remainder=False, on_device=False):
+                    with_labels=True, with_speakers=False, drop_remainder=False, on_device=False,
+                    clips_per_speaker=0):
     """Builds the batched feature dataset for a collection.
 
     Args:
@@ -177,6 +178,11 @@ def feature_dataset(collection, config=None, batch_size=64, shuffle=False, seed=
             its `length` instead of the features, for a model that computes
             them itself on its device (`UVAC.features`); `cache` then keeps
             the decoded waveforms.
+        clips_per_speaker: with `shuffle`, `cache` and `with_speakers`, deal
+            the shuffled clips in runs of this many clips of one speaker, so
+            that a speaker in a batch has company even when a corpus has
+            dozens of speakers (the speaker terms compare a speaker's clips
+            within a batch). 0: plain shuffling.
 
     Returns:
         A `tf.data.Dataset`.
@@ -186,6 +192,9 @@ def feature_dataset(collection, config=None, batch_size=64, shuffle=False, seed=
     >>> model.fit(feature_dataset(train, shuffle=True, cache=True), epochs=10)  # doctest: +SKIP
     """
     config = config or features_lib.FeatureConfig()
+    grouped = clips_per_speaker > 0 and shuffle and with_speakers and collection.speakers is not None
+    if grouped and cache is False:
+        raise ValueError("feature_dataset: clips_per_speaker needs cache (the clips are regrouped every epoch)")
     columns = {}
     if with_labels and collection.labels is not None:
         columns["label"] = collection.labels
@@ -216,11 +225,24 @@ def feature_dataset(collection, config=None, batch_size=64, shuffle=False, seed=
         dataset = dataset.cache("" if cache is True else str(cache))
         if shuffle:
             dataset = dataset.shuffle(len(collection), seed=seed, reshuffle_each_iteration=True)
+        if grouped:
+            dataset = _speaker_runs(dataset, clips_per_speaker, len(collection), seed)
         dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
     # Keras needs the length for progress bars and schedules; unbatching and dropped remainders hide it.
     batches = len(collection) // batch_size if drop_remainder else math.ceil(len(collection) / batch_size)
     dataset = dataset.apply(tf.data.experimental.assert_cardinality(batches))
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _speaker_runs(clips, run_length, count, seed):
+    """Regroups shuffled clips into runs of `run_length` clips of one speaker, the runs in random order."""
+    def speaker_of(features, *label):
+        return tf.cast(features["speaker"], tf.int64)
+
+    runs = clips.group_by_window(speaker_of, lambda _, window: window.batch(run_length), window_size=run_length)
+    # A speaker's last run of the epoch may be shorter; every clip is still seen once per epoch.
+    runs = runs.shuffle(count // run_length + 1, seed=seed, reshuffle_each_iteration=True)
+    return runs.unbatch()
 
 
 def extract_features(collection, config=None, batch_size=FEATURE_BATCH, progress=True):

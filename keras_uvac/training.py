@@ -90,6 +90,10 @@ class Recipe:
             fitted mixture's shared covariance becomes the identity (folded
             into the encoder's and decoder's linear layers), so that the
             prior's diagonal variances hold the whole tied fit.
+        clips_per_speaker: deal each epoch's shuffled clips in runs of this
+            many clips of one speaker (or pseudo-speaker), so that the
+            speaker terms see every speaker of a batch more than once; 0:
+            plain shuffling.
         model: keyword arguments of `UVAC` this recipe sets.
 
     Example:
@@ -109,6 +113,7 @@ class Recipe:
     cluster_weight: float = 0.0
     pseudo_speakers: int = 6
     whiten_codes: bool = False
+    clips_per_speaker: int = 0
     model: dict = dataclasses.field(default_factory=dict)
 
     def get_config(self):
@@ -136,7 +141,9 @@ RECIPES = {
                              "consistency_weight": 100.0, "speaker_weight": 100.0, "cross_speaker_weight": 1.0,
                              "tied_prior_variances": True}),
 }
+# Candidates of the recipe search (docs/recipe_search.md, seventh round).
 RECIPES["whitened"] = dataclasses.replace(RECIPES["default"], name="whitened", whiten_codes=True)
+RECIPES["speaker_runs"] = dataclasses.replace(RECIPES["default"], name="speaker_runs", clips_per_speaker=4)
 
 
 CHECKPOINTS = "checkpoints"
@@ -581,7 +588,8 @@ def _train(train_collection, out_path, recipe, validation_collection, feature_co
             # order of the uninterrupted run, so a resumed run ends with the same weights.
             data = pipeline.feature_dataset(collection, feature_config, batch_size, shuffle=True, seed=seed,
                                             cache=True, with_labels=False, with_speakers=groups is not None,
-                                            drop_remainder=drop_remainder)
+                                            drop_remainder=drop_remainder,
+                                            clips_per_speaker=recipe.clips_per_speaker)
             batches = len(collection) // batch_size if drop_remainder else math.ceil(len(collection) / batch_size)
             return data.repeat(recipe.epochs).skip(initial_epoch * batches)
 

@@ -115,6 +115,26 @@ def test_cached_shuffled_epochs_hold_the_same_clips_in_new_orders():
     np.testing.assert_allclose(cached, plain, atol=1e-6)
 
 
+def test_clips_come_in_runs_of_one_speaker_when_asked_for():
+    collection = datasets.load_audio().subset(range(0, 3000, 25))  # 120 clips, 6 speakers
+    dataset = pipeline.feature_dataset(collection, batch_size=16, shuffle=True, seed=0, cache=True,
+                                       with_speakers=True, clips_per_speaker=4)
+    epochs = []
+    for _ in range(2):
+        batches = [(inputs["speaker"].numpy(), labels.numpy()) for inputs, labels in dataset]
+        epochs.append((np.concatenate([speakers for speakers, _ in batches]),
+                       np.concatenate([labels for _, labels in batches])))
+    for speakers, labels in epochs:
+        assert sorted(labels) == sorted(collection.labels)  # every clip once per epoch
+        runs = np.diff(np.flatnonzero(np.diff(np.r_[-1, speakers, -1]) != 0))
+        # Runs of one speaker hold a multiple of 4 clips, but for each speaker's last, shorter run.
+        assert np.sum(runs % 4 != 0) <= len(set(speakers))
+        assert np.mean(runs) >= 4
+    assert not np.array_equal(epochs[0][0], epochs[1][0])
+    with pytest.raises(ValueError, match="clips_per_speaker needs cache"):
+        pipeline.feature_dataset(collection, shuffle=True, with_speakers=True, clips_per_speaker=4)
+
+
 def test_file_cache_is_written(tmp_path):
     collection = datasets.load_audio().subset(range(10))
     list(pipeline.feature_dataset(collection, cache=str(tmp_path / "cache"), with_labels=False))
