@@ -4,7 +4,8 @@ For each model of a `benchmarks/fsdd_clustering.py` results JSON: validation acc
 posterior, and of clusterings fitted to the training clips' latent means without labels: a tied-covariance
 Gaussian mixture (10 restarts, the one of highest likelihood kept), K-means, and over-clustering (a tied
 mixture of 20 or 30 components whose means are merged into 10 by Ward linkage, each clip taking its
-component's cluster), and a tied mixture whose EM starts from the model's own prior. Nothing here looks at the test split.
+component's cluster), and a tied mixture whose EM starts from the model's own prior. Nothing here looks at
+the test split.
 
     python benchmarks/recipe_search/final_clusters.py fsdd_clustering_pseudo_speakers [--json OUT]
 """
