@@ -45,6 +45,8 @@ def _add_data_arguments(parser, positional=False, sample_rate=True):
         parser.add_argument("--duration", type=float, default=1.0,
                             help="seconds per clip: shorter ones are padded, longer ones cut to their loudest part "
                                  "(default 1.0; the model's input grows with it)")
+        parser.add_argument("--magnitude", default="linear", choices=("linear", "log"),
+                            help="STFT magnitude as it is (the paper's) or in dB over 80 dB below each clip's peak")
 
 
 def _positive_int(text):
@@ -93,7 +95,7 @@ def _load(args):
 def _feature_config(args):
     from keras_uvac.features import FeatureConfig
 
-    return FeatureConfig(sample_rate=args.sample_rate, duration=args.duration)
+    return FeatureConfig(sample_rate=args.sample_rate, duration=args.duration, magnitude=args.magnitude)
 
 
 def _print_table(rows):

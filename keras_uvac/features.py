@@ -26,6 +26,7 @@ import tensorflow as tf
 from keras.src.layers.preprocessing.data_layer import DataLayer
 
 LONG_CLIP_POLICIES = ("loudest", "start")
+MAGNITUDES = ("linear", "log")
 DFT_FORMS = ("fft", "matrix")
 
 
@@ -43,6 +44,12 @@ class FeatureConfig:
         long_clip_policy: what to do with a clip longer than `duration`:
             `"loudest"` keeps the `duration` window of highest energy (a word
             inside a long recording), `"start"` keeps the beginning.
+        magnitude: `"linear"` (the paper's STFT magnitude) or `"log"` (its
+            logarithm over the `log_range_db` below each clip's peak, as a
+            level in dB: quiet harmonics and formants count, not just the
+            loudest bins).
+        log_range_db: the dynamic range kept by `magnitude="log"`; anything
+            quieter reads as 0.
 
     Example:
     >>> config = FeatureConfig(sample_rate=48000)
@@ -58,6 +65,8 @@ class FeatureConfig:
     hop_ms: float = 10.0
     num_bins: int = 128
     long_clip_policy: str = "loudest"
+    magnitude: str = "linear"
+    log_range_db: float = 80.0
 
     def __post_init__(self):
         for name, milliseconds in (("frame_ms", self.frame_ms), ("hop_ms", self.hop_ms),
@@ -75,6 +84,10 @@ class FeatureConfig:
         if self.long_clip_policy not in LONG_CLIP_POLICIES:
             raise ValueError(f"FeatureConfig: long_clip_policy must be one of {LONG_CLIP_POLICIES}, "
                              f"got {self.long_clip_policy!r}")
+        if self.magnitude not in MAGNITUDES:
+            raise ValueError(f"FeatureConfig: magnitude must be one of {MAGNITUDES}, got {self.magnitude!r}")
+        if not self.log_range_db > 0:
+            raise ValueError(f"FeatureConfig: log_range_db must be positive, got {self.log_range_db}")
 
     @property
     def frame_length(self):
@@ -211,8 +224,9 @@ class AudioFeatures(DataLayer):
     own front end), or one constant matrix product with the DFT's cosine and
     sine rows (`dft="matrix"`: TFLite's RFFT2D only takes power-of-two lengths,
     and 20 ms at 16 kHz is 320 samples, so the raw-audio export uses it). The
-    magnitude is min-max normalised per clip (the paper's z-score then min-max
-    equals the min-max alone); a silent clip gives zeros, never NaN.
+    magnitude (or its log, by `FeatureConfig.magnitude`) is min-max normalised
+    per clip (the paper's z-score then min-max equals the min-max alone); a
+    silent clip gives zeros, never NaN.
 
     Args:
         feature_config: a `FeatureConfig` or its config dict (default: `FeatureConfig()`).
@@ -278,6 +292,11 @@ class AudioFeatures(DataLayer):
             real, imaginary = self.backend.math.rfft(self._frames(waveform) * self.window)
             real, imaginary = real[..., 1:bins + 1], imaginary[..., 1:bins + 1]
         spectrogram = numpy.transpose(numpy.sqrt(real * real + imaginary * imaginary), (0, 2, 1))
+        if self.config.magnitude == "log":
+            # The floor follows each clip's peak, so the level does not matter; 1e-12 keeps silence finite.
+            peak = numpy.max(spectrogram, axis=(1, 2), keepdims=True)
+            floor = numpy.maximum(peak * 10.0 ** (-self.config.log_range_db / 20), 1e-12)
+            spectrogram = numpy.log(numpy.maximum(spectrogram, floor))
         low = numpy.min(spectrogram, axis=(1, 2), keepdims=True)
         high = numpy.max(spectrogram, axis=(1, 2), keepdims=True)
         spectrogram = (spectrogram - low) / numpy.maximum(high - low, 1e-12)

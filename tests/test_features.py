@@ -11,7 +11,7 @@ from keras_uvac import cli
 from keras_uvac.features import FeatureConfig, resample, spectrogram_and_mask
 
 
-def reference_features(path, sample_rate):
+def reference_features(path, sample_rate, magnitude_kind="linear"):
     """The feature definition written independently with NumPy and SciPy."""
     rate, samples = scipy.io.wavfile.read(path)
     waveform = samples.astype(np.float64) / 32768.0
@@ -25,21 +25,25 @@ def reference_features(path, sample_rate):
     frames = np.lib.stride_tricks.sliding_window_view(padded, window_length)[::hop]
     window = scipy.signal.get_window("hann", window_length)
     magnitude = np.abs(np.fft.rfft(frames * window, axis=1))[:, 1:129].T
+    if magnitude_kind == "log":
+        magnitude = 20 * np.log10(np.maximum(magnitude, magnitude.max() * 1e-4))  # 80 dB below the peak
     spectrogram = (magnitude - magnitude.min()) / (magnitude.max() - magnitude.min())
     mask = (np.arange(frames.shape[0]) * hop < len(waveform)).astype(np.float32)
     return spectrogram, mask
 
 
-@pytest.mark.parametrize("sample_rate", [16000, 48000])
-def test_uvac_features_on_audiomnist_match_numpy_scipy_reference(tmp_path, audiomnist_sample, sample_rate):
+@pytest.mark.parametrize("sample_rate,magnitude", [(16000, "linear"), (48000, "linear"), (16000, "log")])
+def test_uvac_features_on_audiomnist_match_numpy_scipy_reference(tmp_path, audiomnist_sample, sample_rate,
+                                                                 magnitude):
     out = tmp_path / "features.npz"
-    assert cli.main(["-q", "features", audiomnist_sample, "--out", str(out), "--sample-rate", str(sample_rate)]) == 0
+    assert cli.main(["-q", "features", audiomnist_sample, "--out", str(out), "--sample-rate", str(sample_rate),
+                     "--magnitude", magnitude]) == 0
     arrays = np.load(out)
     assert arrays["spec"].shape == (6, 128, 99) and arrays["mask"].shape == (6, 99)
     assert arrays["spec"].min() >= 0.0 and arrays["spec"].max() <= 1.0
     assert sorted(arrays["path"]) == sorted(glob.glob(f"{audiomnist_sample}/data/*/*.wav"))
     for spectrogram, mask, path in zip(arrays["spec"], arrays["mask"], arrays["path"]):
-        expected_spectrogram, expected_mask = reference_features(str(path), sample_rate)
+        expected_spectrogram, expected_mask = reference_features(str(path), sample_rate, magnitude)
         np.testing.assert_allclose(spectrogram, expected_spectrogram, atol=2e-4)
         np.testing.assert_array_equal(mask, expected_mask)
         assert 0 < mask.sum() < 99
@@ -57,14 +61,18 @@ def test_config_is_the_papers_stft_at_48k_and_round_trips():
     ({"sample_rate": 16001}, "not a positive whole number"),
     ({"long_clip_policy": "middle"}, "long_clip_policy"),
     ({"duration": 0.01}, "shorter than one frame"),
+    ({"magnitude": "mel"}, "magnitude must be one of"),
+    ({"log_range_db": 0.0}, "log_range_db must be positive"),
 ])
 def test_invalid_configs_are_refused(kwargs, problem):
     with pytest.raises(ValueError, match=problem):
         FeatureConfig(**kwargs)
 
 
-def test_silent_clip_gives_finite_zero_features():
-    spectrogram, mask = spectrogram_and_mask(tf.zeros((1, 16000)), tf.constant([8000]), FeatureConfig())
+@pytest.mark.parametrize("magnitude", ["linear", "log"])
+def test_silent_clip_gives_finite_zero_features(magnitude):
+    spectrogram, mask = spectrogram_and_mask(tf.zeros((1, 16000)), tf.constant([8000]),
+                                             FeatureConfig(magnitude=magnitude))
     assert np.all(np.isfinite(spectrogram.numpy())) and float(tf.reduce_max(spectrogram)) == 0.0
     assert int(tf.reduce_sum(mask)) == 50
 
