@@ -76,7 +76,8 @@ def train(seed, args):
                              "--architecture first")
         command += ["distill", "--teacher", teacher]
     else:
-        command += ["train", "--precision", args.precision, "--speakers", args.speakers, "--recipe", args.recipe]
+        command += ["train", "--precision", args.precision, "--speakers", args.speakers, "--recipe", args.recipe,
+                    "--magnitude", args.magnitude]
         if args.epochs:
             command += ["--epochs", str(args.epochs)]
         if os.path.isdir(os.path.join(ROOT, out + ".run", "checkpoints")):
@@ -106,6 +107,7 @@ def main():
     parser.add_argument("--name", help="name of the runs folder and the results JSON (needed with --data)")
     parser.add_argument("--epochs", type=int, help="override the recipe's epochs")
     parser.add_argument("--recipe", default="default", help="a recipe of keras_uvac.training.RECIPES")
+    parser.add_argument("--magnitude", default="linear", choices=("linear", "log"), help="the features' magnitude")
     parser.add_argument("--precision", default="float32", choices=("float32", "mixed"))
     parser.add_argument("--architecture", default="full", choices=("full", "small", "tiny"))
     parser.add_argument("--distill", action="store_true",
@@ -138,7 +140,8 @@ def main():
     payload = {"what": f"UVAC, {args.recipe} recipe, {args.data or 'bundled FSDD'} test split ({args.split} 80/10/10 "
                        f"split, split seed 0), {args.architecture} encoder, {how}",
                "speakers": args.speakers, "split": args.split, "data": args.data or "bundled FSDD",
-               "precision": args.precision, "architecture": args.architecture, "distilled": args.distill,
+               "precision": args.precision, "architecture": args.architecture, "recipe": args.recipe,
+               "magnitude": args.magnitude, "distilled": args.distill,
                "command": "python benchmarks/fsdd_clustering.py " + " ".join(sys.argv[1:]),
                "seeds": seeds, "uvac_mean": summary, "every_seed_beats_kmeans_and_gmm_em": all(beats.values()),
                "beats_by_seed": beats}
