@@ -1,0 +1,50 @@
+"""Validation accuracy of the runs behind `benchmarks/fsdd_clustering.py` results JSONs, side by side.
+
+For each results JSON: per seed, the validation accuracy after the first joint epoch (the mixture fit), at the end,
+and the mean of the last three epochs (one epoch moves it by up to 4 points on the FSDD's 300 validation clips,
+so the three-epoch mean compares recipes with less noise). Reads the training histories only; nothing here
+looks at the test split.
+
+    python benchmarks/recipe_search/compare_runs.py fsdd_clustering_pseudo_speakers fsdd_whitened_pseudo_speakers
+"""
+
+import argparse
+import json
+import os
+import statistics
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def validation_summary(name):
+    """`{seed: {"after_fit", "final", "last_three"}}` plus `"mean"`, from a results JSON's run histories."""
+    with open(os.path.join(ROOT, "benchmarks", "results", f"{name}.json")) as handle:
+        result = json.load(handle)
+    rows = {}
+    for seed, run in result["seeds"].items():
+        with open(os.path.join(ROOT, run["model"] + ".run", "history.json")) as handle:
+            history = [record["val_accuracy"] for record in json.load(handle)]
+        with open(os.path.join(ROOT, run["model"] + ".run", "recipe.json")) as handle:
+            pretrain_epochs = json.load(handle)["recipe"]["pretrain_epochs"]
+        rows[seed] = {"after_fit": history[pretrain_epochs], "final": history[-1],
+                      "last_three": statistics.mean(history[-3:])}
+    rows["mean"] = {key: statistics.mean(row[key] for row in rows.values()) for key in next(iter(rows.values()))}
+    return rows
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="+", help="results JSONs of benchmarks/fsdd_clustering.py, without .json")
+    args = parser.parse_args()
+    print("| runs | after the first joint epoch | final | mean of the last three epochs |")
+    print("| --- | --- | --- | --- |")
+    for name in args.names:
+        rows = validation_summary(name)
+        seeds = [seed for seed in rows if seed != "mean"]
+        cells = [" / ".join(f"{100 * rows[seed][key]:.1f}" for seed in seeds) + f" ({100 * rows['mean'][key]:.1f})"
+                 for key in ("after_fit", "final", "last_three")]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
