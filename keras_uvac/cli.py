@@ -348,8 +348,8 @@ def build_parser():
     train = commands.add_parser("train", help="train a UVAC model on the training split")
     _add_data_arguments(train)
     _add_split_arguments(train)
-    train.add_argument("--recipe", default="default", choices=("default", "paper", "whitened", "speaker_runs"),
-                       help="training recipe ('whitened' and 'speaker_runs' are candidates of the recipe search, "
+    train.add_argument("--recipe", default="default", choices=("default", "paper", "speaker_runs"),
+                       help="training recipe ('speaker_runs': a candidate of the recipe search, "
                             "docs/recipe_search.md)")
     train.add_argument("--epochs", type=_positive_int, help="epochs (the recipe's phases scale with it)")
     train.add_argument("--seed", type=int, default=0, help="seed of initialisation, shuffling and sampling")

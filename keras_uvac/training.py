@@ -86,10 +86,6 @@ class Recipe:
             cluster-agreement term in the joint phase (0: none).
         pseudo_speakers: voice-and-channel groups found for the speaker
             terms when the data names no speakers (`keras_uvac.nuisance`).
-        whiten_codes: at the mixture fit, map the codes linearly so that the
-            fitted mixture's shared covariance becomes the identity (folded
-            into the encoder's and decoder's linear layers), so that the
-            prior's diagonal variances hold the whole tied fit.
         clips_per_speaker: deal each epoch's shuffled clips in runs of this
             many clips of one speaker (or pseudo-speaker), so that the
             speaker terms see every speaker of a batch more than once; 0:
@@ -112,7 +108,6 @@ class Recipe:
     kl_weight: float = 1.0
     cluster_weight: float = 0.0
     pseudo_speakers: int = 6
-    whiten_codes: bool = False
     clips_per_speaker: int = 0
     model: dict = dataclasses.field(default_factory=dict)
 
@@ -142,7 +137,6 @@ RECIPES = {
                              "tied_prior_variances": True}),
 }
 # Candidates of the recipe search (docs/recipe_search.md, seventh round).
-RECIPES["whitened"] = dataclasses.replace(RECIPES["default"], name="whitened", whiten_codes=True)
 RECIPES["speaker_runs"] = dataclasses.replace(RECIPES["default"], name="speaker_runs", clips_per_speaker=4)
 
 
@@ -182,7 +176,7 @@ class RecipeSchedule(keras.callbacks.Callback):
             self.model.cluster_weight.assign(0.0)
             return
         if joint_epoch == 0 and self.recipe.gmm_initialization and self.embedding_data is not None:
-            fit_prior_to_codes(self.model, self.embedding_data, self.seed, whiten=self.recipe.whiten_codes)
+            fit_prior_to_codes(self.model, self.embedding_data, self.seed)
         warmup = self.recipe.kl_warmup_epochs
         ramp = min(1.0, (joint_epoch + 1) / warmup) if warmup else 1.0
         self.model.kl_weight.assign(ramp * self.recipe.kl_weight)
@@ -190,18 +184,13 @@ class RecipeSchedule(keras.callbacks.Callback):
         self.model.cluster_weight.assign(self.recipe.cluster_weight)
 
 
-def fit_prior_to_codes(model, data, seed=0, whiten=False):
+def fit_prior_to_codes(model, data, seed=0):
     """Fits the model's GMM prior to the latent means of `data` with EM.
 
     Args:
         model: a `UVAC`.
         data: features to encode.
         seed: seed of the EM fit.
-        whiten: (tied variances only) also change the latent coordinates so
-            that the fit's shared full covariance becomes the identity: the
-            encoder's mean output and the decoder's input layer absorb the
-            map, so reconstructions are unchanged and the diagonal prior holds
-            the full fit.
 
     Returns:
         The fitted scikit-learn `GaussianMixture`.
@@ -214,30 +203,11 @@ def fit_prior_to_codes(model, data, seed=0, whiten=False):
     tied = model.tied_prior_variances
     mixture = sk_mixture.GaussianMixture(model.num_clusters, covariance_type="tied" if tied else "diag", n_init=5,
                                          reg_covar=floor, random_state=seed).fit(codes)
-    means = mixture.means_
-    if whiten and tied:
-        whitening = np.linalg.inv(np.linalg.cholesky(mixture.covariances_))
-        _map_latent(model, whitening)
-        means = means @ whitening.T
-        variances = np.ones_like(means)
-    else:
-        # A tied fit shares one covariance; without whitening the prior keeps its diagonal.
-        variances = np.tile(np.diag(mixture.covariances_), (model.num_clusters, 1)) if tied else mixture.covariances_
-    model.prior.set_mixture(mixture.weights_, means, np.maximum(variances, floor))
+    # A tied fit shares one covariance; the prior keeps its diagonal (holding all of it lost 15 points with
+    # speaker ids: docs/recipe_search.md, seventh round).
+    variances = np.tile(np.diag(mixture.covariances_), (model.num_clusters, 1)) if tied else mixture.covariances_
+    model.prior.set_mixture(mixture.weights_, mixture.means_, np.maximum(variances, floor))
     return mixture
-
-
-def _map_latent(model, matrix):
-    """Replaces the latent mean z by `matrix @ z`, the decoder undoing it, so reconstructions do not change."""
-    matrix = np.asarray(matrix, "float64")
-    moments, from_latent = model.encoder.to_moments, model.decoder.from_latent
-    kernel, bias = np.asarray(moments.kernel, "float64"), np.asarray(moments.bias, "float64")
-    dim = model.latent_dim
-    kernel[:, :dim] = kernel[:, :dim] @ matrix.T
-    bias[:dim] = bias[:dim] @ matrix.T
-    moments.kernel.assign(kernel.astype("float32"))
-    moments.bias.assign(bias.astype("float32"))
-    from_latent.kernel.assign((np.linalg.inv(matrix).T @ np.asarray(from_latent.kernel, "float64")).astype("float32"))
 
 
 class EpochCheckpoint(keras.callbacks.Callback):

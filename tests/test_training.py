@@ -56,24 +56,6 @@ def test_speaker_term_and_tied_prior_variances_in_a_training_run(small_fsdd, tmp
     assert history[0]["speaker"] == 0.0
 
 
-def test_a_whitened_mixture_fit_keeps_reconstructions_and_gives_the_full_tied_posterior(small_fsdd):
-    from keras_uvac import pipeline
-    from keras_uvac.model import UVAC
-
-    features = pipeline.extract_features(datasets.load_audio(small_fsdd), progress=False)
-    model = UVAC(tied_prior_variances=True, seed=0, **TINY)
-    codes = np.asarray(model.latent_mean(features))
-    reconstructions = keras.ops.convert_to_numpy(model.decoder(codes))
-    mixture = training.fit_prior_to_codes(model, features, seed=0, whiten=True)
-    whitened = np.asarray(model.latent_mean(features))
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(model.decoder(whitened)), reconstructions, atol=1e-4)
-    # The new coordinates make the shared covariance the identity, so the diagonal prior is the full tied fit.
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(model.prior.log_variances()), 0.0, atol=1e-5)
-    clusters, probabilities = model.predict_clusters(features)
-    np.testing.assert_array_equal(clusters, mixture.predict(codes))
-    np.testing.assert_allclose(probabilities, mixture.predict_proba(codes).max(axis=1), atol=1e-3)
-
-
 def test_nan_stops_training_and_keeps_the_last_good_checkpoint(small_fsdd, tmp_path):
     collection = datasets.load_audio(small_fsdd)
 
