@@ -62,7 +62,10 @@ SPEAKER_CONDITIONS = [
     ("fsdd_clustering_speaker_split.json", "FSDD (6 speakers)", "speakers 4/1/1", "speaker ids"),
     ("fsdd_clustering_pseudo_speakers_speaker_split.json", "FSDD (6 speakers)", "speakers 4/1/1",
      "none (pseudo-speakers)"),
-    ("synthetic_speaker_ids.json", "synthetic espeak-ng (48 speakers)", "random 80/10/10", "speaker ids"),
+    ("synthetic_speaker_runs_ids.json", "synthetic espeak-ng (48 speakers)", "random 80/10/10",
+     "speaker ids (batches dealt in runs of 4 clips per speaker, as the default does from 17 speakers)"),
+    ("synthetic_speaker_ids.json", "synthetic espeak-ng (48 speakers)", "random 80/10/10",
+     "speaker ids, plain shuffled batches (the default before the seventh round of the recipe search)"),
     ("synthetic_pseudo_speakers_gmm.json", "synthetic espeak-ng (48 speakers)", "random 80/10/10",
      "none (pseudo-speakers)"),
 ]

@@ -90,6 +90,9 @@ class Recipe:
             many clips of one speaker (or pseudo-speaker), so that the
             speaker terms see every speaker of a batch more than once; 0:
             plain shuffling.
+        speaker_runs_from: deal runs only when the training data has at
+            least this many speakers; with fewer, a plain shuffled batch
+            already holds several clips of each.
         model: keyword arguments of `UVAC` this recipe sets.
 
     Example:
@@ -109,6 +112,7 @@ class Recipe:
     cluster_weight: float = 0.0
     pseudo_speakers: int = 6
     clips_per_speaker: int = 0
+    speaker_runs_from: int = 17
     model: dict = dataclasses.field(default_factory=dict)
 
     def get_config(self):
@@ -131,13 +135,14 @@ RECIPES = {
                     model={"reconstruction_loss": "mse", "prior_initialization": "paper"}),
     "default": Recipe(name="default", epochs=20, batch_size=64, learning_rate=1e-3, final_learning_rate=1e-4,
                       pretrain_epochs=12, gmm_initialization=True, kl_warmup_epochs=2, kl_weight=0.25,
-                      cluster_weight=1.0,
+                      cluster_weight=1.0, clips_per_speaker=4,
                       model={"reconstruction_loss": "sse", "min_log_variance": -4.0, "learn_mixture_weights": False,
                              "consistency_weight": 100.0, "speaker_weight": 100.0, "cross_speaker_weight": 1.0,
                              "tied_prior_variances": True}),
 }
-# Candidates of the recipe search (docs/recipe_search.md, seventh round).
-RECIPES["speaker_runs"] = dataclasses.replace(RECIPES["default"], name="speaker_runs", clips_per_speaker=4)
+# Runs of one speaker whatever the speaker count (the default deals them from 17 speakers on, where a batch of 64
+# would hold fewer than 4 clips of each): docs/recipe_search.md, seventh round.
+RECIPES["speaker_runs"] = dataclasses.replace(RECIPES["default"], name="speaker_runs", speaker_runs_from=0)
 
 
 CHECKPOINTS = "checkpoints"
@@ -508,10 +513,26 @@ def describe_speakers(collection, mode, recipe=None):
     source = speaker_source(collection, mode)
     if source == "none":
         return "none (the recipe clusters less well without them)"
+    recipe = recipe or RECIPES["default"]
     if source == "pseudo":
-        groups = (recipe or RECIPES["default"]).pseudo_speakers
-        return f"{groups} pseudo-speaker groups found from voice and channel (no speaker ids used)"
-    return f"the {len(set(collection.speakers))} speaker ids of the data"
+        groups = recipe.pseudo_speakers
+        text, run_length = (f"{groups} pseudo-speaker groups found from voice and channel (no speaker ids used)",
+                            speaker_run_length(recipe, np.arange(groups)))
+    else:
+        text, run_length = (f"the {len(set(collection.speakers))} speaker ids of the data",
+                            speaker_run_length(recipe, collection.speakers))
+    return text + (f", each batch dealt in runs of {run_length} clips of one speaker" if run_length else "")
+
+
+def speaker_run_length(recipe, speakers):
+    """Clips per run of one speaker in the recipe's shuffled batches for these speaker ids (0: plain shuffling).
+
+    Example:
+    >>> speaker_run_length(RECIPES["default"], np.arange(48)), speaker_run_length(RECIPES["default"], np.arange(6))
+    (4, 0)
+    """
+    many = speakers is not None and len(np.unique(speakers)) >= recipe.speaker_runs_from
+    return recipe.clips_per_speaker if many else 0
 
 
 def speaker_groups(collection, mode, recipe, seed=0):
@@ -543,6 +564,7 @@ def _train(train_collection, out_path, recipe, validation_collection, feature_co
     try:
         groups = speaker_groups(train_collection, speakers, recipe, seed)
         train_collection = dataclasses.replace(train_collection, speakers=groups)
+        clips_per_speaker = speaker_run_length(recipe, groups)
         steps_per_epoch = replicas.steps_per_epoch(len(train_collection), recipe.batch_size)
         with replicas.scope():
             if checkpoint is not None:
@@ -558,8 +580,7 @@ def _train(train_collection, out_path, recipe, validation_collection, feature_co
             # order of the uninterrupted run, so a resumed run ends with the same weights.
             data = pipeline.feature_dataset(collection, feature_config, batch_size, shuffle=True, seed=seed,
                                             cache=True, with_labels=False, with_speakers=groups is not None,
-                                            drop_remainder=drop_remainder,
-                                            clips_per_speaker=recipe.clips_per_speaker)
+                                            drop_remainder=drop_remainder, clips_per_speaker=clips_per_speaker)
             batches = len(collection) // batch_size if drop_remainder else math.ceil(len(collection) / batch_size)
             return data.repeat(recipe.epochs).skip(initial_epoch * batches)
 

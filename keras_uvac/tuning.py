@@ -104,7 +104,9 @@ class UVACHyperModel(keras_tuner.HyperModel):
         collection = self._grouped_collection
         train_data = pipeline.feature_dataset(collection, self.feature_config, recipe.batch_size, shuffle=True,
                                               seed=self.seed, cache=True, with_labels=False,
-                                              with_speakers=collection.speakers is not None)
+                                              with_speakers=collection.speakers is not None,
+                                              clips_per_speaker=training.speaker_run_length(recipe,
+                                                                                            collection.speakers))
         embedding_data = pipeline.feature_dataset(collection, self.feature_config, 256, with_labels=False)
         validation = pipeline.feature_dataset(self.validation_collection, self.feature_config, 256,
                                               with_labels=self.with_labels)

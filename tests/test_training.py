@@ -122,6 +122,17 @@ def test_interrupted_uvac_train_resumes_without_losing_an_epoch(small_fsdd, tmp_
     assert keras.models.load_model(out).count_params() > 0
 
 
+def test_a_corpus_of_many_speakers_trains_on_batches_dealt_in_speaker_runs(small_fsdd, tmp_path):
+    fsdd = datasets.load_audio(small_fsdd)
+    many = dataclasses.replace(fsdd, speakers=[f"speaker{index % 20}" for index in range(len(fsdd))])
+    recipe = dataclasses.replace(training.RECIPES["default"].with_epochs(2), batch_size=16)
+    described = training.describe_speakers(many, "ids", recipe)
+    assert "20 speaker ids of the data, each batch dealt in runs of 4" in described
+    assert "runs" not in training.describe_speakers(fsdd, "ids", recipe)  # 6 speakers: plain shuffling
+    _, history = training.train(many, tmp_path / "many.keras", recipe, verbose=0, **TINY)
+    assert len(history) == 2 and all(record["speaker"] > 0 for record in history)
+
+
 def test_a_corpus_without_speaker_ids_trains_with_pseudo_speakers(small_fsdd, tmp_path):
     collection = dataclasses.replace(datasets.load_audio(small_fsdd), speakers=None)
     recipe = dataclasses.replace(training.Recipe(name="t", epochs=2, pretrain_epochs=1, gmm_initialization=True),
