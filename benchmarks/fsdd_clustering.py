@@ -23,6 +23,17 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHIPPED = os.path.join("saved_models", "uvac_fsdd.keras")
 
 
+def load_result(name):
+    """A results JSON of this script, by name (without `.json`).
+
+    Example:
+    >>> load_result("fsdd_clustering")["uvac_mean"]["accuracy"]  # doctest: +SKIP
+    0.77
+    """
+    with open(os.path.join(ROOT, "benchmarks", "results", f"{name}.json")) as handle:
+        return json.load(handle)
+
+
 def load_runs(name):
     """A results JSON of this script, by name: `(result, splits)`, the splits being the ones its seeds used.
 
@@ -31,8 +42,7 @@ def load_runs(name):
     """
     from keras_uvac import datasets
 
-    with open(os.path.join(ROOT, "benchmarks", "results", f"{name}.json")) as handle:
-        result = json.load(handle)
+    result = load_result(name)
     data = None if result["data"] == "bundled FSDD" else result["data"]
     return result, datasets.load_audio(data).split(result["split"], seed=0)
 

@@ -515,12 +515,12 @@ def describe_speakers(collection, mode, recipe=None):
         return "none (the recipe clusters less well without them)"
     recipe = recipe or RECIPES["default"]
     if source == "pseudo":
-        groups = recipe.pseudo_speakers
-        text, run_length = (f"{groups} pseudo-speaker groups found from voice and channel (no speaker ids used)",
-                            speaker_run_length(recipe, np.arange(groups)))
+        groups = np.arange(recipe.pseudo_speakers)
+        text = f"{len(groups)} pseudo-speaker groups found from voice and channel (no speaker ids used)"
     else:
-        text, run_length = (f"the {len(set(collection.speakers))} speaker ids of the data",
-                            speaker_run_length(recipe, collection.speakers))
+        groups = collection.speakers
+        text = f"the {len(set(groups))} speaker ids of the data"
+    run_length = speaker_run_length(recipe, groups)
     return text + (f", each batch dealt in runs of {run_length} clips of one speaker" if run_length else "")
 
 

@@ -12,16 +12,18 @@ import argparse
 import json
 import os
 import statistics
+import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+
+from fsdd_clustering import load_result  # noqa: E402
 
 
 def validation_summary(name):
     """`{seed: {"after_fit", "final", "last_three"}}` plus `"mean"`, from a results JSON's run histories."""
-    with open(os.path.join(ROOT, "benchmarks", "results", f"{name}.json")) as handle:
-        result = json.load(handle)
     rows = {}
-    for seed, run in result["seeds"].items():
+    for seed, run in load_result(name)["seeds"].items():
         with open(os.path.join(ROOT, run["model"] + ".run", "history.json")) as handle:
             history = [record["val_accuracy"] for record in json.load(handle)]
         with open(os.path.join(ROOT, run["model"] + ".run", "recipe.json")) as handle:
