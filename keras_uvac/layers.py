@@ -245,6 +245,30 @@ class Encoder(keras.layers.Layer):
         moments = self.to_moments(hidden)
         return moments[:, :self.latent_dim], moments[:, self.latent_dim:]
 
+    def set_log_variance(self, log_variance):
+        """Makes q(z|x)'s log-variance the same for every input: `log_variance`.
+
+        Pretraining without sampling gives the log-variance half of the last
+        layer no gradient, so when sampling starts its noise is as wide as
+        the codes themselves; this resets it to a chosen width.
+
+        Args:
+            log_variance: a scalar or `(latent_dim,)` log-variance.
+
+        Example:
+        >>> encoder = Encoder(latent_dim=4, channels=(4, 8), gru_units=(8,))
+        >>> _ = encoder(ops.zeros((2, 128, 99)))
+        >>> encoder.set_log_variance(-3.0)
+        >>> float(ops.max(encoder(ops.ones((2, 128, 99)))[1]))
+        -3.0
+        """
+        kernel = ops.convert_to_numpy(self.to_moments.kernel).copy()
+        bias = ops.convert_to_numpy(self.to_moments.bias).copy()
+        kernel[:, self.latent_dim:] = 0.0
+        bias[self.latent_dim:] = log_variance
+        self.to_moments.kernel.assign(kernel)
+        self.to_moments.bias.assign(bias)
+
     def compute_output_shape(self, input_shape):
         if self.mean_only:
             return (input_shape[0], self.latent_dim)

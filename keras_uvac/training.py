@@ -93,6 +93,10 @@ class Recipe:
         speaker_runs_from: deal runs only when the training data has at
             least this many speakers; with fewer, a plain shuffled batch
             already holds several clips of each.
+        initial_posterior_variance: after the mixture fit, q(z|x)'s variance
+            starts at this fraction of the fitted prior's variances (the
+            encoder's variance output gets no gradient in pretraining, and
+            left as it is, its noise is as wide as the codes); 0 keeps it.
         model: keyword arguments of `UVAC` this recipe sets.
 
     Example:
@@ -113,6 +117,7 @@ class Recipe:
     pseudo_speakers: int = 6
     clips_per_speaker: int = 0
     speaker_runs_from: int = 17
+    initial_posterior_variance: float = 0.0
     model: dict = dataclasses.field(default_factory=dict)
 
     def get_config(self):
@@ -182,6 +187,9 @@ class RecipeSchedule(keras.callbacks.Callback):
             return
         if joint_epoch == 0 and self.recipe.gmm_initialization and self.embedding_data is not None:
             fit_prior_to_codes(self.model, self.embedding_data, self.seed)
+            if self.recipe.initial_posterior_variance:
+                prior_variances = np.exp(keras.ops.convert_to_numpy(self.model.prior.log_variances())).mean(axis=0)
+                self.model.encoder.set_log_variance(np.log(self.recipe.initial_posterior_variance * prior_variances))
         warmup = self.recipe.kl_warmup_epochs
         ramp = min(1.0, (joint_epoch + 1) / warmup) if warmup else 1.0
         self.model.kl_weight.assign(ramp * self.recipe.kl_weight)

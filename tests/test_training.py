@@ -42,6 +42,26 @@ def test_schedule_pretrains_then_fits_the_prior_then_warms_up_the_kl(small_fsdd)
     assert [record["epoch"] for record in history] == [1, 2, 3, 4, 5]
 
 
+def test_the_posterior_variance_starts_at_a_fraction_of_the_fitted_prior_variances(small_fsdd, tmp_path):
+    collection = datasets.load_audio(small_fsdd)
+    recipe = training.Recipe(name="t", epochs=3, pretrain_epochs=2, gmm_initialization=True,
+                             initial_posterior_variance=0.01)
+    config = training.FeatureConfig()
+    spectrograms = np.random.default_rng(0).random((3, config.num_bins, config.num_frames)).astype("float32")
+    log_variances = {}
+
+    class Spy(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            log_variances[epoch] = keras.ops.convert_to_numpy(self.model.encoder(spectrograms)[1])
+            log_variances["prior"] = keras.ops.convert_to_numpy(self.model.prior.log_variances())
+
+    training.train(collection, tmp_path / "v.keras", recipe, verbose=0, callbacks=[Spy()], tied_prior_variances=True,
+                   **TINY)
+    assert np.ptp(log_variances[1], axis=0).max() > 1e-3  # pretraining leaves it input-dependent
+    expected = np.log(0.01) + log_variances["prior"][0]
+    np.testing.assert_allclose(log_variances[2], np.broadcast_to(expected, log_variances[2].shape), atol=1e-5)
+
+
 def test_speaker_term_and_tied_prior_variances_in_a_training_run(small_fsdd, tmp_path):
     collection = datasets.load_audio(small_fsdd)
     recipe = training.Recipe(name="t", epochs=3, pretrain_epochs=1, gmm_initialization=True)
