@@ -90,7 +90,7 @@ def train(seed, args):
                     "--magnitude", args.magnitude]
         if args.epochs:
             command += ["--epochs", str(args.epochs)]
-        if os.path.isdir(os.path.join(ROOT, out + ".run", "checkpoints")):
+        if os.path.isdir(os.path.join(ROOT, out + ".run")):  # an interrupted run or restart: go on with it
             command.append("--resume")
     command += ["--seed", str(seed), "--out", out, "--split", args.split, "--architecture", args.architecture]
     if args.data:

@@ -17,6 +17,7 @@ commands to the model shipped in `saved_models/`.
 import argparse
 import collections
 import csv
+import dataclasses
 import json
 import logging
 import os
@@ -181,8 +182,11 @@ def run_train(args):
     splits = _split(collection, args, {**recipe.model, **model_config}.get("num_clusters", 10))
     if args.epochs:
         recipe = recipe.with_epochs(args.epochs)
+    if args.restarts:
+        recipe = dataclasses.replace(recipe, restarts=args.restarts)
     speakers = "pseudo" if args.ignore_speakers else args.speakers
-    print(f"training on {len(splits['train'])} clips, recipe {recipe.name!r}, {recipe.epochs} epochs, "
+    restarts = f" (the best of {recipe.restarts} restarts)" if recipe.restarts > 1 else ""
+    print(f"training on {len(splits['train'])} clips, recipe {recipe.name!r}, {recipe.epochs} epochs{restarts}, "
           f"seed {args.seed}; speaker terms: {training.describe_speakers(splits['train'], speakers, recipe)}")
     if recipe.epochs < 5:
         print(f"warning: {recipe.epochs} epochs are far fewer than the recipe's; expect poor clusters", file=sys.stderr)
@@ -352,6 +356,8 @@ def build_parser():
                        help="training recipe ('speaker_runs': a candidate of the recipe search, "
                             "docs/recipe_search.md)")
     train.add_argument("--epochs", type=_positive_int, help="epochs (the recipe's phases scale with it)")
+    train.add_argument("--restarts", type=_positive_int,
+                       help="candidate runs, the best continued (default: the recipe's; 1 is one run)")
     train.add_argument("--seed", type=int, default=0, help="seed of initialisation, shuffling and sampling")
     train.add_argument("--out", default="uvac.keras", help="the trained model (.keras); checkpoints go to OUT.run/")
     train.add_argument("--architecture", default="full", choices=("full", "small", "tiny"),

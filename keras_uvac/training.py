@@ -40,6 +40,12 @@ Two recipes are named:
      groups of clips that share a voice and a recording channel, found by a
      tied-covariance Gaussian mixture on each clip's background spectrum and mean cepstrum
      (`keras_uvac.nuisance`); `speakers="none"` drops the terms.
+  7. Seeds differ by up to 14 points, decided mostly by the pretrained codes
+     and the mixture fit. Three candidate runs go to the end of the first
+     joint epoch, and the one whose consistency term (the model's own
+     invariance and cluster-agreement loss, no labels) was lowest goes on:
+     about 2.3 times the training of one run (`Recipe.restarts`;
+     docs/recipe_search.md, eighth round).
 
 A run writes `<out>.run/`: after every epoch a checkpoint folder
 `checkpoints/epoch-NNNN/` (model, optimizer, random generators' states and
@@ -57,6 +63,7 @@ import os
 import shutil
 import tempfile
 import time
+import warnings
 
 import keras
 import numpy as np
@@ -93,6 +100,11 @@ class Recipe:
         speaker_runs_from: deal runs only when the training data has at
             least this many speakers; with fewer, a plain shuffled batch
             already holds several clips of each.
+        restarts: train this many candidate runs (seeds `seed * restarts`
+            to `seed * restarts + restarts - 1`) to the end of the first
+            joint epoch and continue the one whose consistency term (the
+            augmentation-invariance and cluster-agreement loss) was lowest in
+            that epoch; 1: one run. `train` only (a keras-tuner trial is one run).
         initial_posterior_variance: after the mixture fit, q(z|x)'s variance
             starts at this fraction of the fitted prior's variances (the
             encoder's variance output gets no gradient in pretraining, and
@@ -117,6 +129,7 @@ class Recipe:
     pseudo_speakers: int = 6
     clips_per_speaker: int = 0
     speaker_runs_from: int = 17
+    restarts: int = 1
     initial_posterior_variance: float = 0.0
     model: dict = dataclasses.field(default_factory=dict)
 
@@ -140,7 +153,7 @@ RECIPES = {
                     model={"reconstruction_loss": "mse", "prior_initialization": "paper"}),
     "default": Recipe(name="default", epochs=20, batch_size=64, learning_rate=1e-3, final_learning_rate=1e-4,
                       pretrain_epochs=12, gmm_initialization=True, kl_warmup_epochs=2, kl_weight=0.25,
-                      cluster_weight=1.0, clips_per_speaker=4,
+                      cluster_weight=1.0, clips_per_speaker=4, restarts=3,
                       model={"reconstruction_loss": "sse", "min_log_variance": -4.0, "learn_mixture_weights": False,
                              "consistency_weight": 100.0, "speaker_weight": 100.0, "cross_speaker_weight": 1.0,
                              "tied_prior_variances": True}),
@@ -453,19 +466,90 @@ def train(train_collection, out_path, recipe="default", validation_collection=No
         lock = run_lock(run_directory) if replicas.is_chief else contextlib.nullcontext()
         with lock:
             checkpoint = latest_checkpoint(run_directory)
-            if checkpoint is not None and not resume:
+            earlier = checkpoint or next(filter(None, map(latest_checkpoint, _restart_runs(run_directory))), None)
+            if earlier is not None and not resume:
                 raise TrainingError(f"{run_directory} holds a checkpoint of an earlier run: pass resume=True "
                                     "(--resume) to continue it, or delete the folder to start over")
             start = time.perf_counter()
-            model, history = _train(train_collection, out_path, recipe, validation_collection, feature_config, seed,
-                                    checkpoint, tensorboard, verbose, callbacks, precision, speakers, model_overrides,
-                                    replicas)
+            arguments = (train_collection, recipe, validation_collection, feature_config, tensorboard, verbose,
+                         callbacks, precision, speakers, model_overrides, replicas)
+            run_seed, restarts = seed, None
+            if recipe.restarts > 1 and replicas.mode == "multi-worker":
+                # Each worker would need the chief's candidate checkpoints the moment they are written.
+                warnings.warn(f"the recipe's {recipe.restarts} restarts need one process (distribute='mirrored' is "
+                              "fine); training one run on these workers", stacklevel=2)
+            elif recipe.restarts > 1 and recipe.gmm_initialization and recipe.pretrain_epochs < recipe.epochs:
+                restarts = _choose_restart(run_directory, seed, arguments)
+                run_seed = restarts["chosen_seed"]
+                checkpoint = checkpoint or os.path.join(run_directory, restarts["checkpoint"])
+            model, history = _train(out_path, run_seed, checkpoint, *arguments)
             if replicas.is_chief:
+                card = {**(card or {}), **({"restarts": restarts} if restarts else {})}
                 model.card = model_card(model, history, recipe, seed, feature_config, speakers, replicas.count,
                                         {"train": train_collection, "validation": validation_collection,
                                          "test": test_collection}, time.perf_counter() - start, card)
                 write_json(os.fspath(out_path) + ".card.json", model.card, indent=2)
+                # The run is complete: the candidates' weights are no longer needed, their histories stay.
+                for run in _restart_runs(run_directory):
+                    shutil.rmtree(os.path.join(run, CHECKPOINTS), ignore_errors=True)
             return model, history
+
+
+RESTARTS = "restarts"
+
+
+def _restart_runs(run_directory):
+    folder = os.path.join(run_directory, RESTARTS)
+    if not os.path.isdir(folder):
+        return []
+    return sorted(os.path.join(folder, name) for name in os.listdir(folder) if name.endswith(".keras.run"))
+
+
+def _choose_restart(run_directory, seed, arguments):
+    """Trains the recipe's candidate runs to the end of the first joint epoch and picks one, without labels.
+
+    Each candidate is an ordinary run of its own seed (its pseudo-speakers included) in
+    `restarts/seed-<seed>.keras.run/`, stopped after the first joint epoch; an interrupted choice resumes.
+    The lowest consistency term of that epoch wins: docs/recipe_search.md, eighth round.
+
+    Returns:
+        The choice, also written to `restarts/choice.json`: every candidate's seed and criterion (and, for the
+        record only, its validation accuracy when validation clips are labeled), the chosen seed, and its
+        checkpoint relative to `run_directory`.
+    """
+    recipe, verbose, replicas = arguments[1], arguments[5], arguments[10]
+    folder = os.path.join(run_directory, RESTARTS)
+    choice_path = os.path.join(folder, "choice.json")
+    if os.path.exists(choice_path):
+        with open(choice_path) as handle:
+            return json.load(handle)
+    first_joint_epoch = recipe.pretrain_epochs + 1
+    candidates = []
+    for index in range(recipe.restarts):
+        candidate_seed = seed * recipe.restarts + index
+        candidate = os.path.join(folder, f"seed-{candidate_seed}.keras")
+        os.makedirs(candidate + ".run", exist_ok=True)
+        history = read_history(candidate + ".run")
+        if len(history) < first_joint_epoch:
+            if verbose:
+                print(f"restart {index + 1} of {recipe.restarts} (seed {candidate_seed}): training to the end of "
+                      f"the first joint epoch ({first_joint_epoch} of {recipe.epochs})", flush=True)
+            _, history = _train(candidate, candidate_seed, latest_checkpoint(candidate + ".run"), *arguments,
+                                stop_after=first_joint_epoch)
+        record = history[first_joint_epoch - 1]
+        candidates.append({"seed": candidate_seed, "consistency": record["consistency"],
+                           "seconds": sum(epoch["seconds"] for epoch in history),
+                           "validation_accuracy_not_used": record.get("val_accuracy"),
+                           "checkpoint": os.path.relpath(latest_checkpoint(candidate + ".run"), run_directory)})
+    chosen = min(candidates, key=lambda candidate: candidate["consistency"])
+    choice = {"criterion": "lowest consistency term in the first joint epoch", "candidates": candidates,
+              "chosen_seed": chosen["seed"], "checkpoint": chosen["checkpoint"]}
+    if verbose:
+        print("restarts: " + ", ".join(f"seed {candidate['seed']} consistency {candidate['consistency']:.4f}"
+                                       for candidate in candidates) + f"; continuing seed {chosen['seed']}", flush=True)
+    if replicas.is_chief:
+        write_json(choice_path, choice, indent=2)
+    return choice
 
 
 def model_card(model, history, recipe, seed, feature_config, speakers, replicas, collections, seconds, extra=None):
@@ -562,8 +646,18 @@ def speaker_groups(collection, mode, recipe, seed=0):
     return np.unique(np.asarray(groups), return_inverse=True)[1].astype(np.int32)
 
 
-def _train(train_collection, out_path, recipe, validation_collection, feature_config, seed, checkpoint, tensorboard,
-           verbose, callbacks, precision, speakers, model_overrides, replicas):
+class _StopAfter(keras.callbacks.Callback):
+    def __init__(self, epochs):
+        super().__init__()
+        self.epochs = epochs
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch + 1 >= self.epochs:
+            self.model.stop_training = True
+
+
+def _train(out_path, seed, checkpoint, train_collection, recipe, validation_collection, feature_config, tensorboard,
+           verbose, callbacks, precision, speakers, model_overrides, replicas, stop_after=None):
     run_directory = os.fspath(out_path) + ".run"
     _remove_partial_files(out_path)
     keras.utils.set_random_seed(seed)
@@ -608,6 +702,9 @@ def _train(train_collection, out_path, recipe, validation_collection, feature_co
         if tensorboard:
             callbacks.append(keras.callbacks.TensorBoard(os.path.join(run_directory, "tensorboard")))
         callbacks.append(epoch_checkpoint)
+        if stop_after:
+            # After the checkpoint, so that the last epoch is saved before the run stops.
+            callbacks.append(_StopAfter(stop_after))
         if initial_epoch < recipe.epochs:
             model.fit(train_data, epochs=recipe.epochs, initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
                       callbacks=callbacks, verbose=verbose, shuffle=False)
@@ -619,7 +716,7 @@ def _train(train_collection, out_path, recipe, validation_collection, feature_co
                 if latest else "no epoch finished, so there is no checkpoint")
         raise TrainingError(f"training stopped: {epoch_checkpoint.failure}; {kept}. Lower the learning rate or "
                             "check the data, then resume or start over.")
-    if not replicas.is_chief:
+    if not replicas.is_chief or stop_after:
         return model, epoch_checkpoint.history
     save_for_inference(model, out_path)
     # The run is complete: the optimizer state is no longer needed, the history stays.

@@ -62,6 +62,28 @@ def test_the_posterior_variance_starts_at_a_fraction_of_the_fitted_prior_varianc
     np.testing.assert_allclose(log_variances[2], np.broadcast_to(expected, log_variances[2].shape), atol=1e-5)
 
 
+def test_restarts_continue_the_candidate_of_lowest_consistency_in_the_first_joint_epoch(small_fsdd, tmp_path):
+    collection = datasets.load_audio(small_fsdd)
+    recipe = training.Recipe(name="t", epochs=3, pretrain_epochs=1, gmm_initialization=True, restarts=2)
+    out = tmp_path / "r.keras"
+    model, history = training.train(collection, out, recipe, seed=1, verbose=0, consistency_weight=1.0, **TINY)
+    with open(f"{out}.run/restarts/choice.json") as handle:
+        choice = json.load(handle)
+    candidates = choice["candidates"]
+    assert [candidate["seed"] for candidate in candidates] == [2, 3]
+    assert candidates[0]["consistency"] != candidates[1]["consistency"]
+    chosen = min(candidates, key=lambda candidate: candidate["consistency"])
+    assert choice["chosen_seed"] == chosen["seed"] and model.card["restarts"]["chosen_seed"] == chosen["seed"]
+    with open(f"{out}.run/restarts/seed-{chosen['seed']}.keras.run/history.json") as handle:
+        candidate_history = json.load(handle)
+    assert len(history) == 3 and history[:2] == candidate_history  # the run went on from the chosen candidate
+    assert not any(os.path.isdir(f"{out}.run/restarts/seed-{seed}.keras.run/checkpoints") for seed in (2, 3))
+    # A candidate interrupted before the choice is an earlier run: it resumes, never silently restarts.
+    os.makedirs(tmp_path / "s.keras.run" / "restarts" / "seed-0.keras.run" / "checkpoints" / "epoch-0001")
+    with pytest.raises(training.TrainingError, match="earlier run"):
+        training.train(collection, tmp_path / "s.keras", recipe, verbose=0, **TINY)
+
+
 def test_speaker_term_and_tied_prior_variances_in_a_training_run(small_fsdd, tmp_path):
     collection = datasets.load_audio(small_fsdd)
     recipe = training.Recipe(name="t", epochs=3, pretrain_epochs=1, gmm_initialization=True)
@@ -114,8 +136,10 @@ def uvac_train(arguments, **kwargs):
 @pytest.mark.slow
 def test_interrupted_uvac_train_resumes_without_losing_an_epoch(small_fsdd, tmp_path):
     out = tmp_path / "model.keras"
-    arguments = ["--data", str(small_fsdd), "--epochs", "40", "--out", str(out), "--model-config", json.dumps(TINY)]
-    history_path = tmp_path / "model.keras.run" / "history.json"
+    # Interrupted in the first of two restarts: the candidates and then the chosen run go on from their checkpoints.
+    arguments = ["--data", str(small_fsdd), "--epochs", "20", "--restarts", "2", "--out", str(out), "--model-config",
+                 json.dumps(TINY)]
+    history_path = tmp_path / "model.keras.run" / "restarts" / "seed-0.keras.run" / "history.json"
     process = uvac_train(arguments)
     deadline = time.time() + 300
     while time.time() < deadline and process.poll() is None:
@@ -126,7 +150,7 @@ def test_interrupted_uvac_train_resumes_without_losing_an_epoch(small_fsdd, tmp_
     process.send_signal(signal.SIGKILL)
     process.wait()
     interrupted_at = len(json.loads(history_path.read_text()))
-    assert 3 <= interrupted_at < 40 and not out.exists()
+    assert 3 <= interrupted_at < 13 and not out.exists()
 
     refused = uvac_train(arguments)
     _, error = refused.communicate(timeout=300)
@@ -135,17 +159,19 @@ def test_interrupted_uvac_train_resumes_without_losing_an_epoch(small_fsdd, tmp_
     resumed = uvac_train(arguments + ["--resume"])
     output, error = resumed.communicate(timeout=600)
     assert resumed.returncode == 0, error[-3000:]
-    epochs = [record["epoch"] for record in json.loads(history_path.read_text())]
-    assert epochs == list(range(1, 41))
+    assert [record["epoch"] for record in json.loads(history_path.read_text())] == list(range(1, 14))
+    epochs = [record["epoch"] for record in json.loads((tmp_path / "model.keras.run" / "history.json").read_text())]
+    assert epochs == list(range(1, 21))
     card = json.loads((tmp_path / "model.keras.card.json").read_text())
-    assert card["epochs_done"] == 40 and math.isfinite(card["test_metrics"]["UVAC"]["nmi"])
+    assert card["epochs_done"] == 20 and math.isfinite(card["test_metrics"]["UVAC"]["nmi"])
+    assert [candidate["seed"] for candidate in card["restarts"]["candidates"]] == [0, 1]
     assert keras.models.load_model(out).count_params() > 0
 
 
 def test_a_corpus_of_many_speakers_trains_on_batches_dealt_in_speaker_runs(small_fsdd, tmp_path):
     fsdd = datasets.load_audio(small_fsdd)
     many = dataclasses.replace(fsdd, speakers=[f"speaker{index % 20}" for index in range(len(fsdd))])
-    recipe = dataclasses.replace(training.RECIPES["default"].with_epochs(2), batch_size=16)
+    recipe = dataclasses.replace(training.RECIPES["default"].with_epochs(2), batch_size=16, restarts=1)
     described = training.describe_speakers(many, "ids", recipe)
     assert "20 speaker ids of the data, each batch dealt in runs of 4" in described
     assert "runs" not in training.describe_speakers(fsdd, "ids", recipe)  # 6 speakers: plain shuffling
