@@ -136,8 +136,12 @@ def main():
     for seed in args.seeds:
         with open(os.path.join(ROOT, model_path(seed, args) + ".card.json")) as handle:
             card = json.load(handle)
-        seeds[str(seed)] = {"model": model_path(seed, args), "rows": card["test_metrics"],
-                            "training_seconds": card.get("training_seconds_all_epochs", card.get("training_seconds")),
+        seconds = card.get("training_seconds_all_epochs", card.get("training_seconds"))
+        restarts = card.get("restarts")
+        if restarts:  # the candidates that stopped after the first joint epoch count too
+            seconds += sum(candidate["seconds"] for candidate in restarts["candidates"]
+                           if candidate["seed"] != restarts["chosen_seed"])
+        seeds[str(seed)] = {"model": model_path(seed, args), "rows": card["test_metrics"], "training_seconds": seconds,
                             "epochs": card.get("epochs_done", card.get("distillation", {}).get("epochs")),
                             "split_clips": card["split"]["clips"],
                             "validation_accuracy": _final_validation_accuracy(seed, args)}

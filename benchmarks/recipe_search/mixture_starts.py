@@ -1,8 +1,8 @@
 """Probe: how much of a seed's result is decided by the mixture fit at the end of pretraining?
 
 `--pretrain` trains the default recipe's pretraining phase only (its first `pretrain_epochs` epochs, the same
-schedule as a full run) for each seed on the training split, and saves the autoencoder to
-`runs/<name>/pretrained_seed<seed>.keras`. Without it, the saved pretrained models are read and the tied
+schedule as a full run) for each seed on the training split, and keeps its last checkpoint in
+`runs/<name>/checkpoint_seed<seed>/`. Without it, the kept pretrained models are read and the tied
 mixture that the recipe fits to the training codes is fitted from many EM starts; each start is scored on
 the validation clips (the posterior the prior holds: the means and the diagonal of the shared covariance)
 beside label-free criteria: the fit's log-likelihood per clip and the entropy of its cluster sizes on the
@@ -98,7 +98,7 @@ def main():
 
     splits = datasets.load_audio(args.data).split("random", seed=0)
     folder = os.path.join(ROOT, "runs", args.name)
-    recipe = training.RECIPES["default"]
+    recipe = dataclasses.replace(training.RECIPES["default"], restarts=1)  # one run per seed
     if args.pretrain:
         for seed in args.seeds:
             out = os.path.join(folder, f"pretrained_seed{seed}.keras")
@@ -116,7 +116,7 @@ def main():
     labels = np.asarray(splits["validation"].labels)
     rows = {}
     for seed in args.seeds:
-        model = UVAC.from_preset(os.path.join(folder, f"pretrained_seed{seed}.keras"))
+        model = UVAC.from_preset(os.path.join(folder, f"checkpoint_seed{seed}", "model.keras"))
         codes = {name: np.asarray(model.latent_mean(pipeline.extract_features(
             splits[name], model.feature_config_object(), progress=False))) for name in ("train", "validation")}
         starts = []
