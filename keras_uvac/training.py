@@ -471,18 +471,22 @@ def train(train_collection, out_path, recipe="default", validation_collection=No
                 raise TrainingError(f"{run_directory} holds a checkpoint of an earlier run: pass resume=True "
                                     "(--resume) to continue it, or delete the folder to start over")
             start = time.perf_counter()
-            arguments = (train_collection, recipe, validation_collection, feature_config, tensorboard, verbose,
-                         callbacks, precision, speakers, model_overrides, replicas)
+
+            def run(run_out_path, run_seed, run_checkpoint, stop_after=None):
+                return _train(train_collection, run_out_path, recipe, validation_collection, feature_config, run_seed,
+                              run_checkpoint, tensorboard, verbose, callbacks, precision, speakers, model_overrides,
+                              replicas, stop_after)
+
             run_seed, restarts = seed, None
             if recipe.restarts > 1 and replicas.mode == "multi-worker":
                 # Each worker would need the chief's candidate checkpoints the moment they are written.
                 warnings.warn(f"the recipe's {recipe.restarts} restarts need one process (distribute='mirrored' is "
                               "fine); training one run on these workers", stacklevel=2)
             elif recipe.restarts > 1 and recipe.gmm_initialization and recipe.pretrain_epochs < recipe.epochs:
-                restarts = _choose_restart(run_directory, seed, arguments)
+                restarts = _choose_restart(run, run_directory, seed, recipe, verbose, replicas.is_chief)
                 run_seed = restarts["chosen_seed"]
                 checkpoint = checkpoint or os.path.join(run_directory, restarts["checkpoint"])
-            model, history = _train(out_path, run_seed, checkpoint, *arguments)
+            model, history = run(out_path, run_seed, checkpoint)
             if replicas.is_chief:
                 card = {**(card or {}), **({"restarts": restarts} if restarts else {})}
                 model.card = model_card(model, history, recipe, seed, feature_config, speakers, replicas.count,
@@ -505,19 +509,19 @@ def _restart_runs(run_directory):
     return sorted(os.path.join(folder, name) for name in os.listdir(folder) if name.endswith(".keras.run"))
 
 
-def _choose_restart(run_directory, seed, arguments):
+def _choose_restart(run, run_directory, seed, recipe, verbose, is_chief):
     """Trains the recipe's candidate runs to the end of the first joint epoch and picks one, without labels.
 
     Each candidate is an ordinary run of its own seed (its pseudo-speakers included) in
-    `restarts/seed-<seed>.keras.run/`, stopped after the first joint epoch; an interrupted choice resumes.
-    The lowest consistency term of that epoch wins: docs/recipe_search.md, eighth round.
+    `restarts/seed-<seed>.keras.run/`, made by `run(out_path, seed, checkpoint, stop_after)` and stopped
+    after the first joint epoch; an interrupted choice resumes. The lowest consistency term of that epoch
+    wins: docs/recipe_search.md, eighth round.
 
     Returns:
         The choice, also written to `restarts/choice.json`: every candidate's seed and criterion (and, for the
         record only, its validation accuracy when validation clips are labeled), the chosen seed, and its
         checkpoint relative to `run_directory`.
     """
-    recipe, verbose, replicas = arguments[1], arguments[5], arguments[10]
     folder = os.path.join(run_directory, RESTARTS)
     choice_path = os.path.join(folder, "choice.json")
     if os.path.exists(choice_path):
@@ -534,8 +538,7 @@ def _choose_restart(run_directory, seed, arguments):
             if verbose:
                 print(f"restart {index + 1} of {recipe.restarts} (seed {candidate_seed}): training to the end of "
                       f"the first joint epoch ({first_joint_epoch} of {recipe.epochs})", flush=True)
-            _, history = _train(candidate, candidate_seed, latest_checkpoint(candidate + ".run"), *arguments,
-                                stop_after=first_joint_epoch)
+            _, history = run(candidate, candidate_seed, latest_checkpoint(candidate + ".run"), first_joint_epoch)
         record = history[first_joint_epoch - 1]
         candidates.append({"seed": candidate_seed, "consistency": record["consistency"],
                            "seconds": sum(epoch["seconds"] for epoch in history),
@@ -547,7 +550,7 @@ def _choose_restart(run_directory, seed, arguments):
     if verbose:
         print("restarts: " + ", ".join(f"seed {candidate['seed']} consistency {candidate['consistency']:.4f}"
                                        for candidate in candidates) + f"; continuing seed {chosen['seed']}", flush=True)
-    if replicas.is_chief:
+    if is_chief:
         write_json(choice_path, choice, indent=2)
     return choice
 
@@ -656,7 +659,7 @@ class _StopAfter(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
-def _train(out_path, seed, checkpoint, train_collection, recipe, validation_collection, feature_config, tensorboard,
+def _train(train_collection, out_path, recipe, validation_collection, feature_config, seed, checkpoint, tensorboard,
            verbose, callbacks, precision, speakers, model_overrides, replicas, stop_after=None):
     run_directory = os.fspath(out_path) + ".run"
     _remove_partial_files(out_path)
@@ -703,7 +706,6 @@ def _train(out_path, seed, checkpoint, train_collection, recipe, validation_coll
             callbacks.append(keras.callbacks.TensorBoard(os.path.join(run_directory, "tensorboard")))
         callbacks.append(epoch_checkpoint)
         if stop_after:
-            # After the checkpoint, so that the last epoch is saved before the run stops.
             callbacks.append(_StopAfter(stop_after))
         if initial_epoch < recipe.epochs:
             model.fit(train_data, epochs=recipe.epochs, initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
