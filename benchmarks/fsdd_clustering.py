@@ -90,6 +90,8 @@ def train(seed, args):
                     "--magnitude", args.magnitude]
         if args.epochs:
             command += ["--epochs", str(args.epochs)]
+        if args.restarts:
+            command += ["--restarts", str(args.restarts)]
         if os.path.isdir(os.path.join(ROOT, out + ".run")):  # an interrupted run or restart: go on with it
             command.append("--resume")
     command += ["--seed", str(seed), "--out", out, "--split", args.split, "--architecture", args.architecture]
@@ -117,6 +119,7 @@ def main():
     parser.add_argument("--name", help="name of the runs folder and the results JSON (needed with --data)")
     parser.add_argument("--epochs", type=int, help="override the recipe's epochs")
     parser.add_argument("--recipe", default="default", help="a recipe of keras_uvac.training.RECIPES")
+    parser.add_argument("--restarts", type=int, help="override the recipe's restarts (uvac train --restarts)")
     parser.add_argument("--magnitude", default="linear", choices=("linear", "log"), help="the features' magnitude")
     parser.add_argument("--precision", default="float32", choices=("float32", "mixed"))
     parser.add_argument("--architecture", default="full", choices=("full", "small", "tiny"))
@@ -151,11 +154,12 @@ def main():
                        for method in ("K-means", "GMM-EM")) for seed, result in seeds.items()}
     how = ("distilled from the same seed's full model" if args.distill
            else f"speaker terms on {args.speakers}")
-    payload = {"what": f"UVAC, {args.recipe} recipe, {args.data or 'bundled FSDD'} test split ({args.split} 80/10/10 "
-                       f"split, split seed 0), {args.architecture} encoder, {how}",
+    restarts = f" (best of {args.restarts} restarts)" if args.restarts and args.restarts > 1 else ""
+    payload = {"what": f"UVAC, {args.recipe} recipe{restarts}, {args.data or 'bundled FSDD'} test split "
+                       f"({args.split} 80/10/10 split, split seed 0), {args.architecture} encoder, {how}",
                "speakers": args.speakers, "split": args.split, "data": args.data or "bundled FSDD",
                "precision": args.precision, "architecture": args.architecture, "recipe": args.recipe,
-               "magnitude": args.magnitude, "distilled": args.distill,
+               "magnitude": args.magnitude, "restarts": args.restarts, "distilled": args.distill,
                "command": "python benchmarks/fsdd_clustering.py " + " ".join(sys.argv[1:]),
                "seeds": seeds, "uvac_mean": summary, "every_seed_beats_kmeans_and_gmm_em": all(beats.values()),
                "beats_by_seed": beats}

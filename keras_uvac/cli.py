@@ -357,7 +357,8 @@ def build_parser():
                             "docs/recipe_search.md)")
     train.add_argument("--epochs", type=_positive_int, help="epochs (the recipe's phases scale with it)")
     train.add_argument("--restarts", type=_positive_int,
-                       help="candidate runs, the best continued (default: the recipe's; 1 is one run)")
+                       help="candidate runs, the one of lowest consistency term continued (default: the "
+                            "recipe's, 1)")
     train.add_argument("--seed", type=int, default=0, help="seed of initialisation, shuffling and sampling")
     train.add_argument("--out", default="uvac.keras", help="the trained model (.keras); checkpoints go to OUT.run/")
     train.add_argument("--architecture", default="full", choices=("full", "small", "tiny"),

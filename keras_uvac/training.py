@@ -40,12 +40,12 @@ Two recipes are named:
      groups of clips that share a voice and a recording channel, found by a
      tied-covariance Gaussian mixture on each clip's background spectrum and mean cepstrum
      (`keras_uvac.nuisance`); `speakers="none"` drops the terms.
-  7. Seeds differ by up to 14 points, decided mostly by the pretrained codes
-     and the mixture fit. Three candidate runs go to the end of the first
-     joint epoch, and the one whose consistency term (the model's own
-     invariance and cluster-agreement loss, no labels) was lowest goes on:
-     about 2.3 times the training of one run (`Recipe.restarts`;
-     docs/recipe_search.md, eighth round).
+  7. Seeds differ by up to 14 points, decided before the mixture fit, in the
+     pretrained codes. `Recipe.restarts` (`uvac train --restarts 3`) trains
+     candidates to the end of the first joint epoch and continues the one of
+     lowest consistency term; measured, it picked the best of three seeds as
+     often as a worse one, so the default trains one run
+     (docs/recipe_search.md, eighth round).
 
 A run writes `<out>.run/`: after every epoch a checkpoint folder
 `checkpoints/epoch-NNNN/` (model, optimizer, random generators' states and
@@ -153,7 +153,7 @@ RECIPES = {
                     model={"reconstruction_loss": "mse", "prior_initialization": "paper"}),
     "default": Recipe(name="default", epochs=20, batch_size=64, learning_rate=1e-3, final_learning_rate=1e-4,
                       pretrain_epochs=12, gmm_initialization=True, kl_warmup_epochs=2, kl_weight=0.25,
-                      cluster_weight=1.0, clips_per_speaker=4, restarts=3,
+                      cluster_weight=1.0, clips_per_speaker=4,
                       model={"reconstruction_loss": "sse", "min_log_variance": -4.0, "learn_mixture_weights": False,
                              "consistency_weight": 100.0, "speaker_weight": 100.0, "cross_speaker_weight": 1.0,
                              "tied_prior_variances": True}),

@@ -3,7 +3,8 @@
 A run of the default recipe trains three candidates to the end of the first joint epoch and continues the one of
 lowest consistency term (`training.Recipe.restarts`); the others stop there. With `--continue`, each candidate
 checkpoint kept in `--checkpoints` (`seed-<seed>/`, the first joint epoch's checkpoint, copied aside while the
-benchmark ran) is trained on to the recipe's end as an ordinary one-run training of its seed, into
+benchmark ran) is trained on to the recipe's end as an ordinary one-run training of its seed (random split of
+the FSDD or of `--data`), into
 `runs/<name>_candidates/`. Without it, the table: per run of the benchmark, each candidate's criterion, its
 validation accuracy (mean of the last three epochs) and which one the run continued. Nothing here looks at the
 test split.
@@ -19,40 +20,54 @@ import json
 import os
 import shutil
 import statistics
-import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
-
-from fsdd_clustering import load_runs  # noqa: E402
-
 
 def candidate_model(name, seed):
     return os.path.join(ROOT, "runs", f"{name}_candidates", f"uvac_seed{seed}.keras")
 
 
-def continue_candidates(name, checkpoints):
-    from keras_uvac import training
+def choices(name):
+    """`{seed: (model, choice)}` for each run of the benchmark that has made its restart choice."""
+    folder = os.path.join(ROOT, "runs", name)
+    found = {}
+    for file_name in sorted(os.listdir(folder)):
+        path = os.path.join(folder, file_name, "restarts", "choice.json")
+        if file_name.endswith(".keras.run") and os.path.exists(path):
+            with open(path) as handle:
+                found[file_name[len("uvac_seed"):-len(".keras.run")]] = (os.path.join(folder, file_name[:-4]),
+                                                                         json.load(handle))
+    return found
 
-    result, splits = load_runs(name)
-    recipe = dataclasses.replace(training.RECIPES[result.get("recipe", "default")], restarts=1)
-    for run in result["seeds"].values():
-        with open(os.path.join(ROOT, run["model"] + ".run", "restarts", "choice.json")) as handle:
-            choice = json.load(handle)
+
+def continue_candidates(name, checkpoints, data):
+    from keras_uvac import datasets, training
+
+    splits = datasets.load_audio(data).split("random", seed=0)
+    for model, choice in choices(name).values():
+        with open(model + ".run/recipe.json") as handle:
+            run = json.load(handle)
+        recipe = dataclasses.replace(training.Recipe.from_config(run["recipe"]), restarts=1)
         for candidate in choice["candidates"]:
             out = candidate_model(name, candidate["seed"])
             kept = os.path.join(checkpoints, f"seed-{candidate['seed']}")
-            if os.path.exists(out) or not os.path.isdir(kept):
+            if candidate["seed"] == choice["chosen_seed"] or os.path.exists(out) or not os.path.isdir(kept):
                 continue
             shutil.copytree(kept, os.path.join(out + ".run", "checkpoints", os.path.basename(candidate["checkpoint"])),
                             dirs_exist_ok=True)
             training.train(splits["train"], out, recipe, validation_collection=splits["validation"],
-                           seed=candidate["seed"], speakers=result["speakers"], verbose=2, resume=True)
+                           seed=candidate["seed"], speakers=run["speakers"], verbose=2, resume=True)
 
 
-def last_three(model):
+def history_numbers(model):
+    """Validation accuracy (mean of the last three epochs) and the label-free numbers of a finished run's history."""
     with open(model + ".run/history.json") as handle:
-        return statistics.mean(record["val_accuracy"] for record in json.load(handle)[-3:])
+        history = json.load(handle)
+    with open(model + ".run/recipe.json") as handle:
+        pretrain_epochs = json.load(handle)["recipe"]["pretrain_epochs"]
+    return {"validation": statistics.mean(record["val_accuracy"] for record in history[-3:]),
+            "consistency_end_of_pretraining": history[pretrain_epochs - 1]["consistency"],
+            "consistency_last_epoch": history[-1]["consistency"], "loss_last_epoch": history[-1]["loss"]}
 
 
 def main():
@@ -60,29 +75,33 @@ def main():
     parser.add_argument("name", help="a results JSON of benchmarks/fsdd_clustering.py, without .json")
     parser.add_argument("--continue", dest="train", action="store_true")
     parser.add_argument("--checkpoints", default=os.path.join(ROOT, "runs", "restart_candidates"))
+    parser.add_argument("--data", help="the benchmark's corpus folder (default: the bundled FSDD)")
     parser.add_argument("--json")
     args = parser.parse_args()
     if args.train:
-        continue_candidates(args.name, args.checkpoints)
+        continue_candidates(args.name, args.checkpoints, args.data)
         return
-    result, _ = load_runs(args.name)
     report = {}
-    print("| run | candidate seeds | consistency, first joint epoch | validation, last three epochs | continued |")
-    print("| --- | --- | --- | --- | --- |")
-    for seed, run in result["seeds"].items():
-        with open(os.path.join(ROOT, run["model"] + ".run", "restarts", "choice.json")) as handle:
-            choice = json.load(handle)
+    print("| run | candidate seeds | consistency, first joint epoch (the choice) | validation, last three epochs "
+          "| continued | pick by consistency at the end of pretraining / in the last epoch / by the last loss |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for seed, (run_model, choice) in choices(args.name).items():
         rows = []
         for candidate in choice["candidates"]:
             chosen = candidate["seed"] == choice["chosen_seed"]
-            model = os.path.join(ROOT, run["model"]) if chosen else candidate_model(args.name, candidate["seed"])
-            validation = last_three(model) if os.path.exists(model + ".run/history.json") else None
-            rows.append({"seed": candidate["seed"], "consistency": candidate["consistency"], "validation": validation})
+            model = run_model if chosen else candidate_model(args.name, candidate["seed"])
+            if not os.path.exists(model):
+                model = None  # not trained to the end (yet)
+            rows.append({"seed": candidate["seed"], "consistency": candidate["consistency"],
+                         **(history_numbers(model) if model else {})})
         report[seed] = {"candidates": rows, "chosen_seed": choice["chosen_seed"]}
+        finished = all("validation" in row for row in rows)
+        other_picks = " / ".join(str(min(rows, key=lambda row, key=key: row[key])["seed"]) for key in
+                                 ("consistency_end_of_pretraining", "consistency_last_epoch", "loss_last_epoch"))
         print(f"| {seed} | " + " / ".join(str(row["seed"]) for row in rows) + " | "
               + " / ".join(f"{row['consistency']:.3f}" for row in rows) + " | "
-              + " / ".join("-" if row["validation"] is None else f"{100 * row['validation']:.1f}" for row in rows)
-              + f" | {choice['chosen_seed']} |")
+              + " / ".join(f"{100 * row['validation']:.1f}" if "validation" in row else "-" for row in rows)
+              + f" | {choice['chosen_seed']} | {other_picks if finished else '-'} |")
     if args.json:
         with open(args.json, "w") as handle:
             json.dump({"command": f"python benchmarks/recipe_search/restart_candidates.py {args.name}",
