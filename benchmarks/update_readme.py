@@ -57,11 +57,11 @@ def fsdd_clustering_section(file_name="fsdd_clustering.json"):
 
 
 SPEAKER_CONDITIONS = [
-    ("fsdd_clustering.json", "FSDD (6 speakers)", "random 80/10/10", "speaker ids, one run (before restarts)"),
+    ("fsdd_clustering.json", "FSDD (6 speakers)", "random 80/10/10", "speaker ids"),
     ("fsdd_restarts_pseudo_speakers.json", "FSDD (6 speakers)", "random 80/10/10",
-     "none (pseudo-speakers), the default's best of 3 restarts"),
+     "none (pseudo-speakers), best of 3 restarts (`--restarts 3`, not the default)"),
     ("fsdd_clustering_pseudo_speakers.json", "FSDD (6 speakers)", "random 80/10/10",
-     "none (pseudo-speakers), one run (before restarts)"),
+     "none (pseudo-speakers)"),
     ("fsdd_clustering_speaker_split.json", "FSDD (6 speakers)", "speakers 4/1/1", "speaker ids"),
     ("fsdd_clustering_pseudo_speakers_speaker_split.json", "FSDD (6 speakers)", "speakers 4/1/1",
      "none (pseudo-speakers)"),

@@ -96,12 +96,12 @@ def main():
                          **(history_numbers(model) if model else {})})
         report[seed] = {"candidates": rows, "chosen_seed": choice["chosen_seed"]}
         finished = all("validation" in row for row in rows)
-        other_picks = " / ".join(str(min(rows, key=lambda row, key=key: row[key])["seed"]) for key in
-                                 ("consistency_end_of_pretraining", "consistency_last_epoch", "loss_last_epoch"))
+        other_picks = " / ".join(str(min(rows, key=lambda row, key=key: row[key])["seed"]) for key in (
+            "consistency_end_of_pretraining", "consistency_last_epoch", "loss_last_epoch")) if finished else "-"
         print(f"| {seed} | " + " / ".join(str(row["seed"]) for row in rows) + " | "
               + " / ".join(f"{row['consistency']:.3f}" for row in rows) + " | "
               + " / ".join(f"{100 * row['validation']:.1f}" if "validation" in row else "-" for row in rows)
-              + f" | {choice['chosen_seed']} | {other_picks if finished else '-'} |")
+              + f" | {choice['chosen_seed']} | {other_picks} |")
     if args.json:
         with open(args.json, "w") as handle:
             json.dump({"command": f"python benchmarks/recipe_search/restart_candidates.py {args.name}",
