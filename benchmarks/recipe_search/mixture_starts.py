@@ -23,11 +23,16 @@ import dataclasses
 import json
 import os
 import shutil
+import sys
 
 import keras
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from final_clusters import diagonal_of  # noqa: E402  (the posterior the prior holds)
+
 STARTS = 30
 SPEAKERS = "pseudo"
 
@@ -69,12 +74,6 @@ def tied_start(codes, clusters, seed, n_init):
 
     return GaussianMixture(clusters, covariance_type="tied", n_init=n_init, reg_covar=np.exp(-4.0),
                            random_state=seed).fit(codes)
-
-
-def diagonal_predict(mixture, values):
-    variances = np.diag(mixture.covariances_)
-    distances = (((values[:, None, :] - mixture.means_[None]) ** 2) / variances).sum(-1)
-    return np.argmax(np.log(mixture.weights_)[None] - 0.5 * distances, axis=1)
 
 
 def size_entropy(assignments, clusters):
@@ -125,16 +124,16 @@ def main():
             starts.append({
                 "start": start,
                 "log_likelihood": round(float(mixture.score(codes["train"])), 4),
-                "size_entropy": round(size_entropy(diagonal_predict(mixture, codes["train"]), model.num_clusters), 4),
+                "size_entropy": round(size_entropy(diagonal_of(mixture)(codes["train"]), model.num_clusters), 4),
                 "validation_accuracy": round(metrics.unsupervised_accuracy(
-                    labels, diagonal_predict(mixture, codes["validation"])), 4)})
+                    labels, diagonal_of(mixture)(codes["validation"])), 4)})
         recipe_fit = tied_start(codes["train"], model.num_clusters, seed, n_init=5)
         accuracies = np.array([row["validation_accuracy"] for row in starts])
         likelihoods = np.array([row["log_likelihood"] for row in starts])
         entropies = np.array([row["size_entropy"] for row in starts])
         rows[seed] = {
             "recipe_fit_validation_accuracy": round(metrics.unsupervised_accuracy(
-                labels, diagonal_predict(recipe_fit, codes["validation"])), 4),
+                labels, diagonal_of(recipe_fit)(codes["validation"])), 4),
             "starts_accuracy_min_median_max": [float(accuracies.min()), float(np.median(accuracies)),
                                                float(accuracies.max())],
             "best_likelihood_start_accuracy": float(accuracies[likelihoods.argmax()]),
