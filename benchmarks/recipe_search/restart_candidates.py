@@ -20,8 +20,13 @@ import json
 import os
 import shutil
 import statistics
+import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from restart_criterion import CRITERIA  # noqa: E402
+
 
 def candidate_model(name, seed):
     return os.path.join(ROOT, "runs", f"{name}_candidates", f"uvac_seed{seed}.keras")
@@ -66,8 +71,7 @@ def history_numbers(model):
     with open(model + ".run/recipe.json") as handle:
         pretrain_epochs = json.load(handle)["recipe"]["pretrain_epochs"]
     return {"validation": statistics.mean(record["val_accuracy"] for record in history[-3:]),
-            "consistency_end_of_pretraining": history[pretrain_epochs - 1]["consistency"],
-            "consistency_last_epoch": history[-1]["consistency"], "loss_last_epoch": history[-1]["loss"]}
+            **{key: criterion(history, pretrain_epochs) for key, criterion in CRITERIA.items()}}
 
 
 def main():
