@@ -154,8 +154,8 @@ def main():
                        for method in ("K-means", "GMM-EM")) for seed, result in seeds.items()}
     how = ("distilled from the same seed's full model" if args.distill
            else f"speaker terms on {args.speakers}")
-    restarts = f" (best of {args.restarts} restarts)" if args.restarts and args.restarts > 1 else ""
-    payload = {"what": f"UVAC, {args.recipe} recipe{restarts}, {args.data or 'bundled FSDD'} test split "
+    best_of = f" (best of {args.restarts} restarts)" if args.restarts and args.restarts > 1 else ""
+    payload = {"what": f"UVAC, {args.recipe} recipe{best_of}, {args.data or 'bundled FSDD'} test split "
                        f"({args.split} 80/10/10 split, split seed 0), {args.architecture} encoder, {how}",
                "speakers": args.speakers, "split": args.split, "data": args.data or "bundled FSDD",
                "precision": args.precision, "architecture": args.architecture, "recipe": args.recipe,

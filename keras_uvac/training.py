@@ -494,8 +494,8 @@ def train(train_collection, out_path, recipe="default", validation_collection=No
                                          "test": test_collection}, time.perf_counter() - start, card)
                 write_json(os.fspath(out_path) + ".card.json", model.card, indent=2)
                 # The run is complete: the candidates' weights are no longer needed, their histories stay.
-                for run in _restart_runs(run_directory):
-                    shutil.rmtree(os.path.join(run, CHECKPOINTS), ignore_errors=True)
+                for candidate_run in _restart_runs(run_directory):
+                    shutil.rmtree(os.path.join(candidate_run, CHECKPOINTS), ignore_errors=True)
             return model, history
 
 

@@ -20,14 +20,21 @@ sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 from fsdd_clustering import load_result  # noqa: E402
 
 
+def run_history(model):
+    """`(history, pretrain_epochs)` of a trained model's run (`model` relative to the repository or absolute)."""
+    run = os.path.join(ROOT, model + ".run")
+    with open(os.path.join(run, "history.json")) as handle:
+        history = json.load(handle)
+    with open(os.path.join(run, "recipe.json")) as handle:
+        return history, json.load(handle)["recipe"]["pretrain_epochs"]
+
+
 def validation_summary(name):
     """`{seed: {"after_fit", "final", "last_three"}}` plus `"mean"`, from a results JSON's run histories."""
     rows = {}
     for seed, run in load_result(name)["seeds"].items():
-        with open(os.path.join(ROOT, run["model"] + ".run", "history.json")) as handle:
-            history = [record["val_accuracy"] for record in json.load(handle)]
-        with open(os.path.join(ROOT, run["model"] + ".run", "recipe.json")) as handle:
-            pretrain_epochs = json.load(handle)["recipe"]["pretrain_epochs"]
+        records, pretrain_epochs = run_history(run["model"])
+        history = [record["val_accuracy"] for record in records]
         rows[seed] = {"after_fit": history[pretrain_epochs], "final": history[-1],
                       "last_three": statistics.mean(history[-3:])}
     rows["mean"] = {key: statistics.mean(row[key] for row in rows.values()) for key in next(iter(rows.values()))}

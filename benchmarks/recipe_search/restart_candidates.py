@@ -19,13 +19,12 @@ import dataclasses
 import json
 import os
 import shutil
-import statistics
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from restart_criterion import CRITERIA  # noqa: E402
+from restart_criterion import history_numbers  # noqa: E402
 
 
 def candidate_model(name, seed):
@@ -62,16 +61,6 @@ def continue_candidates(name, checkpoints, data):
                             dirs_exist_ok=True)
             training.train(splits["train"], out, recipe, validation_collection=splits["validation"],
                            seed=candidate["seed"], speakers=run["speakers"], verbose=2, resume=True)
-
-
-def history_numbers(model):
-    """Validation accuracy (mean of the last three epochs) and the label-free numbers of a finished run's history."""
-    with open(model + ".run/history.json") as handle:
-        history = json.load(handle)
-    with open(model + ".run/recipe.json") as handle:
-        pretrain_epochs = json.load(handle)["recipe"]["pretrain_epochs"]
-    return {"validation": statistics.mean(record["val_accuracy"] for record in history[-3:]),
-            **{key: criterion(history, pretrain_epochs) for key, criterion in CRITERIA.items()}}
 
 
 def main():

@@ -20,6 +20,9 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from compare_runs import run_history  # noqa: E402
 from fsdd_clustering import load_result  # noqa: E402
 
 CRITERIA = {
@@ -30,17 +33,16 @@ CRITERIA = {
 }
 
 
+def history_numbers(model):
+    """Validation accuracy (mean of the last three epochs) and every criterion of a finished run's history."""
+    history, pretrain_epochs = run_history(model)
+    return {"validation": statistics.mean(record["val_accuracy"] for record in history[-3:]),
+            **{key: criterion(history, pretrain_epochs) for key, criterion in CRITERIA.items()}}
+
+
 def seed_rows(name):
-    """`{seed: {"validation": last-three mean, criterion: value, ...}}` for a results JSON's runs."""
-    rows = {}
-    for seed, run in load_result(name)["seeds"].items():
-        with open(os.path.join(ROOT, run["model"] + ".run", "history.json")) as handle:
-            history = json.load(handle)
-        with open(os.path.join(ROOT, run["model"] + ".run", "recipe.json")) as handle:
-            pretrain_epochs = json.load(handle)["recipe"]["pretrain_epochs"]
-        rows[seed] = {"validation": statistics.mean(record["val_accuracy"] for record in history[-3:]),
-                      **{key: criterion(history, pretrain_epochs) for key, criterion in CRITERIA.items()}}
-    return rows
+    """`{seed: history_numbers}` for a results JSON's runs."""
+    return {seed: history_numbers(run["model"]) for seed, run in load_result(name)["seeds"].items()}
 
 
 def main():
