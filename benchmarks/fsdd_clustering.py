@@ -1,15 +1,16 @@
 """UVAC's default recipe over three training seeds, with or without speaker ids, on any corpus and split.
 
-With no options: the bundled FSDD, the seeded random 80/10/10 split, the data's speaker ids; seed 0 is
-trained straight into `saved_models/uvac_fsdd.keras` (the shipped model), the other seeds into
-`runs/fsdd/`. Any other setting trains into `runs/<name>/`. Each seed is trained with `uvac train`
-(resumed if an earlier run was interrupted, skipped if its model exists), then scored on the test split
-beside K-means and GMM-EM. Results go to `benchmarks/results/<name>.json` (`fsdd_clustering` by default),
-from which `benchmarks/update_readme.py` writes the README tables.
+With no options: the bundled FSDD, the seeded random 80/10/10 split, the data's speaker ids, the default
+recipe (each seed a consensus of three runs) into `runs/fsdd_clustering_consensus/`. With `--runs 1` (one run
+per seed, the recipe before the consensus), seed 0 is trained straight into `saved_models/uvac_fsdd.keras` (the
+shipped model), the other seeds into `runs/fsdd/`. Any other setting trains into `runs/<name>/`. Each seed is
+trained with `uvac train` (resumed if an earlier run was interrupted, skipped if its model exists), then
+scored on the test split beside K-means and GMM-EM. Results go to `benchmarks/results/<name>.json`
+(`fsdd_clustering_consensus` by default), from which `benchmarks/update_readme.py` writes the README tables.
 
     python benchmarks/fsdd_clustering.py [--seeds 0 1 2] [--speakers ids|pseudo] [--split random|speaker]
                                          [--data DIR --name NAME] [--epochs N] [--precision mixed]
-                                         [--architecture full|small|tiny] [--distill]
+                                         [--architecture full|small|tiny] [--distill] [--runs N]
 """
 
 import argparse
@@ -53,6 +54,8 @@ def run_name(args):
     parts = ["fsdd_clustering"]
     if args.speakers != "ids":
         parts.append(f"{args.speakers}_speakers")
+    if consensus_runs(args) > 1:  # the one-run names predate the consensus default
+        parts.append("consensus")
     if args.split != "random":
         parts.append(f"{args.split}_split")
     if args.precision == "mixed":
@@ -62,6 +65,13 @@ def run_name(args):
     if args.distill:
         parts.append("distilled")
     return "_".join(parts)
+
+
+def consensus_runs(args):
+    """How many runs each seed's consensus combines (`--runs`, else the recipe's; restarts train one)."""
+    from keras_uvac import training
+
+    return args.runs or (1 if args.restarts else training.RECIPES[args.recipe].runs)
 
 
 def model_path(seed, args):
@@ -92,6 +102,8 @@ def train(seed, args):
             command += ["--epochs", str(args.epochs)]
         if args.restarts:
             command += ["--restarts", str(args.restarts)]
+        if args.runs:
+            command += ["--runs", str(args.runs)]
         if os.path.isdir(os.path.join(ROOT, out + ".run")):  # an interrupted run or restart: go on with it
             command.append("--resume")
     command += ["--seed", str(seed), "--out", out, "--split", args.split, "--architecture", args.architecture]
@@ -120,6 +132,7 @@ def main():
     parser.add_argument("--epochs", type=int, help="override the recipe's epochs")
     parser.add_argument("--recipe", default="default", help="a recipe of keras_uvac.training.RECIPES")
     parser.add_argument("--restarts", type=int, help="override the recipe's restarts (uvac train --restarts)")
+    parser.add_argument("--runs", type=int, help="override the recipe's consensus of runs (uvac train --runs)")
     parser.add_argument("--magnitude", default="linear", choices=("linear", "log"), help="the features' magnitude")
     parser.add_argument("--precision", default="float32", choices=("float32", "mixed"))
     parser.add_argument("--architecture", default="full", choices=("full", "small", "tiny"))
@@ -144,6 +157,8 @@ def main():
         if restarts:  # the candidates that stopped after the first joint epoch count too
             seconds += sum(candidate["seconds"] for candidate in restarts["candidates"]
                            if candidate["seed"] != restarts["chosen_seed"])
+        if card.get("consensus"):  # every run of the consensus counts
+            seconds = card["consensus"]["seconds"]
         seeds[str(seed)] = {"model": model_path(seed, args), "rows": card["test_metrics"], "training_seconds": seconds,
                             "epochs": card.get("epochs_done", card.get("distillation", {}).get("epochs")),
                             "split_clips": card["split"]["clips"],
@@ -154,12 +169,14 @@ def main():
                        for method in ("K-means", "GMM-EM")) for seed, result in seeds.items()}
     how = ("distilled from the same seed's full model" if args.distill
            else f"speaker terms on {args.speakers}")
-    best_of = f" (best of {args.restarts} restarts)" if args.restarts and args.restarts > 1 else ""
+    runs = consensus_runs(args)
+    best_of = (f" (best of {args.restarts} restarts)" if args.restarts and args.restarts > 1
+               else f" (consensus of {runs} runs per seed)" if runs > 1 else " (one run per seed)")
     payload = {"what": f"UVAC, {args.recipe} recipe{best_of}, {args.data or 'bundled FSDD'} test split "
                        f"({args.split} 80/10/10 split, split seed 0), {args.architecture} encoder, {how}",
                "speakers": args.speakers, "split": args.split, "data": args.data or "bundled FSDD",
                "precision": args.precision, "architecture": args.architecture, "recipe": args.recipe,
-               "magnitude": args.magnitude, "restarts": args.restarts, "distilled": args.distill,
+               "magnitude": args.magnitude, "restarts": args.restarts, "runs": runs, "distilled": args.distill,
                "command": "python benchmarks/fsdd_clustering.py " + " ".join(sys.argv[1:]),
                "seeds": seeds, "uvac_mean": summary, "every_seed_beats_kmeans_and_gmm_em": all(beats.values()),
                "beats_by_seed": beats}

@@ -182,11 +182,14 @@ def run_train(args):
     splits = _split(collection, args, {**recipe.model, **model_config}.get("num_clusters", 10))
     if args.epochs:
         recipe = recipe.with_epochs(args.epochs)
-    if args.restarts:
-        recipe = dataclasses.replace(recipe, restarts=args.restarts)
+    if args.restarts:  # restarts instead of the recipe's consensus of runs
+        recipe = dataclasses.replace(recipe, restarts=args.restarts, runs=args.runs or 1)
+    elif args.runs:
+        recipe = dataclasses.replace(recipe, runs=args.runs)
     speakers = "pseudo" if args.ignore_speakers else args.speakers
-    restarts = f" (the best of {recipe.restarts} restarts)" if recipe.restarts > 1 else ""
-    print(f"training on {len(splits['train'])} clips, recipe {recipe.name!r}, {recipe.epochs} epochs{restarts}, "
+    several = (f" (the best of {recipe.restarts} restarts)" if recipe.restarts > 1
+               else f" (each of {recipe.runs} runs, then their consensus)" if recipe.runs > 1 else "")
+    print(f"training on {len(splits['train'])} clips, recipe {recipe.name!r}, {recipe.epochs} epochs{several}, "
           f"seed {args.seed}; speaker terms: {training.describe_speakers(splits['train'], speakers, recipe)}")
     if recipe.epochs < 5:
         print(f"warning: {recipe.epochs} epochs are far fewer than the recipe's; expect poor clusters", file=sys.stderr)
@@ -359,6 +362,8 @@ def build_parser():
     train.add_argument("--restarts", type=_positive_int,
                        help="candidate runs, the one of lowest consistency term continued (default: the "
                             "recipe's, 1)")
+    train.add_argument("--runs", type=_positive_int,
+                       help="whole runs whose consensus one model carries (default: the recipe's)")
     train.add_argument("--seed", type=int, default=0, help="seed of initialisation, shuffling and sampling")
     train.add_argument("--out", default="uvac.keras", help="the trained model (.keras); checkpoints go to OUT.run/")
     train.add_argument("--architecture", default="full", choices=("full", "small", "tiny"),

@@ -1,15 +1,17 @@
-"""Several training runs, one clustering: the most typical run, or the consensus of all.
+"""Several training runs, one clustering: the most typical run, the consensus of all, and one model to carry it.
 
-Training seeds of the same recipe differ by several points of accuracy. Two
-label-free ways to get the typical result rather than a lottery:
+Training seeds of the same recipe differ by several points of accuracy. Label-free ways to get the typical
+result rather than a lottery:
 
 - `most_typical_run`: the run whose clusters agree best (mean NMI) with every
   other run's, chosen without labels;
-- `consensus_clusters`: the co-association of the runs (how often two clips
-  share a cluster) clustered by average linkage, as in evidence accumulation
-  clustering (Fred and Jain).
+- `consensus_clusters`: the clusters the runs agree on (K-means on their
+  one-hot clusters, or evidence accumulation by average linkage, Fred and Jain);
+- `adopt_clusters`: one model's prior refitted to such clusters, so that a
+  single exportable model reads the consensus (`training.Recipe.runs`).
 """
 
+import keras
 import numpy as np
 from sklearn import cluster as sk_cluster
 from sklearn import metrics as sk_metrics
@@ -37,12 +39,22 @@ def most_typical_run(assignments):
     return int(np.argmax(agreement)), agreement
 
 
-def consensus_clusters(assignments, num_clusters):
-    """Clusters from the co-association of several runs (average linkage on 1 - co-association).
+def consensus_clusters(assignments, num_clusters, method="average", seed=0):
+    """Clusters that several runs agree on.
+
+    Two clips are as far apart as the share of runs that put them in different clusters. `"average"`
+    clusters those distances by average linkage (evidence accumulation, Fred and Jain); with a few runs the
+    distances take a few values, and average linkage then breaks many ties arbitrarily and can leave a few
+    outlying clips a cluster of their own. `"kmeans"` runs K-means on the runs' concatenated one-hot
+    clusters, whose squared distances are twice the number of runs that disagree: stable, and linear in the
+    number of clips (average linkage is quadratic). `training.Recipe.runs` uses `"kmeans"`
+    (docs/recipe_search.md, ninth round).
 
     Args:
         assignments: `(runs, clips)` int array.
         num_clusters: clusters wanted.
+        method: `"average"` or `"kmeans"`.
+        seed: seed of K-means.
 
     Returns:
         An int array `(clips,)`.
@@ -53,6 +65,46 @@ def consensus_clusters(assignments, num_clusters):
     True
     """
     assignments = np.asarray(assignments)
+    if method == "kmeans":
+        one_hot = np.concatenate([np.eye(run.max() + 1, dtype="float32")[run] for run in assignments], axis=1)
+        return sk_cluster.KMeans(num_clusters, n_init=20, random_state=seed).fit_predict(one_hot)
+    if method != "average":
+        raise ValueError(f"method must be 'average' or 'kmeans', got {method!r}")
     co_association = np.mean(assignments[:, :, None] == assignments[:, None, :], axis=0)
     linkage = sk_cluster.AgglomerativeClustering(num_clusters, metric="precomputed", linkage="average")
     return linkage.fit_predict(1.0 - co_association)
+
+
+def adopt_clusters(model, features, clusters):
+    """Refits `model`'s GMM prior so that its posterior reads the given clusters of `features`.
+
+    One M-step on the model's latent means with `clusters` as hard responsibilities: each
+    cluster's share of the clips, mean code and code variance (floored as in training). Used to
+    carry the consensus of several runs in one exportable model.
+
+    Args:
+        model: a trained `UVAC`; its prior is changed in place.
+        features: features (dict, array or dataset) of the clips that `clusters` label.
+        clusters: int array `(clips,)` in `[0, model.num_clusters)`; a cluster
+            that holds no clip keeps its component, with weight 0.
+
+    Returns:
+        The model.
+
+    Example:
+    >>> adopt_clusters(models[0], train_features, consensus_clusters(assignments, 10))  # doctest: +SKIP
+    """
+    codes = model.latent_mean(features)
+    clusters = np.asarray(clusters)
+    floor = np.exp(model.min_log_variance)
+    # A cluster that no clip holds (the runs agreed on fewer) keeps its component, with no weight.
+    means = keras.ops.convert_to_numpy(model.prior.means).copy()
+    variances = np.broadcast_to(np.exp(keras.ops.convert_to_numpy(model.prior.log_variances())), means.shape).copy()
+    weights = np.bincount(clusters, minlength=model.num_clusters) / len(clusters)
+    for cluster in np.flatnonzero(weights):
+        members = codes[clusters == cluster]
+        means[cluster] = members.mean(axis=0)
+        variances[cluster] = np.maximum(members.var(axis=0), floor)
+    model.prior.set_mixture(weights, means, variances)
+    return model
+

@@ -44,8 +44,11 @@ Two recipes are named:
      pretrained codes. `Recipe.restarts` (`uvac train --restarts 3`) trains
      candidates to the end of the first joint epoch and continues the one of
      lowest consistency term; measured, it picked the best of three seeds as
-     often as a worse one, so the default trains one run
-     (docs/recipe_search.md, eighth round).
+     often as a worse one (docs/recipe_search.md, eighth round). So the
+     default trains three whole runs (`Recipe.runs`) and keeps one model
+     that carries their consensus: the clusters the runs agree on, read by
+     the most typical run's refitted prior (`keras_uvac.consensus`; ninth
+     round). `uvac train --runs 1` trains one run, in a third of the time.
 
 A run writes `<out>.run/`: after every epoch a checkpoint folder
 `checkpoints/epoch-NNNN/` (model, optimizer, random generators' states and
@@ -105,6 +108,11 @@ class Recipe:
             joint epoch and continue the one whose consistency term (the
             augmentation-invariance and cluster-agreement loss) was lowest in
             that epoch; 1: one run. `train` only (a keras-tuner trial is one run).
+        runs: train this many whole runs (seeds `seed * runs` to
+            `seed * runs + runs - 1`) and keep one model that carries their
+            consensus (`keras_uvac.consensus`): the most typical run, its
+            prior refitted to the clusters that the runs agree on; 1: one
+            run. `train` only.
         initial_posterior_variance: after the mixture fit, q(z|x)'s variance
             starts at this fraction of the fitted prior's variances (the
             encoder's variance output gets no gradient in pretraining, and
@@ -130,8 +138,14 @@ class Recipe:
     clips_per_speaker: int = 0
     speaker_runs_from: int = 17
     restarts: int = 1
+    runs: int = 1
     initial_posterior_variance: float = 0.0
     model: dict = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.restarts > 1 and self.runs > 1:
+            raise ValueError(f"a recipe trains restarts ({self.restarts}) or a consensus of runs ({self.runs}), "
+                             "not both")
 
     def get_config(self):
         return dataclasses.asdict(self)
@@ -153,7 +167,7 @@ RECIPES = {
                     model={"reconstruction_loss": "mse", "prior_initialization": "paper"}),
     "default": Recipe(name="default", epochs=20, batch_size=64, learning_rate=1e-3, final_learning_rate=1e-4,
                       pretrain_epochs=12, gmm_initialization=True, kl_warmup_epochs=2, kl_weight=0.25,
-                      cluster_weight=1.0, clips_per_speaker=4,
+                      cluster_weight=1.0, clips_per_speaker=4, runs=3,
                       model={"reconstruction_loss": "sse", "min_log_variance": -4.0, "learn_mixture_weights": False,
                              "consistency_weight": 100.0, "speaker_weight": 100.0, "cross_speaker_weight": 1.0,
                              "tied_prior_variances": True}),
@@ -467,6 +481,9 @@ def train(train_collection, out_path, recipe="default", validation_collection=No
         with lock:
             checkpoint = latest_checkpoint(run_directory)
             earlier = checkpoint or next(filter(None, map(latest_checkpoint, _restart_runs(run_directory))), None)
+            # A finished run of a consensus is an earlier run too (its checkpoints are gone).
+            earlier = earlier or next((folder[:-len(".run")] for folder in _restart_runs(run_directory)
+                                       if os.path.exists(folder[:-len(".run")])), None)
             if earlier is not None and not resume:
                 raise TrainingError(f"{run_directory} holds a checkpoint of an earlier run: pass resume=True "
                                     "(--resume) to continue it, or delete the folder to start over")
@@ -477,18 +494,23 @@ def train(train_collection, out_path, recipe="default", validation_collection=No
                               run_checkpoint, tensorboard, verbose, callbacks, precision, speakers, model_overrides,
                               replicas, stop_after)
 
-            run_seed, restarts = seed, None
-            if recipe.restarts > 1 and replicas.mode == "multi-worker":
+            run_seed, extra = seed, {}
+            if max(recipe.restarts, recipe.runs) > 1 and replicas.mode == "multi-worker":
                 # Each worker would need the chief's candidate checkpoints the moment they are written.
-                warnings.warn(f"the recipe's {recipe.restarts} restarts need one process (distribute='mirrored' is "
-                              "fine); training one run on these workers", stacklevel=2)
+                warnings.warn("the recipe's restarts or runs need one process (distribute='mirrored' is fine); "
+                              "training one run on these workers", stacklevel=2)
+            elif recipe.runs > 1:
+                model, history, extra["consensus"] = _consensus_of_runs(run, run_directory, seed, recipe,
+                                                                        train_collection, feature_config, verbose)
+                save_for_inference(model, out_path)
             elif recipe.restarts > 1 and recipe.gmm_initialization and recipe.pretrain_epochs < recipe.epochs:
-                restarts = _choose_restart(run, run_directory, seed, recipe, verbose, replicas.is_chief)
-                run_seed = restarts["chosen_seed"]
-                checkpoint = checkpoint or os.path.join(run_directory, restarts["checkpoint"])
-            model, history = run(out_path, run_seed, checkpoint)
+                extra["restarts"] = _choose_restart(run, run_directory, seed, recipe, verbose, replicas.is_chief)
+                run_seed = extra["restarts"]["chosen_seed"]
+                checkpoint = checkpoint or os.path.join(run_directory, extra["restarts"]["checkpoint"])
+            if "consensus" not in extra:
+                model, history = run(out_path, run_seed, checkpoint)
             if replicas.is_chief:
-                card = {**(card or {}), **({"restarts": restarts} if restarts else {})}
+                card = {**(card or {}), **extra}
                 model.card = model_card(model, history, recipe, seed, feature_config, speakers, replicas.count,
                                         {"train": train_collection, "validation": validation_collection,
                                          "test": test_collection}, time.perf_counter() - start, card)
@@ -500,13 +522,60 @@ def train(train_collection, out_path, recipe="default", validation_collection=No
 
 
 RESTARTS = "restarts"
+MEMBERS = "runs"
 
 
 def _restart_runs(run_directory):
-    folder = os.path.join(run_directory, RESTARTS)
-    if not os.path.isdir(folder):
-        return []
-    return sorted(os.path.join(folder, name) for name in os.listdir(folder) if name.endswith(".keras.run"))
+    runs = []
+    for folder in (os.path.join(run_directory, RESTARTS), os.path.join(run_directory, MEMBERS)):
+        if os.path.isdir(folder):
+            runs += sorted(os.path.join(folder, name) for name in os.listdir(folder) if name.endswith(".keras.run"))
+    return runs
+
+
+def _consensus_of_runs(run, run_directory, seed, recipe, train_collection, feature_config, verbose):
+    """Trains the recipe's runs to the end and carries their consensus in the most typical one.
+
+    Each run is an ordinary run of its own seed in `runs/seed-<seed>.keras.run/`, made by
+    `run(out_path, seed, checkpoint)`; an interrupted one resumes and a finished one is read back. The runs'
+    clusters of the training clips are combined by `consensus.consensus_clusters` (K-means on their one-hot
+    clusters), and the run whose clusters agree best with the others' gets a prior refitted to that consensus
+    (`consensus.adopt_clusters`): docs/recipe_search.md, ninth round.
+
+    Returns:
+        `(model, history, record)`: the carrying model, its run's history, and what the card records (every
+        run's seed and agreement, the carrying seed, the consensus' cluster sizes); also in `runs/consensus.json`.
+    """
+    from keras_uvac import consensus
+
+    folder = os.path.join(run_directory, MEMBERS)
+    models, histories, seeds = [], [], [seed * recipe.runs + index for index in range(recipe.runs)]
+    for index, member_seed in enumerate(seeds):
+        member = os.path.join(folder, f"seed-{member_seed}.keras")
+        os.makedirs(member + ".run", exist_ok=True)
+        if os.path.exists(member):
+            model, history = UVAC.from_preset(member), read_history(member + ".run")
+        else:
+            if verbose:
+                print(f"run {index + 1} of {recipe.runs} (seed {member_seed})", flush=True)
+            model, history = run(member, member_seed, latest_checkpoint(member + ".run"))
+        models.append(model)
+        histories.append(history)
+    # Streamed, not held: a large corpus' features do not fit in memory.
+    features = pipeline.feature_dataset(train_collection, feature_config, 256, with_labels=False)
+    assignments = consensus.run_assignments(models, features)
+    clusters = consensus.consensus_clusters(assignments, models[0].num_clusters, "kmeans", seed)
+    typical, agreement = consensus.most_typical_run(assignments)
+    consensus.adopt_clusters(models[typical], features, clusters)
+    record = {"method": "K-means on the runs' one-hot clusters; the most typical run's prior refitted to it",
+              "clips": len(clusters), "seeds": seeds, "agreement": agreement.tolist(),
+              "carrying_seed": seeds[typical], "cluster_sizes": np.bincount(clusters, minlength=models[0].num_clusters).tolist(),
+              "validation_accuracy_not_used": [history[-1].get("val_accuracy") for history in histories],
+              "seconds": sum(record["seconds"] for history in histories for record in history)}
+    write_json(os.path.join(folder, "consensus.json"), record, indent=2)
+    if verbose:
+        print(f"consensus of {recipe.runs} runs carried by seed {seeds[typical]}", flush=True)
+    return models[typical], histories[typical], record
 
 
 def _choose_restart(run, run_directory, seed, recipe, verbose, is_chief):

@@ -1,6 +1,9 @@
 import numpy as np
+from sklearn import cluster as sk_cluster
+from sklearn import metrics as sk_metrics
 
 from keras_uvac import consensus, metrics
+from keras_uvac.model import UVAC
 
 
 def noisy_copies(truth, noise_levels, seed=0):
@@ -25,3 +28,21 @@ def test_the_consensus_beats_every_run_it_combines():
     combined = consensus.consensus_clusters(runs, 5)
     accuracies = [metrics.unsupervised_accuracy(truth, run) for run in runs]
     assert metrics.unsupervised_accuracy(truth, combined) > max(accuracies)
+
+
+def test_a_model_adopts_given_clusters_of_its_codes():
+    model = UVAC(num_clusters=3, latent_dim=4, encoder_channels=(4, 8), gru_units=(8,), decoder_channels=(8, 4),
+                 tied_prior_variances=True)
+    config = model.feature_config_object()
+    rng = np.random.default_rng(0)
+    features = {"spectrogram": rng.random((60, config.num_bins, config.num_frames)).astype("float32"),
+                "activity_mask": np.ones((60, config.num_frames), "float32")}
+    clusters = sk_cluster.KMeans(3, n_init=5, random_state=0).fit_predict(model.latent_mean(features))
+    before = model.predict_clusters(features)[0]
+    consensus.adopt_clusters(model, features, clusters)
+    after = model.predict_clusters(features)[0]
+    assert sk_metrics.adjusted_rand_score(clusters, after) > 0.8 > sk_metrics.adjusted_rand_score(clusters, before)
+    np.testing.assert_allclose(np.exp(model.prior.log_weights()), np.bincount(clusters) / 60, rtol=1e-5)
+    # Runs that agree on fewer clusters leave the rest without weight, so no clip goes there.
+    consensus.adopt_clusters(model, features, np.minimum(clusters, 1))
+    assert set(model.predict_clusters(features)[0]) <= {0, 1}

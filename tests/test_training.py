@@ -84,6 +84,32 @@ def test_restarts_continue_the_candidate_of_lowest_consistency_in_the_first_join
         training.train(collection, tmp_path / "s.keras", recipe, verbose=0, **TINY)
 
 
+def test_runs_train_each_seed_to_the_end_and_one_carries_their_consensus(small_fsdd, tmp_path):
+    collection = datasets.load_audio(small_fsdd)
+    recipe = training.Recipe(name="t", epochs=2, pretrain_epochs=1, gmm_initialization=True, runs=2)
+    out = tmp_path / "c.keras"
+    model, history = training.train(collection, out, recipe, seed=1, verbose=0, **TINY)
+    with open(f"{out}.run/runs/consensus.json") as handle:
+        record = json.load(handle)
+    assert record["seeds"] == [2, 3] and record["carrying_seed"] in (2, 3) and model.card["consensus"] == record
+    assert sum(record["cluster_sizes"]) == len(collection) and len(record["cluster_sizes"]) == 3
+    member = keras.saving.load_model(f"{out}.run/runs/seed-{record['carrying_seed']}.keras")
+    saved = keras.saving.load_model(out)
+    for mine, theirs in zip(saved.encoder.get_weights(), member.encoder.get_weights()):
+        np.testing.assert_array_equal(mine, theirs)
+    means = [keras.ops.convert_to_numpy(model.prior.means) for model in (saved, member)]
+    assert not np.allclose(*means)
+    assert len(history) == 2 and not os.path.isdir(f"{out}.run/runs/seed-2.keras.run/checkpoints")
+    # Finished runs are an earlier run: refused without resume, read back (not retrained) with it.
+    with pytest.raises(training.TrainingError, match="earlier run"):
+        training.train(collection, out, recipe, seed=1, verbose=0, **TINY)
+    modified = os.path.getmtime(f"{out}.run/runs/seed-2.keras")
+    resumed, _ = training.train(collection, out, recipe, seed=1, verbose=0, resume=True, **TINY)
+    assert os.path.getmtime(f"{out}.run/runs/seed-2.keras") == modified
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(resumed.prior.means),
+                               keras.ops.convert_to_numpy(saved.prior.means), rtol=1e-5)
+
+
 def test_speaker_term_and_tied_prior_variances_in_a_training_run(small_fsdd, tmp_path):
     collection = datasets.load_audio(small_fsdd)
     recipe = training.Recipe(name="t", epochs=3, pretrain_epochs=1, gmm_initialization=True)
@@ -136,10 +162,10 @@ def uvac_train(arguments, **kwargs):
 @pytest.mark.slow
 def test_interrupted_uvac_train_resumes_without_losing_an_epoch(small_fsdd, tmp_path):
     out = tmp_path / "model.keras"
-    # Interrupted in the first of two restarts: the candidates and then the chosen run go on from their checkpoints.
-    arguments = ["--data", str(small_fsdd), "--epochs", "20", "--restarts", "2", "--out", str(out), "--model-config",
+    # Interrupted in the first of the consensus' two runs: it goes on from its checkpoint, then the second run.
+    arguments = ["--data", str(small_fsdd), "--epochs", "20", "--runs", "2", "--out", str(out), "--model-config",
                  json.dumps(TINY)]
-    history_path = tmp_path / "model.keras.run" / "restarts" / "seed-0.keras.run" / "history.json"
+    history_path = tmp_path / "model.keras.run" / "runs" / "seed-0.keras.run" / "history.json"
     process = uvac_train(arguments)
     deadline = time.time() + 300
     while time.time() < deadline and process.poll() is None:
@@ -150,7 +176,7 @@ def test_interrupted_uvac_train_resumes_without_losing_an_epoch(small_fsdd, tmp_
     process.send_signal(signal.SIGKILL)
     process.wait()
     interrupted_at = len(json.loads(history_path.read_text()))
-    assert 3 <= interrupted_at < 13 and not out.exists()
+    assert 3 <= interrupted_at < 20 and not out.exists()
 
     refused = uvac_train(arguments)
     _, error = refused.communicate(timeout=300)
@@ -159,19 +185,20 @@ def test_interrupted_uvac_train_resumes_without_losing_an_epoch(small_fsdd, tmp_
     resumed = uvac_train(arguments + ["--resume"])
     output, error = resumed.communicate(timeout=600)
     assert resumed.returncode == 0, error[-3000:]
-    assert [record["epoch"] for record in json.loads(history_path.read_text())] == list(range(1, 14))
-    epochs = [record["epoch"] for record in json.loads((tmp_path / "model.keras.run" / "history.json").read_text())]
-    assert epochs == list(range(1, 21))
+    for seed in (0, 1):
+        history = json.loads((tmp_path / "model.keras.run" / "runs" / f"seed-{seed}.keras.run" / "history.json")
+                             .read_text())
+        assert [record["epoch"] for record in history] == list(range(1, 21))
     card = json.loads((tmp_path / "model.keras.card.json").read_text())
     assert card["epochs_done"] == 20 and math.isfinite(card["test_metrics"]["UVAC"]["nmi"])
-    assert [candidate["seed"] for candidate in card["restarts"]["candidates"]] == [0, 1]
+    assert card["consensus"]["seeds"] == [0, 1]
     assert keras.models.load_model(out).count_params() > 0
 
 
 def test_a_corpus_of_many_speakers_trains_on_batches_dealt_in_speaker_runs(small_fsdd, tmp_path):
     fsdd = datasets.load_audio(small_fsdd)
     many = dataclasses.replace(fsdd, speakers=[f"speaker{index % 20}" for index in range(len(fsdd))])
-    recipe = dataclasses.replace(training.RECIPES["default"].with_epochs(2), batch_size=16, restarts=1)
+    recipe = dataclasses.replace(training.RECIPES["default"].with_epochs(2), batch_size=16, runs=1)
     described = training.describe_speakers(many, "ids", recipe)
     assert "20 speaker ids of the data, each batch dealt in runs of 4" in described
     assert "runs" not in training.describe_speakers(fsdd, "ids", recipe)  # 6 speakers: plain shuffling

@@ -97,7 +97,7 @@ def main():
 
     splits = datasets.load_audio(args.data).split("random", seed=0)
     folder = os.path.join(ROOT, "runs", args.name)
-    recipe = dataclasses.replace(training.RECIPES["default"], restarts=1)  # one run per seed
+    recipe = dataclasses.replace(training.RECIPES["default"], runs=1)  # one run per seed
     if args.pretrain:
         for seed in args.seeds:
             out = os.path.join(folder, f"pretrained_seed{seed}.keras")
