@@ -1,12 +1,12 @@
 """UVAC's default recipe over three training seeds, with or without speaker ids, on any corpus and split.
 
 With no options: the bundled FSDD, the seeded random 80/10/10 split, the data's speaker ids, the default
-recipe (each seed a consensus of three runs) into `runs/fsdd_clustering_consensus/`. With `--runs 1` (one run
+recipe (each seed a consensus of three runs) into `runs/fsdd_clustering_runs3/`. With `--runs 1` (one run
 per seed, the recipe before the consensus), seed 0 is trained straight into `saved_models/uvac_fsdd.keras` (the
 shipped model), the other seeds into `runs/fsdd/`. Any other setting trains into `runs/<name>/`. Each seed is
 trained with `uvac train` (resumed if an earlier run was interrupted, skipped if its model exists), then
 scored on the test split beside K-means and GMM-EM. Results go to `benchmarks/results/<name>.json`
-(`fsdd_clustering_consensus` by default), from which `benchmarks/update_readme.py` writes the README tables.
+(`fsdd_clustering_runs3` by default), from which `benchmarks/update_readme.py` writes the README tables.
 
     python benchmarks/fsdd_clustering.py [--seeds 0 1 2] [--speakers ids|pseudo] [--split random|speaker]
                                          [--data DIR --name NAME] [--epochs N] [--precision mixed]
@@ -55,7 +55,7 @@ def run_name(args):
     if args.speakers != "ids":
         parts.append(f"{args.speakers}_speakers")
     if consensus_runs(args) > 1:  # the one-run names predate the consensus default
-        parts.append("consensus")
+        parts.append(f"runs{consensus_runs(args)}")
     if args.split != "random":
         parts.append(f"{args.split}_split")
     if args.precision == "mixed":

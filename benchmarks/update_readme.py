@@ -57,10 +57,10 @@ def fsdd_clustering_section(file_name="fsdd_clustering.json"):
 
 
 SPEAKER_CONDITIONS = [
-    ("fsdd_clustering_consensus.json", "FSDD (6 speakers)", "random 80/10/10",
+    ("fsdd_clustering_runs3.json", "FSDD (6 speakers)", "random 80/10/10",
      "speaker ids; consensus of 3 runs per seed (the default)"),
     ("fsdd_clustering.json", "FSDD (6 speakers)", "random 80/10/10", "speaker ids; one run per seed"),
-    ("fsdd_clustering_pseudo_speakers_consensus.json", "FSDD (6 speakers)", "random 80/10/10",
+    ("fsdd_clustering_pseudo_speakers_runs3.json", "FSDD (6 speakers)", "random 80/10/10",
      "none (pseudo-speakers); consensus of 3 runs per seed (the default)"),
     ("fsdd_clustering_pseudo_speakers.json", "FSDD (6 speakers)", "random 80/10/10",
      "none (pseudo-speakers); one run per seed"),
@@ -69,7 +69,7 @@ SPEAKER_CONDITIONS = [
     ("fsdd_clustering_speaker_split.json", "FSDD (6 speakers)", "speakers 4/1/1", "speaker ids; one run"),
     ("fsdd_clustering_pseudo_speakers_speaker_split.json", "FSDD (6 speakers)", "speakers 4/1/1",
      "none (pseudo-speakers); one run"),
-    ("synthetic_speaker_ids_consensus.json", "synthetic espeak-ng (48 speakers)", "random 80/10/10",
+    ("synthetic_speaker_ids_runs3.json", "synthetic espeak-ng (48 speakers)", "random 80/10/10",
      "speaker ids; consensus of 3 runs (the default)"),
     ("synthetic_speaker_runs_ids.json", "synthetic espeak-ng (48 speakers)", "random 80/10/10",
      "speaker ids (batches dealt in runs of 4 clips per speaker, as the default does from 17 speakers); one run per "
@@ -77,7 +77,7 @@ SPEAKER_CONDITIONS = [
     ("synthetic_speaker_ids.json", "synthetic espeak-ng (48 speakers)", "random 80/10/10",
      "speaker ids, plain shuffled batches (the default before the seventh round of the recipe search); one run per "
      "seed"),
-    ("synthetic_pseudo_speakers_consensus.json", "synthetic espeak-ng (48 speakers)", "random 80/10/10",
+    ("synthetic_pseudo_speakers_runs3.json", "synthetic espeak-ng (48 speakers)", "random 80/10/10",
      "none (pseudo-speakers); consensus of 3 runs (the default)"),
     ("synthetic_pseudo_speakers_gmm.json", "synthetic espeak-ng (48 speakers)", "random 80/10/10",
      "none (pseudo-speakers); one run per seed"),
