@@ -8,11 +8,14 @@ result rather than a lottery:
 - `consensus_clusters`: the clusters the runs agree on (K-means on their
   one-hot clusters, or evidence accumulation by average linkage, Fred and Jain);
 - `adopt_clusters`: one model's prior refitted to such clusters, so that a
-  single exportable model reads the consensus (`training.Recipe.runs`).
+  single exportable model reads the consensus (`training.Recipe.runs`);
+  `agreeing_clips` marks the clips on which every run agrees with it, the
+  targets of the model's self-labelling (`training.Recipe.consensus_epochs`).
 """
 
 import keras
 import numpy as np
+from scipy import optimize
 from sklearn import cluster as sk_cluster
 from sklearn import metrics as sk_metrics
 
@@ -73,6 +76,32 @@ def consensus_clusters(assignments, num_clusters, method="average", seed=0):
     co_association = np.mean(assignments[:, :, None] == assignments[:, None, :], axis=0)
     linkage = sk_cluster.AgglomerativeClustering(num_clusters, metric="precomputed", linkage="average")
     return linkage.fit_predict(1.0 - co_association)
+
+
+def agreeing_clips(assignments, clusters):
+    """Which clips every run puts in its cluster matched (Hungarian) to the clip's consensus cluster.
+
+    Args:
+        assignments: `(runs, clips)` int array.
+        clusters: `(clips,)` int array, e.g. `consensus_clusters(assignments, ...)`.
+
+    Returns:
+        A bool array `(clips,)`.
+
+    Example:
+    >>> agreeing_clips(np.array([[0, 0, 1, 1], [1, 1, 0, 1]]), np.array([0, 0, 1, 1])).tolist()
+    [True, True, True, False]
+    """
+    clusters = np.asarray(clusters)
+    agree = np.ones(len(clusters), bool)
+    for run in np.asarray(assignments):
+        contingency = np.zeros((run.max() + 1, clusters.max() + 1))
+        np.add.at(contingency, (run, clusters), 1)
+        rows, columns = optimize.linear_sum_assignment(-contingency)
+        matched = np.full(run.max() + 1, -1)
+        matched[rows] = columns
+        agree &= matched[run] == clusters
+    return agree
 
 
 def adopt_clusters(model, features, clusters):

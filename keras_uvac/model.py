@@ -197,7 +197,8 @@ class UVAC(keras.Model):
         Args:
             inputs: a feature dict with `spectrogram` and `activity_mask` (or
                 a waveform dict, see `features`), and optionally `speaker`
-                (int ids).
+                (int ids) and `target` (a cluster per clip, -1 for none: the
+                self-labelling term of `_consistency`).
             training: run batch normalisation and augmentation in training mode.
 
         Returns:
@@ -215,9 +216,10 @@ class UVAC(keras.Model):
             self._reconstruction_error(spectrogram * mask, reconstruction * mask, mask)))
         kl = ops.mean(replicas.gather(self.prior.kl_divergence(z_mean, z_log_var)))
         speakers = None if "speaker" not in inputs else replicas.gather(ops.convert_to_tensor(inputs["speaker"]))
+        targets = None if "target" not in inputs else replicas.gather(ops.convert_to_tensor(inputs["target"]))
         consistency = ops.convert_to_tensor(0.0)
         if self.consistency_weight:
-            consistency = self._consistency(spectrogram, training, speakers, replicas)
+            consistency = self._consistency(spectrogram, training, speakers, replicas, targets)
         speaker = ops.convert_to_tensor(0.0)
         if self.speaker_weight and speakers is not None:
             speaker = speaker_dependence(replicas.gather(z_mean), speakers)
@@ -242,7 +244,7 @@ class UVAC(keras.Model):
             return squared / active_cells
         return squared
 
-    def _consistency(self, spectrogram, training, speakers=None, replicas=None):
+    def _consistency(self, spectrogram, training, speakers=None, replicas=None, targets=None):
         """Invariance of the code, and of the cluster, to voice-, channel- and timing-like changes.
 
         Two augmented views of each clip are encoded. Contrastive term: each
@@ -256,6 +258,9 @@ class UVAC(keras.Model):
         colour and speaking rate do not, so codes and clusters follow the word.
         With `speakers` and `cross_speaker_weight`, a nearest-neighbour term
         (as in NNCLR, restricted to other speakers) joins the contrastive one.
+        With `targets` (a cluster per clip, -1 for none), the cluster term also
+        draws both views' posteriors to the clip's target (self-labelling, as
+        in SCAN; `training.Recipe.consensus_epochs`).
         """
         replicas = replicas or _Replicas(spectrogram)
         # The views are drawn for the global batch, so every replica draws what one device would.
@@ -289,6 +294,13 @@ class UVAC(keras.Model):
         marginal = ops.mean(0.5 * (first_posterior + second_posterior), axis=0)
         marginal_entropy = -ops.sum(marginal * ops.log(marginal + 1e-8))
         cluster_term = agreement - marginal_entropy + float(np.log(self.num_clusters))
+        if targets is not None:
+            targets = ops.reshape(targets, (-1,))
+            labeled = ops.cast(ops.greater_equal(targets, 0), "float32")
+            one_hot = ops.one_hot(ops.maximum(targets, 0), self.num_clusters)
+            log_likelihood = 0.5 * (ops.log(ops.sum(first_posterior * one_hot, axis=-1) + 1e-8)
+                                    + ops.log(ops.sum(second_posterior * one_hot, axis=-1) + 1e-8))
+            cluster_term -= ops.sum(labeled * log_likelihood) / ops.maximum(ops.sum(labeled), 1.0)
         return contrastive + self.cluster_weight * cluster_term
 
     def _record(self, terms):

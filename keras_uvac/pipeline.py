@@ -159,7 +159,7 @@ def waveform_dataset(collection, config):
 
 def feature_dataset(collection, config=None, batch_size=64, shuffle=False, seed=None, cache=False,
                     with_labels=True, with_speakers=False, drop_remainder=False, on_device=False,
-                    clips_per_speaker=0):
+                    clips_per_speaker=0, targets=None):
     """Builds the batched feature dataset for a collection.
 
     Args:
@@ -183,6 +183,8 @@ def feature_dataset(collection, config=None, batch_size=64, shuffle=False, seed=
             that a speaker in a batch has company even when a corpus has
             dozens of speakers (the speaker terms compare a speaker's clips
             within a batch). 0: plain shuffling.
+        targets: None, or an int cluster per clip (-1: none) added to the
+            features as `target`, for `UVAC`'s self-labelling term.
 
     Returns:
         A `tf.data.Dataset`.
@@ -204,6 +206,8 @@ def feature_dataset(collection, config=None, batch_size=64, shuffle=False, seed=
         if not np.issubdtype(speakers.dtype, np.integer):
             speakers = np.unique(speakers, return_inverse=True)[1]
         columns["speaker"] = speakers.astype(np.int32)
+    if targets is not None:
+        columns["target"] = np.asarray(targets, np.int32)
 
     def compute(batch):
         if on_device:
@@ -211,8 +215,9 @@ def feature_dataset(collection, config=None, batch_size=64, shuffle=False, seed=
         else:
             spectrogram, activity_mask = features_lib.spectrogram_and_mask(batch["waveform"], batch["length"], config)
             inputs = {"spectrogram": spectrogram, "activity_mask": activity_mask}
-        if "speaker" in batch:
-            inputs["speaker"] = batch["speaker"]
+        for column in ("speaker", "target"):
+            if column in batch:
+                inputs[column] = batch[column]
         return (inputs, batch["label"]) if "label" in batch else inputs
 
     if cache is False:

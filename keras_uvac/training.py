@@ -113,6 +113,9 @@ class Recipe:
             consensus (`keras_uvac.consensus`): the most typical run, its
             prior refitted to the clusters that the runs agree on; 1: one
             run. `train` only.
+        consensus_epochs: with `runs`, epochs that the carrying model then
+            trains with the consensus as each clip's target cluster, where
+            every run agrees with it (self-labelling); 0: the refit only.
         initial_posterior_variance: after the mixture fit, q(z|x)'s variance
             starts at this fraction of the fitted prior's variances (the
             encoder's variance output gets no gradient in pretraining, and
@@ -139,6 +142,7 @@ class Recipe:
     speaker_runs_from: int = 17
     restarts: int = 1
     runs: int = 1
+    consensus_epochs: int = 0
     initial_posterior_variance: float = 0.0
     model: dict = dataclasses.field(default_factory=dict)
 
@@ -167,7 +171,7 @@ RECIPES = {
                     model={"reconstruction_loss": "mse", "prior_initialization": "paper"}),
     "default": Recipe(name="default", epochs=20, batch_size=64, learning_rate=1e-3, final_learning_rate=1e-4,
                       pretrain_epochs=12, gmm_initialization=True, kl_warmup_epochs=2, kl_weight=0.25,
-                      cluster_weight=1.0, clips_per_speaker=4, runs=3,
+                      cluster_weight=1.0, clips_per_speaker=4, runs=3, consensus_epochs=3,
                       model={"reconstruction_loss": "sse", "min_log_variance": -4.0, "learn_mixture_weights": False,
                              "consistency_weight": 100.0, "speaker_weight": 100.0, "cross_speaker_weight": 1.0,
                              "tied_prior_variances": True}),
@@ -500,8 +504,8 @@ def train(train_collection, out_path, recipe="default", validation_collection=No
                 warnings.warn("the recipe's restarts or runs need one process (distribute='mirrored' is fine); "
                               "training one run on these workers", stacklevel=2)
             elif recipe.runs > 1:
-                model, history, extra["consensus"] = _consensus_of_runs(run, run_directory, seed, recipe,
-                                                                        train_collection, feature_config, verbose)
+                model, history, extra["consensus"] = _consensus_of_runs(
+                    run, run_directory, seed, recipe, train_collection, feature_config, speakers, verbose)
                 save_for_inference(model, out_path)
             elif recipe.restarts > 1 and recipe.gmm_initialization and recipe.pretrain_epochs < recipe.epochs:
                 extra["restarts"] = _choose_restart(run, run_directory, seed, recipe, verbose, replicas.is_chief)
@@ -533,18 +537,21 @@ def _restart_runs(run_directory):
     return runs
 
 
-def _consensus_of_runs(run, run_directory, seed, recipe, train_collection, feature_config, verbose):
+def _consensus_of_runs(run, run_directory, seed, recipe, train_collection, feature_config, speakers, verbose):
     """Trains the recipe's runs to the end and carries their consensus in the most typical one.
 
     Each run is an ordinary run of its own seed in `runs/seed-<seed>.keras.run/`, made by
     `run(out_path, seed, checkpoint)`; an interrupted one resumes and a finished one is read back. The runs'
     clusters of the training clips are combined by `consensus.consensus_clusters` (K-means on their one-hot
-    clusters), and the run whose clusters agree best with the others' gets a prior refitted to that consensus
-    (`consensus.adopt_clusters`): docs/recipe_search.md, ninth round.
+    clusters), the run whose clusters agree best with the others' gets a prior refitted to that consensus
+    (`consensus.adopt_clusters`), and then trains `recipe.consensus_epochs` more epochs with the consensus
+    as the target of the clips on which every run agrees (self-labelling): docs/recipe_search.md, ninth round.
+    Those epochs are short and not checkpointed: an interrupted one starts again from the finished runs.
 
     Returns:
         `(model, history, record)`: the carrying model, its run's history, and what the card records (every
-        run's seed and agreement, the carrying seed, the consensus' cluster sizes); also in `runs/consensus.json`.
+        run's seed and agreement, the carrying seed, the consensus' cluster sizes, the self-labelling epochs'
+        losses); also in `runs/consensus.json`.
     """
     from keras_uvac import consensus
 
@@ -564,18 +571,41 @@ def _consensus_of_runs(run, run_directory, seed, recipe, train_collection, featu
     # Streamed, not held: a large corpus' features do not fit in memory.
     features = pipeline.feature_dataset(train_collection, feature_config, 256, with_labels=False)
     assignments = consensus.run_assignments(models, features)
-    clusters = consensus.consensus_clusters(assignments, models[0].num_clusters, "kmeans", seed)
+    num_clusters = models[0].num_clusters
+    clusters = consensus.consensus_clusters(assignments, num_clusters, "kmeans", seed)
     typical, agreement = consensus.most_typical_run(assignments)
-    consensus.adopt_clusters(models[typical], features, clusters)
-    record = {"method": "K-means on the runs' one-hot clusters; the most typical run's prior refitted to it",
-              "clips": len(clusters), "seeds": seeds, "agreement": agreement.tolist(),
-              "carrying_seed": seeds[typical], "cluster_sizes": np.bincount(clusters, minlength=models[0].num_clusters).tolist(),
+    model = consensus.adopt_clusters(models[typical], features, clusters)
+    targets = np.where(consensus.agreeing_clips(assignments, clusters), clusters, -1)
+    start = time.perf_counter()
+    self_labelling = _train_on_targets(model, train_collection, feature_config, recipe, speakers, seeds[typical],
+                                       targets, verbose) if recipe.consensus_epochs else []
+    record = {"method": "K-means on the runs' one-hot clusters; the most typical run's prior refitted to it, then "
+                        f"{recipe.consensus_epochs} epochs with the consensus as targets where the runs all agree",
+              "clips": len(clusters), "seeds": seeds, "agreement": agreement.tolist(), "carrying_seed": seeds[typical],
+              "cluster_sizes": np.bincount(clusters, minlength=num_clusters).tolist(),
+              "clips_with_targets": int(np.sum(targets >= 0)), "self_labelling": self_labelling,
               "validation_accuracy_not_used": [history[-1].get("val_accuracy") for history in histories],
-              "seconds": sum(record["seconds"] for history in histories for record in history)}
+              "seconds": sum(epoch["seconds"] for history in histories for epoch in history)
+              + time.perf_counter() - start}
     write_json(os.path.join(folder, "consensus.json"), record, indent=2)
     if verbose:
         print(f"consensus of {recipe.runs} runs carried by seed {seeds[typical]}", flush=True)
-    return models[typical], histories[typical], record
+    return model, histories[typical], record
+
+
+def _train_on_targets(model, train_collection, feature_config, recipe, speakers, seed, targets, verbose):
+    """`recipe.consensus_epochs` epochs of the joint phase's loss with per-clip cluster targets; their logs."""
+    groups = speaker_groups(train_collection, speakers, recipe, seed)
+    data = pipeline.feature_dataset(dataclasses.replace(train_collection, speakers=groups), feature_config,
+                                    recipe.batch_size, shuffle=True, seed=seed, cache=True, with_labels=False,
+                                    with_speakers=groups is not None, drop_remainder=True,
+                                    clips_per_speaker=speaker_run_length(recipe, groups), targets=targets)
+    model.compile(optimizer=keras.optimizers.Adam(recipe.final_learning_rate))
+    model.kl_weight.assign(recipe.kl_weight)
+    model.sampling.assign(1.0)
+    model.cluster_weight.assign(recipe.cluster_weight)
+    logs = model.fit(data, epochs=recipe.consensus_epochs, verbose=verbose).history
+    return [{name: float(values[epoch]) for name, values in logs.items()} for epoch in range(recipe.consensus_epochs)]
 
 
 def _choose_restart(run, run_directory, seed, recipe, verbose, is_chief):

@@ -80,6 +80,24 @@ def test_cross_speaker_term_draws_codes_to_their_nearest_other_speaker_clip():
     assert float(one_speaker["consistency"]) == pytest.approx(contrastive, rel=1e-3)
 
 
+def test_targets_add_the_cross_entropy_of_both_views_posteriors_to_the_cluster_term():
+    still = {"frequency_warp": 0.0, "time_warp": 0.0, "time_shift": 0, "tilt": 0.0, "mask_bins": 0, "mask_frames": 0}
+    model = UVAC(**TINY, consistency_weight=1.0, augmentation=still, seed=0)
+    model.cluster_weight.assign(1.0)
+    rng = np.random.default_rng(0)
+    inputs = {"spectrogram": rng.uniform(size=(6, 128, 99)).astype("float32"),
+              "activity_mask": np.ones((6, 99), "float32")}
+    posterior = keras.ops.convert_to_numpy(model(inputs))  # with still views, both views' posteriors are this
+    targets = np.array([0, 1, 2, -1, -1, 2])
+    labeled = targets >= 0
+    expected = -np.log(posterior[np.flatnonzero(labeled), targets[labeled]] + 1e-8).mean()
+    plain = float(model.loss_terms(inputs, training=False)["consistency"])
+    with_targets = float(model.loss_terms({**inputs, "target": targets}, training=False)["consistency"])
+    assert with_targets - plain == pytest.approx(expected, rel=1e-3)
+    none_labeled = model.loss_terms({**inputs, "target": np.full(6, -1)}, training=False)["consistency"]
+    assert float(none_labeled) == pytest.approx(plain, rel=1e-5)
+
+
 def test_speaker_term_is_trained_when_batches_carry_speakers(small_features):
     collection, _ = small_features
     keras.utils.set_random_seed(0)

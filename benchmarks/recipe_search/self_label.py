@@ -11,6 +11,7 @@ runs' agreement as the confidence). Validation accuracy after the refit and afte
 """
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -18,20 +19,6 @@ import sys
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def agreeing_clips(assignments, clusters):
-    """Clips that every run puts in the cluster matched (Hungarian) to their consensus cluster."""
-    from scipy.optimize import linear_sum_assignment
-
-    agree = np.ones(len(clusters), bool)
-    for run in assignments:
-        contingency = np.zeros((run.max() + 1, clusters.max() + 1))
-        np.add.at(contingency, (run, clusters), 1)
-        rows, columns = linear_sum_assignment(-contingency)
-        mapping = dict(zip(rows, columns))
-        agree &= np.array([mapping.get(cluster, -1) for cluster in run]) == clusters
-    return agree
 
 
 def main():
@@ -61,11 +48,12 @@ def main():
         assignments = consensus.run_assignments(models, features["train"])
         typical, _ = consensus.most_typical_run(assignments)
         clusters = consensus.consensus_clusters(assignments, models[0].num_clusters, args.method)
-        agree = agreeing_clips(assignments, clusters)
+        agree = consensus.agreeing_clips(assignments, clusters)
         model = consensus.adopt_clusters(models[typical], features["train"], clusters)
         with open(os.path.join(ROOT, paths[typical] + ".run", "recipe.json")) as handle:
             run = json.load(handle)
-        recipe = training.Recipe.from_config(run["recipe"])
+        fields = {field.name for field in dataclasses.fields(training.Recipe)}  # options removed since were off
+        recipe = training.Recipe.from_config({key: value for key, value in run["recipe"].items() if key in fields})
         speakers = training.speaker_groups(splits["train"], run.get("speakers", "ids"), recipe, run["seed"])
         row = {"models": paths, "carrier": paths[typical], "agreeing_clips": float(agree.mean()),
                "validation": [metrics.unsupervised_accuracy(labels, model.predict_clusters(features["validation"])[0])]}
