@@ -41,7 +41,8 @@ if SMALL:
     splits = {name: part.subset(range(0, len(part), 10)) for name, part in splits.items()}
 print({name: len(part) for name, part in splits.items()})'''),
     ("md", "## Train with `model.fit`\n\n`training.train` runs the default recipe (autoencoder pretraining with the "
-           "contrastive and speaker terms, the mixture fitted to the codes, then the joint phase) with checkpoints. "
+           "contrastive and speaker terms, the mixture fitted to the codes, then the joint phase) three times, and "
+           "keeps one model that carries the three runs' consensus; every epoch is checkpointed. "
            "FSDD's speaker ids feed the speaker terms; the digit labels are never used. Plain `model.fit` works "
            "too; here a few epochs of the recipe, or a tiny network in small mode."),
     ("code", '''recipe = training.RECIPES["default"].with_epochs(2 if SMALL else 20)
