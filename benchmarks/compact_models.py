@@ -1,9 +1,9 @@
 """Size, arena, work, latency and accuracy of the full and compact UVAC encoders, for microcontrollers.
 
 Each compact architecture (`keras_uvac.model.ARCHITECTURES`) is trained two
-ways, three seeds each: by the default recipe (`python benchmarks/fsdd_clustering.py
---architecture A`) and distilled from the same seed's full model (`...
---architecture A --distill`). The way with the higher seed-0 validation accuracy
+ways, three seeds each, one run per seed: by the default recipe (`python benchmarks/fsdd_clustering.py
+--architecture A --runs 1`) and distilled from the same seed's full model (`...
+--architecture A --distill --runs 1`). The way with the higher seed-0 validation accuracy
 is shipped: its seed-0 model is copied to `saved_models/uvac_fsdd_<A>.keras` (the
 preset) and exported to int8 with `uvac export` (`saved_models/uvac_fsdd_<A>_int8.tflite`
 and its C files). Every row reports: int8 flatbuffer bytes, the TFLite Micro

@@ -47,8 +47,10 @@ Two recipes are named:
      often as a worse one (docs/recipe_search.md, eighth round). So the
      default trains three whole runs (`Recipe.runs`) and keeps one model
      that carries their consensus: the clusters the runs agree on, read by
-     the most typical run's refitted prior (`keras_uvac.consensus`; ninth
-     round). `uvac train --runs 1` trains one run, in a third of the time.
+     the most typical run's refitted prior, then trained three epochs with
+     the consensus as targets where all runs agree (`keras_uvac.consensus`;
+     ninth round). `uvac train --runs 1` trains one run, in a third of the
+     time.
 
 A run writes `<out>.run/`: after every epoch a checkpoint folder
 `checkpoints/epoch-NNNN/` (model, optimizer, random generators' states and
@@ -574,7 +576,9 @@ def _consensus_of_runs(run, run_directory, seed, recipe, train_collection, featu
     num_clusters = models[0].num_clusters
     clusters = consensus.consensus_clusters(assignments, num_clusters, "kmeans", seed)
     typical, agreement = consensus.most_typical_run(assignments)
-    model = consensus.adopt_clusters(models[typical], features, clusters)
+    # Read back from its file: a run just trained may belong to a distribution strategy's scope.
+    model = UVAC.from_preset(os.path.join(folder, f"seed-{seeds[typical]}.keras"))
+    model = consensus.adopt_clusters(model, features, clusters)
     targets = np.where(consensus.agreeing_clips(assignments, clusters), clusters, -1)
     start = time.perf_counter()
     self_labelling = _train_on_targets(model, train_collection, feature_config, recipe, speakers, seeds[typical],
