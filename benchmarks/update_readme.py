@@ -255,8 +255,8 @@ def compact_models_section():
                      f"{row['tflm_host_latency_ms']:.2f} ms | {100 * row['int8_cluster_agreement']:.2f}% | "
                      f"{seeds} ({100 * row['test_accuracy_mean']:.1f}%) | {row['test_nmi_mean']:.2f} |")
     lines += ["", f"`{results['command']}` (accuracies from `python benchmarks/fsdd_clustering.py "
-                  "[--architecture small|tiny] [--distill] --runs 1`, one run per seed; KB = 1,000 bytes; of the two ways to "
-                  "train each compact encoder, the one with the higher validation accuracy is the preset).", "",
+                  "[--architecture small|tiny] [--distill] --runs 1`, one run per seed; KB = 1,000 bytes; of the two "
+                  "ways to train each compact encoder, the one with the higher validation accuracy is the preset).", "",
               "![accuracy against int8 size](docs/compact_models.png)"]
     return "\n".join(lines)
 
