@@ -15,9 +15,10 @@ result rather than a lottery:
 
 import keras
 import numpy as np
-from scipy import optimize
 from sklearn import cluster as sk_cluster
 from sklearn import metrics as sk_metrics
+
+from keras_uvac import metrics
 
 
 def run_assignments(models, features):
@@ -92,15 +93,10 @@ def agreeing_clips(assignments, clusters):
     >>> agreeing_clips(np.array([[0, 0, 1, 1], [1, 1, 0, 1]]), np.array([0, 0, 1, 1])).tolist()
     [True, True, True, False]
     """
-    clusters = np.asarray(clusters)
     agree = np.ones(len(clusters), bool)
     for run in np.asarray(assignments):
-        contingency = np.zeros((run.max() + 1, clusters.max() + 1))
-        np.add.at(contingency, (run, clusters), 1)
-        rows, columns = optimize.linear_sum_assignment(-contingency)
-        matched = np.full(run.max() + 1, -1)
-        matched[rows] = columns
-        agree &= matched[run] == clusters
+        matched, consensus_index = metrics.matched_label_index(clusters, run)
+        agree &= matched == consensus_index
     return agree
 
 

@@ -33,12 +33,29 @@ def unsupervised_accuracy(labels, clusters):
     if labels.shape != clusters.shape or labels.size == 0:
         raise ValueError(f"labels and clusters must be non-empty and of one length, got {labels.shape} "
                          f"and {clusters.shape}")
-    _, label_index = np.unique(labels, return_inverse=True)
-    _, cluster_index = np.unique(clusters, return_inverse=True)
+    matched, label_index = matched_label_index(labels, clusters)
+    return float(np.mean(matched == label_index))
+
+
+def matched_label_index(labels, clusters):
+    """Per clip, the label (as an index into `np.unique(labels)`) matched to its cluster one-to-one (Hungarian).
+
+    Returns:
+        `(matched, label_index)`: int arrays `(clips,)`; `matched` is -1 for a clip whose cluster no label is
+        matched to, `label_index` is each clip's own label as the same kind of index.
+
+    Example:
+    >>> matched_label_index([5, 5, 7], [0, 1, 2])[0].tolist()  # three clusters, two labels
+    [0, -1, 1]
+    """
+    _, label_index = np.unique(np.asarray(labels), return_inverse=True)
+    _, cluster_index = np.unique(np.asarray(clusters), return_inverse=True)
     contingency = np.zeros((cluster_index.max() + 1, label_index.max() + 1), dtype=np.int64)
     np.add.at(contingency, (cluster_index, label_index), 1)
     rows, columns = scipy.optimize.linear_sum_assignment(contingency, maximize=True)
-    return float(contingency[rows, columns].sum() / labels.size)
+    label_of_cluster = np.full(cluster_index.max() + 1, -1)
+    label_of_cluster[rows] = columns
+    return label_of_cluster[cluster_index], label_index
 
 
 def clustering_report(clusters, labels=None, embeddings=None):

@@ -486,9 +486,9 @@ def train(train_collection, out_path, recipe="default", validation_collection=No
         lock = run_lock(run_directory) if replicas.is_chief else contextlib.nullcontext()
         with lock:
             checkpoint = latest_checkpoint(run_directory)
-            earlier = checkpoint or next(filter(None, map(latest_checkpoint, _restart_runs(run_directory))), None)
+            earlier = checkpoint or next(filter(None, map(latest_checkpoint, _sub_runs(run_directory))), None)
             # A finished run of a consensus is an earlier run too (its checkpoints are gone).
-            earlier = earlier or next((folder[:-len(".run")] for folder in _restart_runs(run_directory)
+            earlier = earlier or next((folder[:-len(".run")] for folder in _sub_runs(run_directory)
                                        if os.path.exists(folder[:-len(".run")])), None)
             if earlier is not None and not resume:
                 raise TrainingError(f"{run_directory} holds a checkpoint of an earlier run: pass resume=True "
@@ -522,7 +522,7 @@ def train(train_collection, out_path, recipe="default", validation_collection=No
                                          "test": test_collection}, time.perf_counter() - start, card)
                 write_json(os.fspath(out_path) + ".card.json", model.card, indent=2)
                 # The run is complete: the candidates' weights are no longer needed, their histories stay.
-                for candidate_run in _restart_runs(run_directory):
+                for candidate_run in _sub_runs(run_directory):
                     shutil.rmtree(os.path.join(candidate_run, CHECKPOINTS), ignore_errors=True)
             return model, history
 
@@ -531,7 +531,8 @@ RESTARTS = "restarts"
 MEMBERS = "runs"
 
 
-def _restart_runs(run_directory):
+def _sub_runs(run_directory):
+    """The run folders of a run's restart candidates and of the runs of its consensus."""
     runs = []
     for folder in (os.path.join(run_directory, RESTARTS), os.path.join(run_directory, MEMBERS)):
         if os.path.isdir(folder):
