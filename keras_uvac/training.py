@@ -486,11 +486,10 @@ def train(train_collection, out_path, recipe="default", validation_collection=No
         lock = run_lock(run_directory) if replicas.is_chief else contextlib.nullcontext()
         with lock:
             checkpoint = latest_checkpoint(run_directory)
-            earlier = checkpoint or next(filter(None, map(latest_checkpoint, _sub_runs(run_directory))), None)
             # A finished run of a consensus is an earlier run too (its checkpoints are gone).
-            earlier = earlier or next((folder[:-len(".run")] for folder in _sub_runs(run_directory)
-                                       if os.path.exists(folder[:-len(".run")])), None)
-            if earlier is not None and not resume:
+            earlier = checkpoint or any(latest_checkpoint(folder) or os.path.exists(folder[:-len(".run")])
+                                        for folder in _sub_runs(run_directory))
+            if earlier and not resume:
                 raise TrainingError(f"{run_directory} holds a checkpoint of an earlier run: pass resume=True "
                                     "(--resume) to continue it, or delete the folder to start over")
             start = time.perf_counter()
