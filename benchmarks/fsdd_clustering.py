@@ -180,7 +180,8 @@ def main():
                        f"({args.split} 80/10/10 split, split seed 0), {args.architecture} encoder, {how}",
                "speakers": args.speakers, "split": args.split, "data": args.data or "bundled FSDD",
                "precision": args.precision, "architecture": args.architecture, "recipe": args.recipe,
-               "magnitude": args.magnitude, "model_config": json.loads(args.model_config or "{}"), "restarts": args.restarts, "runs": runs, "distilled": args.distill,
+               "magnitude": args.magnitude, "model_config": json.loads(args.model_config or "{}"),
+               "restarts": args.restarts, "runs": runs, "distilled": args.distill,
                "command": "python benchmarks/fsdd_clustering.py " + " ".join(sys.argv[1:]),
                "seeds": seeds, "uvac_mean": summary, "every_seed_beats_kmeans_and_gmm_em": all(beats.values()),
                "beats_by_seed": beats}
