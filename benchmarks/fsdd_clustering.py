@@ -11,7 +11,7 @@ scored on the test split beside K-means and GMM-EM. Results go to `benchmarks/re
     python benchmarks/fsdd_clustering.py [--seeds 0 1 2] [--speakers ids|pseudo] [--split random|speaker]
                                          [--data DIR --name NAME] [--epochs N] [--precision mixed]
                                          [--architecture full|small|tiny] [--distill] [--runs N]
-                                         [--model-config JSON]
+                                         [--model-config JSON] [--recipe-config JSON]
 """
 
 import argparse
@@ -107,6 +107,8 @@ def train(seed, args):
             command += ["--runs", str(args.runs)]
         if args.model_config:
             command += ["--model-config", args.model_config]
+        if args.recipe_config:
+            command += ["--recipe-config", args.recipe_config]
         if os.path.isdir(os.path.join(ROOT, out + ".run")):  # an interrupted run or restart: go on with it
             command.append("--resume")
     command += ["--seed", str(seed), "--out", out, "--split", args.split, "--architecture", args.architecture]
@@ -137,6 +139,7 @@ def main():
     parser.add_argument("--restarts", type=int, help="override the recipe's restarts (uvac train --restarts)")
     parser.add_argument("--runs", type=int, help="override the recipe's consensus of runs (uvac train --runs)")
     parser.add_argument("--model-config", help="UVAC arguments as JSON over the recipe's (uvac train --model-config)")
+    parser.add_argument("--recipe-config", help="Recipe fields as JSON over the recipe's (uvac train --recipe-config)")
     parser.add_argument("--magnitude", default="linear", choices=("linear", "log"), help="the features' magnitude")
     parser.add_argument("--precision", default="float32", choices=("float32", "mixed"))
     parser.add_argument("--architecture", default="full", choices=("full", "small", "tiny"))
@@ -181,6 +184,7 @@ def main():
                "speakers": args.speakers, "split": args.split, "data": args.data or "bundled FSDD",
                "precision": args.precision, "architecture": args.architecture, "recipe": args.recipe,
                "magnitude": args.magnitude, "model_config": json.loads(args.model_config or "{}"),
+               "recipe_config": json.loads(args.recipe_config or "{}"),
                "restarts": args.restarts, "runs": runs, "distilled": args.distill,
                "command": "python benchmarks/fsdd_clustering.py " + " ".join(sys.argv[1:]),
                "seeds": seeds, "uvac_mean": summary, "every_seed_beats_kmeans_and_gmm_em": all(beats.values()),

@@ -178,7 +178,7 @@ def run_train(args):
 
     model_config = {**ARCHITECTURES[args.architecture], **json.loads(args.model_config or "{}")}
     collection = _load(args)
-    recipe = training.RECIPES[args.recipe]
+    recipe = training.RECIPES[args.recipe].with_changes(json.loads(args.recipe_config or "{}"))
     splits = _split(collection, args, {**recipe.model, **model_config}.get("num_clusters", 10))
     if args.epochs:
         recipe = recipe.with_epochs(args.epochs)
@@ -358,6 +358,9 @@ def build_parser():
     train.add_argument("--recipe", default="default", choices=("default", "paper", "speaker_runs"),
                        help="training recipe ('speaker_runs': a candidate of the recipe search, "
                             "docs/recipe_search.md)")
+    train.add_argument("--recipe-config",
+                       help='fields of keras_uvac.training.Recipe as JSON over the recipe\'s, e.g. '
+                            '\'{"cluster_weight": 3.0}\'')
     train.add_argument("--epochs", type=_positive_int, help="epochs (the recipe's phases scale with it)")
     train.add_argument("--restarts", type=_positive_int,
                        help="candidate runs, the one of lowest consistency term continued (default: the "

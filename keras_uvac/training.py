@@ -160,6 +160,22 @@ class Recipe:
     def from_config(cls, config):
         return cls(**config)
 
+    def with_changes(self, changes):
+        """The same recipe with some fields changed, e.g. from a JSON object.
+
+        Raises:
+            ValueError: a name is not a field of `Recipe`.
+
+        Example:
+        >>> RECIPES["default"].with_changes({"cluster_weight": 3.0}).cluster_weight
+        3.0
+        """
+        unknown = sorted(set(changes) - {field.name for field in dataclasses.fields(self)})
+        if unknown:
+            raise ValueError(f"not a recipe field: {', '.join(unknown)} (the fields: "
+                             f"{', '.join(field.name for field in dataclasses.fields(self))})")
+        return dataclasses.replace(self, **changes)
+
     def with_epochs(self, epochs):
         """The same recipe for `epochs`, its phases scaled in proportion."""
         scale = epochs / self.epochs

@@ -180,6 +180,15 @@ def test_epoch_counts_below_one_are_refused(epochs):
     assert status == 2 and "--epochs" in error and "Traceback" not in error
 
 
+@pytest.mark.parametrize("recipe_config, message", [('{"cluster_wieght": 3}', "not a recipe field: cluster_wieght"),
+                                                    ("{cluster_weight: 3}", "Expecting property name")])
+def test_a_bad_recipe_config_is_refused_before_any_work(tmp_path, recipe_config, message):
+    out = tmp_path / "m.keras"
+    status, _, error = run_cli(["train", "--recipe-config", recipe_config, "--out", str(out)])
+    assert status == 2 and message in error and "Traceback" not in error
+    assert not (tmp_path / "m.keras.run").exists()
+
+
 def test_train_refuses_zero_epochs_and_too_few_clips_in_python(small_fsdd, tmp_path):
     collection = datasets.load_audio(small_fsdd)
     with pytest.raises(ValueError, match="at least one epoch"):

@@ -155,6 +155,9 @@ def test_recipes_round_trip_and_scale():
     short = training.RECIPES["default"].with_epochs(20)
     assert short.epochs == 20 and 0 < short.pretrain_epochs < 20
     assert training.Recipe.from_config(dataclasses.asdict(short)) == short
+    assert short.with_changes({"cluster_weight": 3.0}) == dataclasses.replace(short, cluster_weight=3.0)
+    with pytest.raises(ValueError, match="not a recipe field: cluster_wieght"):
+        short.with_changes({"cluster_wieght": 3.0})
 
 
 def uvac_train(arguments, **kwargs):
@@ -169,7 +172,7 @@ def test_interrupted_uvac_train_resumes_without_losing_an_epoch(small_fsdd, tmp_
     out = tmp_path / "model.keras"
     # Interrupted in the first of the consensus' two runs: it goes on from its checkpoint, then the second run.
     arguments = ["--data", str(small_fsdd), "--epochs", "8", "--runs", "2", "--out", str(out), "--model-config",
-                 json.dumps(TINY)]
+                 json.dumps(TINY), "--recipe-config", json.dumps({"cluster_weight": 0.5})]
     history_path = tmp_path / "model.keras.run" / "runs" / "seed-0.keras.run" / "history.json"
     process = uvac_train(arguments)
     deadline = time.time() + 300
@@ -197,6 +200,8 @@ def test_interrupted_uvac_train_resumes_without_losing_an_epoch(small_fsdd, tmp_
     card = json.loads((tmp_path / "model.keras.card.json").read_text())
     assert card["epochs_done"] == 8 and math.isfinite(card["test_metrics"]["UVAC"]["nmi"])
     assert card["consensus"]["seeds"] == [0, 1]
+    recipe = json.loads((tmp_path / "model.keras.run" / "runs" / "seed-1.keras.run" / "recipe.json").read_text())
+    assert recipe["recipe"]["cluster_weight"] == 0.5 and recipe["recipe"]["epochs"] == 8
     assert keras.models.load_model(out).count_params() > 0
 
 
