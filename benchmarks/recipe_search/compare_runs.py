@@ -6,6 +6,7 @@ so the three-epoch mean compares recipes with less noise). Reads the training hi
 looks at the test split.
 
     python benchmarks/recipe_search/compare_runs.py fsdd_clustering_pseudo_speakers fsdd_whitened_pseudo_speakers
+    python benchmarks/recipe_search/compare_runs.py results/a_seed1.history.json,results/a_seed2.history.json
 """
 
 import argparse
@@ -29,11 +30,23 @@ def run_history(model):
         return history, json.load(handle)["recipe"]["pretrain_epochs"]
 
 
-def validation_summary(name):
-    """`{seed: {"after_fit", "final", "last_three"}}` plus `"mean"`, from a results JSON's run histories."""
+def validation_summary(name, pretrain_epochs=12):
+    """`{seed: {"after_fit", "final", "last_three"}}` plus `"mean"`, from a results JSON's run histories.
+
+    `name` may also be a list of copied `history.json` files (runs whose folders are gone; `pretrain_epochs` then
+    says where the joint phase starts), each a row named by its file.
+    """
     rows = {}
-    for seed, run in load_result(name)["seeds"].items():
-        records, pretrain_epochs = run_history(run["model"])
+    if isinstance(name, list):
+        runs = {os.path.basename(path).replace(".history.json", ""): path for path in name}
+    else:
+        runs = {seed: run["model"] for seed, run in load_result(name)["seeds"].items()}
+    for seed, run in runs.items():
+        if run.endswith(".json"):
+            with open(run) as handle:
+                records = json.load(handle)
+        else:
+            records, pretrain_epochs = run_history(run)
         history = [record["val_accuracy"] for record in records]
         rows[seed] = {"after_fit": history[pretrain_epochs], "final": history[-1],
                       "last_three": statistics.mean(history[-3:])}
@@ -43,16 +56,18 @@ def validation_summary(name):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("names", nargs="+", help="results JSONs of benchmarks/fsdd_clustering.py, without .json")
+    parser.add_argument("names", nargs="+", help="results JSONs of benchmarks/fsdd_clustering.py, without .json, or "
+                                                 "groups of copied history files, comma-separated")
     args = parser.parse_args()
     print("| runs | after the first joint epoch | final | mean of the last three epochs |")
     print("| --- | --- | --- | --- |")
     for name in args.names:
-        rows = validation_summary(name)
+        rows = validation_summary(name.split(",") if name.endswith(".history.json") else name)
         seeds = [seed for seed in rows if seed != "mean"]
         cells = [" / ".join(f"{100 * rows[seed][key]:.1f}" for seed in seeds) + f" ({100 * rows['mean'][key]:.1f})"
                  for key in ("after_fit", "final", "last_three")]
-        print(f"| {name} | " + " | ".join(cells) + " |")
+        label = " / ".join(seed for seed in seeds) if name.endswith(".history.json") else name
+        print(f"| {label} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

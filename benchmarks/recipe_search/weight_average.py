@@ -4,8 +4,8 @@ A run's validation accuracy moves by up to 7 points from one joint epoch to the 
 epoch leaves is a draw from that noise. Two steps:
 
     python benchmarks/recipe_search/weight_average.py --watch runs/NAME/uvac_seed0.keras OUT_FOLDER
-        while the run trains, copies each epoch's checkpoint model to OUT_FOLDER/epoch-NNNN.keras (the run keeps
-        only its latest checkpoint, and removes it when it finishes)
+        while the run trains, copies each epoch's checkpoint to OUT_FOLDER/epoch-NNNN/ (the run keeps only its latest
+        checkpoint, and removes it when it finishes)
     python benchmarks/recipe_search/weight_average.py OUT_FOLDER ... [--data DIR] [--json OUT]
         per folder: validation accuracy of each joint epoch's model, and of the model whose weights (batch-norm
         statistics included) are the mean of the last K epochs' weights, K = 2 to 8
@@ -34,20 +34,23 @@ def watch(model_path, out_folder, poll_seconds=1.0):
     checkpoints = os.path.join(model_path + ".run", "checkpoints")
     while True:
         for folder in sorted(glob.glob(os.path.join(checkpoints, "epoch-[0-9][0-9][0-9][0-9]"))):
-            target = os.path.join(out_folder, os.path.basename(folder) + ".keras")
+            # The whole checkpoint (optimizer, random states, history): a run of a joint-phase variant can resume
+            # from the end of this run's pretraining, which the variant shares.
+            target = os.path.join(out_folder, os.path.basename(folder))
             if not os.path.exists(target):
                 try:
-                    shutil.copy(os.path.join(folder, "model.keras"), target + ".partial")
+                    shutil.copytree(folder, target + ".partial", dirs_exist_ok=True)
                     os.replace(target + ".partial", target)
                     print("copied", target, flush=True)
-                except FileNotFoundError:  # pruned while copying: the next one is complete
-                    pass
+                except (FileNotFoundError, shutil.Error):  # pruned while copying: the next one is complete
+                    shutil.rmtree(target + ".partial", ignore_errors=True)
         if os.path.exists(model_path):
             # The run removes its last checkpoint once the model is written; the model holds the same weights.
             with open(os.path.join(model_path + ".run", "history.json")) as handle:
-                last = os.path.join(out_folder, f"epoch-{len(json.load(handle)):04d}.keras")
+                last = os.path.join(out_folder, f"epoch-{len(json.load(handle)):04d}")
             if not os.path.exists(last):
-                shutil.copy(model_path, last)
+                os.makedirs(last)
+                shutil.copy(model_path, os.path.join(last, "model.keras"))
             return
         time.sleep(poll_seconds)
 
@@ -62,9 +65,10 @@ def score(folder, splits, pretrain_epochs, longest=8):
 
     from keras_uvac import metrics, pipeline
 
-    paths = sorted(glob.glob(os.path.join(folder, "epoch-*.keras")))
+    paths = sorted(glob.glob(os.path.join(folder, "epoch-[0-9][0-9][0-9][0-9]*")))
+    paths = [os.path.join(path, "model.keras") if os.path.isdir(path) else path for path in paths]
     models = [keras.saving.load_model(path, compile=False) for path in paths]
-    epochs = [int(os.path.basename(path)[len("epoch-"):-len(".keras")]) for path in paths]
+    epochs = [int(os.path.relpath(path, folder)[len("epoch-"):][:4]) for path in paths]
     features = pipeline.extract_features(splits["validation"], models[-1].feature_config_object(), progress=False)
     labels = np.asarray(splits["validation"].labels)
 
