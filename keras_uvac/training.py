@@ -163,13 +163,21 @@ class Recipe:
     def with_changes(self, changes):
         """The same recipe with some fields changed, e.g. from a JSON object.
 
+        Args:
+            changes: a mapping of `Recipe` field names to new values.
+
+        Returns:
+            A new `Recipe`.
+
         Raises:
-            ValueError: a name is not a field of `Recipe`.
+            ValueError: `changes` is not a mapping, or a name is not a field of `Recipe`.
 
         Example:
         >>> RECIPES["default"].with_changes({"cluster_weight": 3.0}).cluster_weight
         3.0
         """
+        if not isinstance(changes, dict):
+            raise ValueError(f"a recipe config is an object of recipe fields, not {changes!r}")
         unknown = sorted(set(changes) - {field.name for field in dataclasses.fields(self)})
         if unknown:
             raise ValueError(f"not a recipe field: {', '.join(unknown)} (the fields: "

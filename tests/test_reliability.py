@@ -181,7 +181,8 @@ def test_epoch_counts_below_one_are_refused(epochs):
 
 
 @pytest.mark.parametrize("recipe_config, message", [('{"cluster_wieght": 3}', "not a recipe field: cluster_wieght"),
-                                                    ("{cluster_weight: 3}", "Expecting property name")])
+                                                    ("{cluster_weight: 3}", "Expecting property name"),
+                                                    ("[3]", "not [3]")])
 def test_a_bad_recipe_config_is_refused_before_any_work(tmp_path, recipe_config, message):
     out = tmp_path / "m.keras"
     status, _, error = run_cli(["train", "--recipe-config", recipe_config, "--out", str(out)])
