@@ -62,12 +62,12 @@ def main():
     print("| runs | after the first joint epoch | final | mean of the last three epochs |")
     print("| --- | --- | --- | --- |")
     for name in args.names:
-        rows = validation_summary(name.split(",") if name.endswith(".history.json") else name)
+        copied = name.endswith(".history.json")
+        rows = validation_summary(name.split(",") if copied else name)
         seeds = [seed for seed in rows if seed != "mean"]
         cells = [" / ".join(f"{100 * rows[seed][key]:.1f}" for seed in seeds) + f" ({100 * rows['mean'][key]:.1f})"
                  for key in ("after_fit", "final", "last_three")]
-        label = " / ".join(seed for seed in seeds) if name.endswith(".history.json") else name
-        print(f"| {label} | " + " | ".join(cells) + " |")
+        print(f"| {' / '.join(seeds) if copied else name} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

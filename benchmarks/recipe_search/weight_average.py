@@ -55,9 +55,9 @@ def watch(model_path, out_folder, poll_seconds=1.0):
         time.sleep(poll_seconds)
 
 
-def average_weights(models):
-    """The element-wise mean of the models' weights, as a list for `set_weights`."""
-    return [np.mean(values, axis=0) for values in zip(*(model.get_weights() for model in models))]
+def average_weights(weight_lists):
+    """The element-wise mean of several models' `get_weights()` lists, as a list for `set_weights`."""
+    return [np.mean(values, axis=0) for values in zip(*weight_lists)]
 
 
 def score(folder, splits, pretrain_epochs, longest=8):
@@ -66,22 +66,26 @@ def score(folder, splits, pretrain_epochs, longest=8):
     from keras_uvac import metrics, pipeline
 
     paths = sorted(glob.glob(os.path.join(folder, "epoch-[0-9][0-9][0-9][0-9]*")))
-    paths = [os.path.join(path, "model.keras") if os.path.isdir(path) else path for path in paths]
-    models = [keras.saving.load_model(path, compile=False) for path in paths]
-    epochs = [int(os.path.relpath(path, folder)[len("epoch-"):][:4]) for path in paths]
-    features = pipeline.extract_features(splits["validation"], models[-1].feature_config_object(), progress=False)
+    epochs = [int(os.path.basename(path)[len("epoch-"):][:4]) for path in paths]
+    # Only the joint phase's models are scored or averaged; the pretraining epochs are not loaded.
+    joint = {epoch: os.path.join(path, "model.keras") if os.path.isdir(path) else path
+             for epoch, path in zip(epochs, paths) if epoch > pretrain_epochs}
+    model = keras.saving.load_model(joint[max(joint)], compile=False)
+    features = pipeline.extract_features(splits["validation"], model.feature_config_object(), progress=False)
     labels = np.asarray(splits["validation"].labels)
 
-    def accuracy(model):
+    def accuracy():
         return round(metrics.unsupervised_accuracy(labels, model.predict_clusters(features)[0]), 4)
 
-    joint = [(epoch, model) for epoch, model in zip(epochs, models) if epoch > pretrain_epochs]
-    per_epoch = {epoch: accuracy(model) for epoch, model in joint}
+    weights, per_epoch = [], {}
+    for epoch, path in joint.items():
+        weights.append(keras.saving.load_model(path, compile=False).get_weights())
+        model.set_weights(weights[-1])
+        per_epoch[epoch] = accuracy()
     averaged = {}
-    scratch = keras.saving.load_model(paths[-1], compile=False)
-    for count in range(2, min(longest, len(joint)) + 1):
-        scratch.set_weights(average_weights([model for _, model in joint[-count:]]))
-        averaged[count] = accuracy(scratch)
+    for count in range(2, min(longest, len(weights)) + 1):
+        model.set_weights(average_weights(weights[-count:]))
+        averaged[count] = accuracy()
     return {"epochs": epochs, "validation_by_epoch": per_epoch,
             "last_three_epochs_mean": round(statistics.mean(list(per_epoch.values())[-3:]), 4),
             "validation_of_average_of_last": averaged}
