@@ -32,12 +32,19 @@ def purity(codes, speakers, digits, seed=0):
     result = {f"split, {k} nearest other-speaker": float(np.mean(digits[ranked[:, :k]] == digits[:, None]))
               for k in (1, 5, 20)}
     rng = np.random.default_rng(seed)
-    in_batch = []
+    in_batch, mutual, mutual_share = [], [], []
     for _ in range(200):
         batch = rng.choice(len(digits), 64, replace=False)
         nearest = np.where(other_speaker[np.ix_(batch, batch)], similarity[np.ix_(batch, batch)], -np.inf).argmax(1)
-        in_batch.append(np.mean(digits[batch][nearest] == digits[batch]))
+        same_word = digits[batch][nearest] == digits[batch]
+        in_batch.append(np.mean(same_word))
+        # Pairs that are each other's nearest: fewer, and perhaps purer.
+        is_mutual = nearest[nearest] == np.arange(len(batch))
+        mutual.append(same_word[is_mutual].mean() if is_mutual.any() else np.nan)
+        mutual_share.append(is_mutual.mean())
     result["batch of 64, nearest other-speaker"] = float(np.mean(in_batch))
+    result["batch of 64, mutual nearest other-speaker"] = float(np.nanmean(mutual))
+    result["batch of 64, share of clips with a mutual nearest"] = float(np.mean(mutual_share))
     any_speaker = np.where(np.eye(len(digits), dtype=bool), -np.inf, similarity).argmax(1)
     result["split, nearest of any speaker"] = float(np.mean(digits[any_speaker] == digits))
     return result
