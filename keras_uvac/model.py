@@ -72,11 +72,6 @@ class UVAC(keras.Model):
         cross_speaker_weight: weight, relative to the contrastive term, of
             a term that pulls each clip's code towards its nearest neighbour
             among the other speakers' clips in the batch (needs `speaker`).
-        neighbour_cluster_weight: weight, relative to the two views'
-            agreement, of the agreement of each clip's cluster posterior with
-            that of the same nearest other-speaker clip (SCAN's neighbour
-            consistency, in the batch; needs `speaker`). Acts with the cluster
-            term, in the joint phase only.
         augmentation: config dict of `layers.SpectrogramAugment`, or None.
         unroll: unroll the GRUs.
         feature_config: the `features.FeatureConfig` (or its config dict) of
@@ -97,8 +92,8 @@ class UVAC(keras.Model):
                  encoder_kernel_size=8, encoder_padding="paper", decoder_channels=(128, 64, 32, 16), num_bins=None,
                  num_frames=None, reconstruction_loss="sse", prior_initialization="paper", min_log_variance=-6.0,
                  learn_mixture_weights=True, tied_prior_variances=False,
-                 consistency_weight=0.0, speaker_weight=0.0, cross_speaker_weight=0.0, neighbour_cluster_weight=0.0,
-                 augmentation=None, unroll=False, feature_config=None, seed=None, **kwargs):
+                 consistency_weight=0.0, speaker_weight=0.0, cross_speaker_weight=0.0, augmentation=None,
+                 unroll=False, feature_config=None, seed=None, **kwargs):
         super().__init__(**kwargs)
         if reconstruction_loss not in RECONSTRUCTION_LOSSES:
             raise ValueError(f"UVAC: reconstruction_loss must be one of {RECONSTRUCTION_LOSSES}, "
@@ -127,7 +122,6 @@ class UVAC(keras.Model):
         self.consistency_weight = consistency_weight
         self.speaker_weight = speaker_weight
         self.cross_speaker_weight = cross_speaker_weight
-        self.neighbour_cluster_weight = neighbour_cluster_weight
         self.augmentation = augmentation
         self.unroll = unroll
         self.seed = seed
@@ -264,9 +258,6 @@ class UVAC(keras.Model):
         colour and speaking rate do not, so codes and clusters follow the word.
         With `speakers` and `cross_speaker_weight`, a nearest-neighbour term
         (as in NNCLR, restricted to other speakers) joins the contrastive one.
-        With `speakers` and `neighbour_cluster_weight`, each view's cluster
-        posterior must also agree with that of its nearest other-speaker clip
-        (SCAN's neighbour consistency, mined in the batch).
         With `targets` (a cluster per clip, -1 for none), the cluster term also
         draws both views' posteriors to the clip's target (self-labelling, as
         in SCAN; `training.Recipe.consensus_epochs`).
@@ -287,10 +278,9 @@ class UVAC(keras.Model):
         forward = ops.diagonal(row_log_probabilities)
         backward = ops.diagonal(ops.log_softmax(similarity, axis=0))
         contrastive = -0.5 * ops.mean(forward + backward)
-        nearest = None
-        if (self.cross_speaker_weight or self.neighbour_cluster_weight) and speakers is not None:
-            # Each view-1 code's nearest other-speaker view-2 code, found without gradient: same-word neighbours
-            # across voices pull the speakers' versions of a word together.
+        if self.cross_speaker_weight and speakers is not None:
+            # Each view-1 code is also drawn to the nearest other-speaker view-2 code, found without gradient:
+            # same-word neighbours across voices pull the speakers' versions of a word together.
             speakers = ops.reshape(speakers, (-1,))
             other_speaker = ops.not_equal(speakers[:, None], speakers[None, :])
             candidates = ops.where(other_speaker, ops.stop_gradient(similarity), -1e9)
@@ -301,13 +291,6 @@ class UVAC(keras.Model):
 
         first_posterior, second_posterior = self.prior(first), self.prior(second)
         agreement = -ops.mean(ops.log(ops.sum(first_posterior * second_posterior, axis=-1) + 1e-8))
-        if self.neighbour_cluster_weight and nearest is not None:
-            neighbour_posterior = ops.matmul(nearest, second_posterior) / ops.maximum(
-                ops.sum(nearest, axis=1, keepdims=True), 1.0)
-            has_neighbour = ops.minimum(ops.sum(nearest, axis=1), 1.0)
-            neighbour_agreement = -ops.log(ops.sum(first_posterior * neighbour_posterior, axis=-1) + 1e-8)
-            agreement += self.neighbour_cluster_weight * ops.sum(has_neighbour * neighbour_agreement) / ops.maximum(
-                ops.sum(has_neighbour), 1.0)
         marginal = ops.mean(0.5 * (first_posterior + second_posterior), axis=0)
         marginal_entropy = -ops.sum(marginal * ops.log(marginal + 1e-8))
         cluster_term = agreement - marginal_entropy + float(np.log(self.num_clusters))
@@ -360,7 +343,6 @@ class UVAC(keras.Model):
                 "learn_mixture_weights": self.learn_mixture_weights, "tied_prior_variances": self.tied_prior_variances,
                 "consistency_weight": self.consistency_weight, "speaker_weight": self.speaker_weight,
                 "cross_speaker_weight": self.cross_speaker_weight,
-                "neighbour_cluster_weight": self.neighbour_cluster_weight,
                 "augmentation": self.augmentation,
                 "unroll": self.unroll, "feature_config": self.feature_config, "seed": self.seed}
 

@@ -80,32 +80,6 @@ def test_cross_speaker_term_draws_codes_to_their_nearest_other_speaker_clip():
     assert float(one_speaker["consistency"]) == pytest.approx(contrastive, rel=1e-3)
 
 
-def test_neighbour_term_makes_each_posterior_agree_with_its_nearest_other_speaker_clip():
-    still = {"frequency_warp": 0.0, "time_warp": 0.0, "time_shift": 0, "tilt": 0.0, "mask_bins": 0, "mask_frames": 0}
-    keras.utils.set_random_seed(0)
-    model = UVAC(**TINY, consistency_weight=1.0, augmentation=still, seed=0)
-    model.cluster_weight.assign(1.0)
-    rng = np.random.default_rng(0)
-    inputs = {"spectrogram": rng.uniform(size=(6, 128, 99)).astype("float32"),
-              "activity_mask": np.ones((6, 99), "float32"), "speaker": np.array([0, 0, 0, 1, 1, 1])}
-    codes = model.latent_mean(inputs)
-    posterior = keras.ops.convert_to_numpy(model(inputs))  # with still views, both views' posteriors are this
-    unit = codes / np.linalg.norm(codes, axis=1, keepdims=True)
-    other = inputs["speaker"][:, None] != inputs["speaker"][None, :]
-    nearest = np.where(other, unit @ unit.T, -np.inf).argmax(1)
-    expected = -np.log(np.sum(posterior * posterior[nearest], axis=1) + 1e-8).mean()
-    without_speakers = {name: value for name, value in inputs.items() if name != "speaker"}
-
-    def consistency(data):
-        return float(model.loss_terms(data, training=False)["consistency"])
-
-    plain, plain_without_speakers = consistency(inputs), consistency(without_speakers)
-    model.neighbour_cluster_weight = 2.0
-    assert consistency(inputs) - plain == pytest.approx(2.0 * expected, rel=1e-3)
-    assert consistency(without_speakers) == pytest.approx(plain_without_speakers, rel=1e-6)  # no neighbours known
-    assert UVAC.from_config(model.get_config()).neighbour_cluster_weight == 2.0
-
-
 def test_targets_add_the_cross_entropy_of_both_views_posteriors_to_the_cluster_term():
     still = {"frequency_warp": 0.0, "time_warp": 0.0, "time_shift": 0, "tilt": 0.0, "mask_bins": 0, "mask_frames": 0}
     model = UVAC(**TINY, consistency_weight=1.0, augmentation=still, seed=0)

@@ -1,9 +1,9 @@
 """How often a training clip's nearest other-speaker code says the same word: in a batch of 64, and in the whole split.
 
-A neighbour-consistency term (SCAN; `UVAC(neighbour_cluster_weight=...)`) makes a clip's cluster agree with its
-neighbour's, so it can only help where the neighbours mostly share the word. Measured on the codes of saved models
-(a `.keras` file or a checkpoint folder `epoch-NNNN/`), FSDD training split (or `--data DIR`'s), speaker ids from
-the file names; labels are read only to score the neighbours.
+A neighbour-consistency term (SCAN; `UVAC(neighbour_cluster_weight=...)` at commit c37c41b) makes a clip's
+cluster agree with its neighbour's, so it can only help where the neighbours mostly share the word. Measured on the
+codes of saved models (a `.keras` file or a checkpoint folder `epoch-NNNN/`), FSDD training split (or `--data DIR`'s),
+speaker ids from the file names; labels are read only to score the neighbours.
 
     python benchmarks/recipe_search/neighbour_purity.py runs/swa/cluster3_ids_seed1/epoch-0012 \\
         --json benchmarks/recipe_search/results/neighbour_purity.json

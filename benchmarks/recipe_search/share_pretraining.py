@@ -10,7 +10,8 @@ optimizer, random states and data order, so the result is what a run from scratc
     python benchmarks/fsdd_clustering.py --runs 1 --seeds 1 --name NAME --recipe-config '{...}'  # resumes it
 
 `--model-config JSON` sets `UVAC` arguments in the copied model, for a model argument that acts only in the joint
-phase (e.g. `neighbour_cluster_weight`); pass the same JSON to `fsdd_clustering.py` so that its JSON records it.
+phase (e.g. `neighbour_cluster_weight`, at commit c37c41b); pass the same JSON to `fsdd_clustering.py` so that its
+JSON records it.
 """
 
 import argparse
