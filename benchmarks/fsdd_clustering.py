@@ -17,6 +17,7 @@ scored on the test split beside K-means and GMM-EM. Results go to `benchmarks/re
 import argparse
 import json
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -186,7 +187,7 @@ def main():
                "magnitude": args.magnitude, "model_config": json.loads(args.model_config or "{}"),
                "recipe_config": json.loads(args.recipe_config or "{}"),
                "restarts": args.restarts, "runs": runs, "distilled": args.distill,
-               "command": "python benchmarks/fsdd_clustering.py " + " ".join(sys.argv[1:]),
+               "command": "python benchmarks/fsdd_clustering.py " + shlex.join(sys.argv[1:]),
                "seeds": seeds, "uvac_mean": summary, "every_seed_beats_kmeans_and_gmm_em": all(beats.values()),
                "beats_by_seed": beats}
     write_json(out_json, payload, indent=2)
