@@ -11,6 +11,7 @@ runs' histories and `consensus.json` under `runs/`; nothing here looks at the te
 import argparse
 import json
 import os
+import shlex
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -18,17 +19,16 @@ sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
 from fsdd_clustering import load_result  # noqa: E402
 
-
-def read_json(path):
-    with open(path) as handle:
-        return json.load(handle)
+from keras_uvac.atomic import write_json  # noqa: E402
+from keras_uvac.training import read_history  # noqa: E402
 
 
 def seed_members(model):
     """The consensus behind one trained model (`model` relative to the repository)."""
     runs = os.path.join(ROOT, model + ".run", "runs")
-    consensus = read_json(os.path.join(runs, "consensus.json"))
-    validation = {str(seed): read_json(os.path.join(runs, f"seed-{seed}.keras.run", "history.json"))[-1]["val_accuracy"]
+    with open(os.path.join(runs, "consensus.json")) as handle:
+        consensus = json.load(handle)
+    validation = {str(seed): read_history(os.path.join(runs, f"seed-{seed}.keras.run"))[-1]["val_accuracy"]
                   for seed in consensus["seeds"]}
     return {"runs_final_validation_accuracy": validation, "carrying_seed": consensus["carrying_seed"],
             "cluster_sizes": sorted(consensus["cluster_sizes"], reverse=True),
@@ -40,15 +40,13 @@ def main():
     parser.add_argument("names", nargs="+", help="results names (benchmarks/results/NAME.json)")
     parser.add_argument("--json", help="write the report here")
     args = parser.parse_args()
-    report = {"command": "python benchmarks/recipe_search/consensus_members.py " + " ".join(sys.argv[1:]),
+    report = {"command": "python benchmarks/recipe_search/consensus_members.py " + shlex.join(sys.argv[1:]),
               "results": {}}
     for name in args.names:
         result = load_result(name)
         report["results"][name] = {seed: seed_members(run["model"]) for seed, run in result["seeds"].items()}
     print(json.dumps(report, indent=2))
     if args.json:
-        from keras_uvac.atomic import write_json
-
         write_json(args.json, report)
 
 
