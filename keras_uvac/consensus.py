@@ -11,6 +11,10 @@ result rather than a lottery:
   single exportable model reads the consensus (`training.Recipe.runs`);
   `agreeing_clips` marks the clips on which every run agrees with it, the
   targets of the model's self-labelling (`training.Recipe.consensus_epochs`).
+
+Runs and their consensus alike can end with two words in one cluster and one word over two:
+`balance_prior` refits the final model's prior to clusters of equal size
+(`training.Recipe.balanced_clusters`).
 """
 
 import keras
@@ -119,8 +123,12 @@ def adopt_clusters(model, features, clusters):
     Example:
     >>> adopt_clusters(models[0], train_features, consensus_clusters(assignments, 10))  # doctest: +SKIP
     """
-    codes = model.latent_mean(features)
-    clusters = np.asarray(clusters)
+    _fit_prior(model, model.latent_mean(features), np.asarray(clusters))
+    return model
+
+
+def _fit_prior(model, codes, clusters):
+    """One M-step of the prior on `codes` with hard `clusters`."""
     floor = np.exp(model.min_log_variance)
     # A cluster that no clip holds (the runs agreed on fewer) keeps its component, with no weight.
     means = keras.ops.convert_to_numpy(model.prior.means).copy()
@@ -131,5 +139,65 @@ def adopt_clusters(model, features, clusters):
         means[cluster] = members.mean(axis=0)
         variances[cluster] = np.maximum(members.var(axis=0), floor)
     model.prior.set_mixture(weights, means, variances)
-    return model
+
+
+def equal_size_clusters(log_posterior, iterations=50):
+    """Clusters of equal size (up to rounding) that follow a posterior as closely as that allows.
+
+    Sinkhorn-Knopp scaling of the posterior to uniform cluster marginals (the optimal transport of
+    self-labelling, Asano et al. 2020), then each clip's most probable cluster.
+
+    Args:
+        log_posterior: `(clips, clusters)` log probabilities or logits.
+        iterations: Sinkhorn-Knopp iterations.
+
+    Returns:
+        An int array `(clips,)`.
+
+    Example:
+    >>> equal_size_clusters(np.log([[0.9, 0.1], [0.8, 0.2], [0.6, 0.4], [0.3, 0.7]])).tolist()
+    [0, 0, 1, 1]
+    """
+    log_plan = np.asarray(log_posterior, "float64")
+    clips, clusters = log_plan.shape
+    for _ in range(iterations):
+        log_plan = log_plan - np.logaddexp.reduce(log_plan, axis=0, keepdims=True) - np.log(clusters)
+        log_plan = log_plan - np.logaddexp.reduce(log_plan, axis=1, keepdims=True) - np.log(clips)
+    return log_plan.argmax(axis=1)
+
+
+def balance_prior(model, features, max_steps=10):
+    """Refits `model`'s prior by hard EM on its codes of `features`, each step's clusters made equal in size.
+
+    A model can end with two words in one cluster and one word over two; when the classes are about equal in
+    number (spoken digits), the equal-size clusters of the codes split the one and join the other
+    (docs/recipe_search.md, thirteenth round). Only the prior changes: each clip's cluster still depends on
+    that clip alone. Stops early when a step changes no clip's cluster.
+
+    Args:
+        model: a trained `UVAC`; its prior is changed in place.
+        features: features (dict, array or dataset) of the training clips.
+        max_steps: EM steps at most.
+
+    Returns:
+        What changed: `{"steps", "cluster_sizes_before", "cluster_sizes"}` (sizes under the model's posterior).
+
+    Example:
+    >>> record = balance_prior(model, train_features)  # doctest: +SKIP
+    """
+    codes = model.latent_mean(features)
+
+    def posterior_logits():
+        return keras.ops.convert_to_numpy(model.prior.cluster_logits(codes))
+
+    sizes_before = np.bincount(posterior_logits().argmax(axis=1), minlength=model.num_clusters)
+    clusters, steps = None, 0
+    while steps < max_steps:
+        balanced = equal_size_clusters(posterior_logits())
+        if clusters is not None and np.array_equal(balanced, clusters):
+            break
+        clusters, steps = balanced, steps + 1
+        _fit_prior(model, codes, clusters)
+    sizes = np.bincount(posterior_logits().argmax(axis=1), minlength=model.num_clusters)
+    return {"steps": steps, "cluster_sizes_before": sizes_before.tolist(), "cluster_sizes": sizes.tolist()}
 

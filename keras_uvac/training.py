@@ -53,6 +53,11 @@ Two recipes are named:
      the consensus as targets where all runs agree (`keras_uvac.consensus`;
      ninth round). `uvac train --runs 1` trains one run, in a third of the
      time.
+  8. Runs and consensus alike can end with two words in one cluster and one
+     word over two. The default ends by refitting the prior to clusters of
+     equal size of the training codes (`Recipe.balanced_clusters`,
+     `consensus.balance_prior`; thirteenth round), since spoken-digit corpora
+     hold about as many clips of every word.
 
 A run writes `<out>.run/`: after every epoch a checkpoint folder
 `checkpoints/epoch-NNNN/` (model, optimizer, random generators' states and
@@ -76,7 +81,7 @@ import keras
 import numpy as np
 from sklearn import mixture as sk_mixture
 
-from keras_uvac import distribution, metrics, pipeline
+from keras_uvac import consensus, distribution, metrics, pipeline
 from keras_uvac.atomic import atomic_path, write_json
 from keras_uvac.features import FeatureConfig
 from keras_uvac.model import UVAC
@@ -120,6 +125,10 @@ class Recipe:
         consensus_epochs: with `runs`, epochs that the carrying model then
             trains with the consensus as each clip's target cluster, where
             every run agrees with it (self-labelling); 0: the refit only.
+        balanced_clusters: end by refitting the prior to clusters of equal
+            size of the training codes (`consensus.balance_prior`), for
+            corpora whose classes are about equal in number, as spoken digits
+            are; `train` only.
         initial_posterior_variance: after the mixture fit, q(z|x)'s variance
             starts at this fraction of the fitted prior's variances (the
             encoder's variance output gets no gradient in pretraining, and
@@ -147,6 +156,7 @@ class Recipe:
     restarts: int = 1
     runs: int = 1
     consensus_epochs: int = 0
+    balanced_clusters: bool = False
     initial_posterior_variance: float = 0.0
     model: dict = dataclasses.field(default_factory=dict)
 
@@ -200,6 +210,7 @@ RECIPES = {
     "default": Recipe(name="default", epochs=20, batch_size=64, learning_rate=1e-3, final_learning_rate=1e-4,
                       pretrain_epochs=12, gmm_initialization=True, kl_warmup_epochs=2, kl_weight=1.0,
                       cluster_weight=1.0, clips_per_speaker=4, runs=3, consensus_epochs=3,
+                      balanced_clusters=True,
                       model={"reconstruction_loss": "sse", "min_log_variance": -4.0, "learn_mixture_weights": False,
                              "consistency_weight": 100.0, "speaker_weight": 100.0, "cross_speaker_weight": 1.0,
                              "tied_prior_variances": True}),
@@ -533,13 +544,21 @@ def train(train_collection, out_path, recipe="default", validation_collection=No
             elif recipe.runs > 1:
                 model, history, extra["consensus"] = _consensus_of_runs(
                     run, run_directory, seed, recipe, train_collection, feature_config, speakers, verbose)
-                save_for_inference(model, out_path)
             elif recipe.restarts > 1 and recipe.gmm_initialization and recipe.pretrain_epochs < recipe.epochs:
                 extra["restarts"] = _choose_restart(run, run_directory, seed, recipe, verbose, replicas.is_chief)
                 run_seed = extra["restarts"]["chosen_seed"]
                 checkpoint = checkpoint or os.path.join(run_directory, extra["restarts"]["checkpoint"])
             if "consensus" not in extra:
                 model, history = run(out_path, run_seed, checkpoint)
+            if recipe.balanced_clusters:
+                extra["balanced_clusters"] = consensus.balance_prior(
+                    model, pipeline.feature_dataset(train_collection, feature_config, 256, with_labels=False))
+                if verbose:
+                    print("prior refitted to clusters of equal size: training clips per cluster "
+                          f"{extra['balanced_clusters']['cluster_sizes_before']} -> "
+                          f"{extra['balanced_clusters']['cluster_sizes']}", flush=True)
+            if replicas.is_chief and ("consensus" in extra or recipe.balanced_clusters):
+                save_for_inference(model, out_path)
             if replicas.is_chief:
                 card = {**(card or {}), **extra}
                 model.card = model_card(model, history, recipe, seed, feature_config, speakers, replicas.count,
@@ -581,8 +600,6 @@ def _consensus_of_runs(run, run_directory, seed, recipe, train_collection, featu
         run's seed and agreement, the carrying seed, the consensus' cluster sizes, the self-labelling epochs'
         losses); also in `runs/consensus.json`.
     """
-    from keras_uvac import consensus
-
     folder = os.path.join(run_directory, MEMBERS)
     models, histories, seeds = [], [], [seed * recipe.runs + index for index in range(recipe.runs)]
     for index, member_seed in enumerate(seeds):

@@ -49,3 +49,32 @@ def test_a_model_adopts_given_clusters_of_its_codes():
     # Runs that agree on fewer clusters leave the rest without weight, so no clip goes there.
     consensus.adopt_clusters(model, features, np.minimum(clusters, 1))
     assert set(model.predict_clusters(features)[0]) <= {0, 1}
+
+
+def test_equal_size_clusters_are_equal_and_keep_a_balanced_posterior():
+    rng = np.random.default_rng(0)
+    truth = np.repeat(np.arange(4), 25)
+    log_posterior = np.log(np.eye(4)[truth] * 0.9 + 0.025) + rng.normal(0, 0.1, (100, 4))
+    np.testing.assert_array_equal(consensus.equal_size_clusters(log_posterior), truth)
+    # A prior that overweights cluster 0 puts every clip there; equal sizes undo the weight.
+    skewed = log_posterior.copy()
+    skewed[:, 0] += 5.0
+    assert np.all(skewed.argmax(axis=1) == 0)
+    np.testing.assert_array_equal(consensus.equal_size_clusters(skewed), truth)
+
+
+def test_a_balanced_prior_splits_a_cluster_of_two_groups_and_joins_a_group_over_two():
+    keras.utils.set_random_seed(0)
+    model = UVAC(num_clusters=3, latent_dim=2, encoder_channels=(4,), gru_units=(4,), decoder_channels=(4,),
+                 tied_prior_variances=True)
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(3), 20)
+    codes = np.array([[-4.0, 0.0], [0.0, 0.0], [4.0, 0.0]])[groups] + rng.normal(0, 0.3, (60, 2))
+    model.latent_mean = lambda features: codes  # the codes of three equal groups, as an encoder would give them
+    # One component over the first two groups, two over the third.
+    model.prior.set_mixture([1 / 3] * 3, [[-2.0, 0.0], [3.5, 0.0], [4.5, 0.0]], [[1.0, 1.0]] * 3)
+    record = consensus.balance_prior(model, None)
+    assert record["cluster_sizes_before"][0] == 40
+    assert record["cluster_sizes"] == [20, 20, 20] and 1 <= record["steps"] <= 10
+    clusters = np.argmax(keras.ops.convert_to_numpy(model.prior.cluster_logits(codes)), axis=1)
+    assert sk_metrics.adjusted_rand_score(groups, clusters) == 1.0

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from conftest import copy_fsdd_subset
 
-from keras_uvac import datasets, training
+from keras_uvac import datasets, pipeline, training
 
 TINY = {"encoder_channels": [4, 8], "gru_units": [8], "decoder_channels": [8, 4], "num_clusters": 3, "latent_dim": 4}
 
@@ -87,7 +87,7 @@ def test_restarts_continue_the_candidate_of_lowest_consistency_in_the_first_join
 def test_runs_train_each_seed_to_the_end_and_one_carries_their_consensus(small_fsdd, tmp_path):
     collection = datasets.load_audio(small_fsdd)
     recipe = training.Recipe(name="t", epochs=2, pretrain_epochs=1, gmm_initialization=True, runs=2,
-                             consensus_epochs=1)
+                             consensus_epochs=1, balanced_clusters=True)
     out = tmp_path / "c.keras"
     model, history = training.train(collection, out, recipe, seed=1, verbose=0, **TINY)
     with open(f"{out}.run/runs/consensus.json") as handle:
@@ -104,6 +104,12 @@ def test_runs_train_each_seed_to_the_end_and_one_carries_their_consensus(small_f
     assert 0 < max(changes) < 1.0
     means = [keras.ops.convert_to_numpy(trained.prior.means) for trained in (saved, member)]
     assert not np.allclose(*means)
+    # The saved prior is the one refitted to equal-size clusters (these tiny codes are too alike to split).
+    balanced = model.card["balanced_clusters"]
+    assert balanced["steps"] >= 1 and sum(balanced["cluster_sizes_before"]) == len(collection)
+    train_features = pipeline.feature_dataset(collection, saved.feature_config_object(), 256, with_labels=False)
+    saved_clusters = saved.predict_clusters(train_features)[0]
+    assert np.bincount(saved_clusters, minlength=3).tolist() == balanced["cluster_sizes"]
     assert len(history) == 2 and not os.path.isdir(f"{out}.run/runs/seed-2.keras.run/checkpoints")
     # Finished runs are an earlier run: refused without resume, read back (not retrained) with it.
     with pytest.raises(training.TrainingError, match="earlier run"):

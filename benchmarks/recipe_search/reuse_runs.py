@@ -6,7 +6,7 @@ finished trainings into those places, after checking that each is the run the co
 seed, its speaker source and its recipe must match. Runs older than a recipe field are read as the field's
 off value (`Recipe`'s defaults, the behaviour before the field existed; a removed option must have been off;
 runs from before the speaker option trained on the data's ids), the orchestration fields (`name`, `runs`,
-`consensus_epochs`, `restarts`) are not compared, and the speaker-run fields are compared by what they do
+`consensus_epochs`, `balanced_clusters`, `restarts`: what happens after the runs) are not compared, and the speaker-run fields are compared by what they do
 for the run's speaker count (`training.speaker_run_length`). Then `uvac train ... --resume` (or
 `benchmarks/fsdd_clustering.py`) only combines them.
 
@@ -21,7 +21,8 @@ import shutil
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-IGNORED = ("name", "runs", "consensus_epochs", "restarts", "clips_per_speaker", "speaker_runs_from")
+IGNORED = ("name", "runs", "consensus_epochs", "balanced_clusters", "restarts", "clips_per_speaker",
+           "speaker_runs_from")
 
 
 def effective_recipe(config, speaker_count):
