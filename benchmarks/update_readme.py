@@ -58,10 +58,14 @@ def fsdd_clustering_section(file_name="fsdd_clustering.json"):
 
 
 SPEAKER_CONDITIONS = [
+    ("fsdd_bal_ids.json", "FSDD (6 speakers)", "random 80/10/10",
+     "speaker ids; consensus of 3 runs per seed, prior of equal cluster sizes (**today's default**)"),
+    ("fsdd_bal_pseudo.json", "FSDD (6 speakers)", "random 80/10/10",
+     "none (pseudo-speakers); consensus of 3 runs per seed, prior of equal cluster sizes (**today's default**)"),
     ("fsdd_kl1c_ids.json", "FSDD (6 speakers)", "random 80/10/10",
-     "speaker ids; consensus of 3 runs per seed (**today's default**)"),
+     "speaker ids; consensus of 3 runs per seed (KL weight 1; the default before the thirteenth round)"),
     ("fsdd_kl1c_pseudo.json", "FSDD (6 speakers)", "random 80/10/10",
-     "none (pseudo-speakers); consensus of 3 runs per seed (**today's default**)"),
+     "none (pseudo-speakers); consensus of 3 runs per seed (KL weight 1; the default before the thirteenth round)"),
     ("fsdd_kl1_ids.json", "FSDD (6 speakers)", "random 80/10/10", "speaker ids; one run per seed (KL weight 1)"),
     ("fsdd_kl1_pseudo.json", "FSDD (6 speakers)", "random 80/10/10",
      "none (pseudo-speakers); one run per seed (KL weight 1)"),

@@ -5,10 +5,10 @@ as ordinary runs in `<out>.run/runs/seed-<seed>.keras`, and reads back any that 
 finished trainings into those places, after checking that each is the run the consensus would train: its
 seed, its speaker source and its recipe must match. Runs older than a recipe field are read as the field's
 off value (`Recipe`'s defaults, the behaviour before the field existed; a removed option must have been off;
-runs from before the speaker option trained on the data's ids), the orchestration fields (`name`, `runs`,
-`consensus_epochs`, `balanced_clusters`, `restarts`: what happens after the runs) are not compared, and the speaker-run fields are compared by what they do
-for the run's speaker count (`training.speaker_run_length`). Then `uvac train ... --resume` (or
-`benchmarks/fsdd_clustering.py`) only combines them.
+runs from before the speaker option trained on the data's ids), the fields of what happens after the runs
+(`name`, `runs`, `consensus_epochs`, `balanced_clusters`, `restarts`) are not compared, and the speaker-run
+fields are compared by what they do for the run's speaker count (`training.speaker_run_length`). Then
+`uvac train ... --resume` (or `benchmarks/fsdd_clustering.py`) only combines them.
 
     python benchmarks/recipe_search/reuse_runs.py OUT.keras --seed S --speakers ids|pseudo [--data DIR] RUN.keras ...
 """
