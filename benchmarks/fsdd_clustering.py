@@ -100,6 +100,8 @@ def train(seed, args):
     else:
         command += ["train", "--precision", args.precision, "--speakers", args.speakers, "--recipe", args.recipe,
                     "--magnitude", args.magnitude]
+        if args.magnitude == "log":
+            command += ["--log-range-db", str(args.log_range_db)]
         if args.epochs:
             command += ["--epochs", str(args.epochs)]
         if args.restarts:
@@ -142,6 +144,7 @@ def main():
     parser.add_argument("--model-config", help="UVAC arguments as JSON over the recipe's (uvac train --model-config)")
     parser.add_argument("--recipe-config", help="Recipe fields as JSON over the recipe's (uvac train --recipe-config)")
     parser.add_argument("--magnitude", default="linear", choices=("linear", "log"), help="the features' magnitude")
+    parser.add_argument("--log-range-db", type=float, default=80.0, help="with --magnitude log, the range kept")
     parser.add_argument("--precision", default="float32", choices=("float32", "mixed"))
     parser.add_argument("--architecture", default="full", choices=("full", "small", "tiny"))
     parser.add_argument("--distill", action="store_true",
@@ -184,7 +187,8 @@ def main():
                        f"({args.split} 80/10/10 split, split seed 0), {args.architecture} encoder, {how}",
                "speakers": args.speakers, "split": args.split, "data": args.data or "bundled FSDD",
                "precision": args.precision, "architecture": args.architecture, "recipe": args.recipe,
-               "magnitude": args.magnitude, "model_config": json.loads(args.model_config or "{}"),
+               "magnitude": args.magnitude, "log_range_db": args.log_range_db,
+               "model_config": json.loads(args.model_config or "{}"),
                "recipe_config": json.loads(args.recipe_config or "{}"),
                "restarts": args.restarts, "runs": runs, "distilled": args.distill,
                "command": "python benchmarks/fsdd_clustering.py " + shlex.join(sys.argv[1:]),

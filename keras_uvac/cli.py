@@ -47,7 +47,9 @@ def _add_data_arguments(parser, positional=False, sample_rate=True):
                             help="seconds per clip: shorter ones are padded, longer ones cut to their loudest part "
                                  "(default 1.0; the model's input grows with it)")
         parser.add_argument("--magnitude", default="linear", choices=("linear", "log"),
-                            help="STFT magnitude as it is (the paper's) or in dB over 80 dB below each clip's peak")
+                            help="STFT magnitude as it is (the paper's) or in dB below each clip's peak")
+        parser.add_argument("--log-range-db", type=float, default=80.0,
+                            help="with --magnitude log, the dynamic range kept below each clip's peak (default 80)")
 
 
 def _positive_int(text):
@@ -96,7 +98,8 @@ def _load(args):
 def _feature_config(args):
     from keras_uvac.features import FeatureConfig
 
-    return FeatureConfig(sample_rate=args.sample_rate, duration=args.duration, magnitude=args.magnitude)
+    return FeatureConfig(sample_rate=args.sample_rate, duration=args.duration, magnitude=args.magnitude,
+                         log_range_db=args.log_range_db)
 
 
 def _print_table(rows):

@@ -11,7 +11,7 @@ from keras_uvac import cli
 from keras_uvac.features import FeatureConfig, resample, spectrogram_and_mask
 
 
-def reference_features(path, sample_rate, magnitude_kind="linear"):
+def reference_features(path, sample_rate, magnitude_kind="linear", log_range_db=80.0):
     """The feature definition written independently with NumPy and SciPy."""
     rate, samples = scipy.io.wavfile.read(path)
     waveform = samples.astype(np.float64) / 32768.0
@@ -26,24 +26,25 @@ def reference_features(path, sample_rate, magnitude_kind="linear"):
     window = scipy.signal.get_window("hann", window_length)
     magnitude = np.abs(np.fft.rfft(frames * window, axis=1))[:, 1:129].T
     if magnitude_kind == "log":
-        magnitude = 20 * np.log10(np.maximum(magnitude, magnitude.max() * 1e-4))  # 80 dB below the peak
+        magnitude = 20 * np.log10(np.maximum(magnitude, magnitude.max() * 10 ** (-log_range_db / 20)))
     spectrogram = (magnitude - magnitude.min()) / (magnitude.max() - magnitude.min())
     mask = (np.arange(frames.shape[0]) * hop < len(waveform)).astype(np.float32)
     return spectrogram, mask
 
 
-@pytest.mark.parametrize("sample_rate,magnitude", [(16000, "linear"), (48000, "linear"), (16000, "log")])
+@pytest.mark.parametrize("sample_rate,magnitude,log_range_db", [
+    (16000, "linear", 80.0), (48000, "linear", 80.0), (16000, "log", 80.0), (16000, "log", 40.0)])
 def test_uvac_features_on_audiomnist_match_numpy_scipy_reference(tmp_path, audiomnist_sample, sample_rate,
-                                                                 magnitude):
+                                                                 magnitude, log_range_db):
     out = tmp_path / "features.npz"
     assert cli.main(["-q", "features", audiomnist_sample, "--out", str(out), "--sample-rate", str(sample_rate),
-                     "--magnitude", magnitude]) == 0
+                     "--magnitude", magnitude, "--log-range-db", str(log_range_db)]) == 0
     arrays = np.load(out)
     assert arrays["spec"].shape == (6, 128, 99) and arrays["mask"].shape == (6, 99)
     assert arrays["spec"].min() >= 0.0 and arrays["spec"].max() <= 1.0
     assert sorted(arrays["path"]) == sorted(glob.glob(f"{audiomnist_sample}/data/*/*.wav"))
     for spectrogram, mask, path in zip(arrays["spec"], arrays["mask"], arrays["path"]):
-        expected_spectrogram, expected_mask = reference_features(str(path), sample_rate, magnitude)
+        expected_spectrogram, expected_mask = reference_features(str(path), sample_rate, magnitude, log_range_db)
         np.testing.assert_allclose(spectrogram, expected_spectrogram, atol=2e-4)
         np.testing.assert_array_equal(mask, expected_mask)
         assert 0 < mask.sum() < 99
