@@ -2,17 +2,17 @@
 
 In every consensus group of the default recipe one cluster holds 1.3 to 1.9 words' worth of training clips
 (`consensus_members.py`). When all runs merge the same two words their one-hot clusters cannot split them,
-so the split has to come from the codes. For each consensus (a trained `uvac_seedN.keras` and its member runs
-in `<model>.run/runs/seed-N.keras`), on the validation clips, this compares:
+so the split has to come from the codes. For each trained model (a consensus `uvac_seedN.keras` with its member
+runs in `<model>.run/runs/seed-N.keras`, or a single run), on the validation clips, this compares:
 
-- `members`: each member run; `final`: the trained consensus model as shipped;
-- `carried`: the most typical member with its prior refitted to the one-hot K-means consensus
-  (`consensus.adopt_clusters`), before any self-labelling epoch;
-- `carried_balanced`, `final_balanced`: those models' priors refitted by hard EM on their training codes in
-  which each step's assignment is made equal in size (Sinkhorn-Knopp on the posterior, uniform cluster
-  marginals, as in self-labelling by optimal transport, Asano et al. 2020);
-- `final_split`: the final model's largest cluster split in two by 2-means on its codes when it holds more
-  than `--split-above` times clips/K, and the two clusters with the closest means merged.
+- `members`: each member run (none for a single run); `final`: the trained model as it is;
+- `final_balanced`: the final model's prior refitted by `consensus.balance_prior` (hard EM on its training codes,
+  each step's assignment made equal in size by Sinkhorn-Knopp, as in self-labelling by optimal transport,
+  Asano et al. 2020); `balanced`: that refit's record (steps, cluster sizes before and after);
+- `final_split`: instead, the final model's largest cluster split in two by 2-means on its codes when it holds
+  more than `--split-above` times clips/K, and the two clusters with the closest means merged;
+- `carried`, `carried_balanced`: the most typical member with its prior refitted to the one-hot K-means
+  consensus (`consensus.adopt_clusters`), before any self-labelling epoch, without and with the balanced refit.
 
 The posterior of a clip never depends on other clips: balancing shapes only the prior. No labels choose or
 combine anything; the test split is not read.
