@@ -142,10 +142,11 @@ def _fit_prior(model, codes, clusters):
 
 
 def equal_size_clusters(log_posterior, iterations=50):
-    """Clusters of equal size (up to rounding) that follow a posterior as closely as that allows.
+    """Clusters of about equal size that follow a posterior as closely as that allows.
 
     Sinkhorn-Knopp scaling of the posterior to uniform cluster marginals (the optimal transport of
-    self-labelling, Asano et al. 2020), then each clip's most probable cluster.
+    self-labelling, Asano et al. 2020), then each clip's most probable cluster under the scaled plan; clips
+    with the same posterior go to the same cluster, so the sizes are equal only as far as the posteriors differ.
 
     Args:
         log_posterior: `(clips, clusters)` log probabilities or logits.

@@ -51,7 +51,7 @@ def test_a_model_adopts_given_clusters_of_its_codes():
     assert set(model.predict_clusters(features)[0]) <= {0, 1}
 
 
-def test_equal_size_clusters_are_equal_and_keep_a_balanced_posterior():
+def test_equal_size_clusters_follow_the_posterior_and_undo_a_skewed_prior():
     rng = np.random.default_rng(0)
     truth = np.repeat(np.arange(4), 25)
     log_posterior = np.log(np.eye(4)[truth] * 0.9 + 0.025) + rng.normal(0, 0.1, (100, 4))
