@@ -81,8 +81,10 @@ SPEAKER_CONDITIONS = [
     ("fsdd_clustering_speaker_split.json", "FSDD (6 speakers)", "speakers 4/1/1", "speaker ids; one run"),
     ("fsdd_clustering_pseudo_speakers_speaker_split.json", "FSDD (6 speakers)", "speakers 4/1/1",
      "none (pseudo-speakers); one run"),
+    ("synthetic_bal_ids.json", "synthetic espeak-ng (48 speakers)", "random 80/10/10",
+     "speaker ids; consensus of 3 runs, prior of equal cluster sizes (**today's default**)"),
     ("synthetic_speaker_ids_runs3.json", "synthetic espeak-ng (48 speakers)", "random 80/10/10",
-     "speaker ids; consensus of 3 runs (the default)"),
+     "speaker ids; consensus of 3 runs; KL weight 0.25"),
     ("synthetic_speaker_runs_ids.json", "synthetic espeak-ng (48 speakers)", "random 80/10/10",
      "speaker ids (batches dealt in runs of 4 clips per speaker, as the default does from 17 speakers); one run per "
      "seed"),
@@ -90,7 +92,7 @@ SPEAKER_CONDITIONS = [
      "speaker ids, plain shuffled batches (the default before the seventh round of the recipe search); one run per "
      "seed"),
     ("synthetic_pseudo_speakers_runs3.json", "synthetic espeak-ng (48 speakers)", "random 80/10/10",
-     "none (pseudo-speakers); consensus of 3 runs (the default)"),
+     "none (pseudo-speakers); consensus of 3 runs; KL weight 0.25"),
     ("synthetic_pseudo_speakers_gmm.json", "synthetic espeak-ng (48 speakers)", "random 80/10/10",
      "none (pseudo-speakers); one run per seed"),
 ]
