@@ -85,6 +85,8 @@ def main():
 
     for path in args.models:
         final = UVAC.from_preset(path)
+        if final.feature_config_object() != feature_config:
+            sys.exit(f"{path}: its features differ from {args.models[0]}'s; score them in separate runs")
         members = [UVAC.from_preset(member) for member in sorted(glob.glob(f"{path}.run/runs/seed-*.keras"))]
         row = {"model": path, "members": [accuracy(model) for model in members], "final": accuracy(final)}
         final_codes = final.latent_mean(features["train"])
