@@ -61,6 +61,24 @@ def split_largest(model, features, codes, split_above):
     return True
 
 
+def validation_scorer(data, model_path):
+    """The corpus' seeded random split, the features of `model_path`'s model for its training and validation
+    clips, and a function giving a model's accuracy on the validation clips."""
+    from keras_uvac import datasets, metrics, pipeline
+    from keras_uvac.model import UVAC
+
+    splits = datasets.load_audio(data).split("random", seed=0)
+    feature_config = UVAC.from_preset(model_path).feature_config_object()
+    features = {name: pipeline.extract_features(splits[name], feature_config, progress=False)
+                for name in ("train", "validation")}
+
+    def accuracy(model):
+        return metrics.unsupervised_accuracy(splits["validation"].labels,
+                                             model.predict_clusters(features["validation"])[0])
+
+    return splits, feature_config, features, accuracy
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="+", help="trained consensus models (uvac_seedN.keras)")
@@ -68,21 +86,13 @@ def main():
     parser.add_argument("--split-above", type=float, default=1.5)
     parser.add_argument("--json")
     args = parser.parse_args()
-    from keras_uvac import consensus, datasets, metrics, pipeline
+    from keras_uvac import consensus
     from keras_uvac.atomic import write_json
     from keras_uvac.model import UVAC
 
-    splits = datasets.load_audio(args.data).split("random", seed=0)
-    labels = splits["validation"].labels
     report = {"command": "python " + shlex.join([os.path.relpath(__file__, ROOT)] + sys.argv[1:]),
               "data": args.data or "bundled FSDD", "split_above": args.split_above, "consensus": []}
-    feature_config = UVAC.from_preset(args.models[0]).feature_config_object()
-    features = {name: pipeline.extract_features(splits[name], feature_config, progress=False)
-                for name in ("train", "validation")}
-
-    def accuracy(model):
-        return metrics.unsupervised_accuracy(labels, model.predict_clusters(features["validation"])[0])
-
+    _, feature_config, features, accuracy = validation_scorer(args.data, args.models[0])
     for path in args.models:
         final = UVAC.from_preset(path)
         if final.feature_config_object() != feature_config:

@@ -30,22 +30,15 @@ def main():
     parser.add_argument("--json")
     args = parser.parse_args()
     import keras
+    from balanced_consensus import validation_scorer
 
-    from keras_uvac import consensus, datasets, metrics, pipeline, training
+    from keras_uvac import consensus, training
     from keras_uvac.atomic import write_json
     from keras_uvac.model import UVAC
 
-    splits = datasets.load_audio(args.data).split("random", seed=0)
-    labels = splits["validation"].labels
     report = {"command": "python " + shlex.join([os.path.relpath(__file__, ROOT)] + sys.argv[1:]),
               "data": args.data or "bundled FSDD", "consensus": []}
-    feature_config = UVAC.from_preset(args.models[0]).feature_config_object()
-    features = {name: pipeline.extract_features(splits[name], feature_config, progress=False)
-                for name in ("train", "validation")}
-
-    def accuracy(model):
-        return metrics.unsupervised_accuracy(labels, model.predict_clusters(features["validation"])[0])
-
+    splits, feature_config, features, accuracy = validation_scorer(args.data, args.models[0])
     for path in args.models:
         with open(path + ".card.json") as handle:
             card = json.load(handle)
