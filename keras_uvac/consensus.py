@@ -191,14 +191,16 @@ def balance_prior(model, features, max_steps=10):
     def posterior_logits():
         return keras.ops.convert_to_numpy(model.prior.cluster_logits(codes))
 
-    sizes_before = np.bincount(posterior_logits().argmax(axis=1), minlength=model.num_clusters)
+    logits = posterior_logits()
+    sizes_before = np.bincount(logits.argmax(axis=1), minlength=model.num_clusters)
     clusters, steps = None, 0
     while steps < max_steps:
-        balanced = equal_size_clusters(posterior_logits())
-        if clusters is not None and np.array_equal(balanced, clusters):
+        balanced = equal_size_clusters(logits)
+        if np.array_equal(balanced, clusters):
             break
         clusters, steps = balanced, steps + 1
         _fit_prior(model, codes, clusters)
-    sizes = np.bincount(posterior_logits().argmax(axis=1), minlength=model.num_clusters)
+        logits = posterior_logits()
+    sizes = np.bincount(logits.argmax(axis=1), minlength=model.num_clusters)
     return {"steps": steps, "cluster_sizes_before": sizes_before.tolist(), "cluster_sizes": sizes.tolist()}
 

@@ -33,17 +33,14 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def logits(model, codes):
-    import keras
-    return keras.ops.convert_to_numpy(model.prior.cluster_logits(codes))
-
-
-def split_largest(model, features, codes, split_above):
+def split_largest(model, features, split_above):
     """Splits the largest cluster by 2-means and merges the closest pair of the others; False if none is large."""
     from sklearn import cluster as sk_cluster
 
     from keras_uvac import consensus
-    clusters = logits(model, codes).argmax(axis=1)
+
+    codes = model.latent_mean(features)
+    clusters = model.predict_clusters(features)[0]
     sizes = np.bincount(clusters, minlength=model.num_clusters)
     largest = int(sizes.argmax())
     if sizes[largest] <= split_above * len(codes) / model.num_clusters:
@@ -99,13 +96,11 @@ def main():
             sys.exit(f"{path}: its features differ from {args.models[0]}'s; score them in separate runs")
         members = [UVAC.from_preset(member) for member in sorted(glob.glob(f"{path}.run/runs/seed-*.keras"))]
         row = {"model": path, "members": [accuracy(model) for model in members], "final": accuracy(final)}
-        final_codes = final.latent_mean(features["train"])
         final_weights = final.get_weights()
         row["balanced"] = consensus.balance_prior(final, features["train"])
         row["final_balanced"] = accuracy(final)
         final.set_weights(final_weights)
-        row["final_split"] = (accuracy(final) if split_largest(final, features["train"], final_codes, args.split_above)
-                              else None)
+        row["final_split"] = accuracy(final) if split_largest(final, features["train"], args.split_above) else None
         report["consensus"].append(row)
         if members:
             row.update(carried_rows(members, features, final.num_clusters, accuracy))

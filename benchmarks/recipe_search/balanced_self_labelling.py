@@ -14,7 +14,6 @@ choose or combine anything; the test split is not read.
 """
 
 import argparse
-import glob
 import json
 import os
 import shlex
@@ -43,12 +42,12 @@ def main():
         with open(path + ".card.json") as handle:
             card = json.load(handle)
         recipe = training.Recipe.from_config(card["recipe"])
-        members = sorted(glob.glob(f"{path}.run/runs/seed-*.keras"), key=lambda name: int(name.split("-")[-1][:-6]))
-        models = [UVAC.from_preset(member) for member in members]
+        seeds = card["consensus"]["seeds"]
+        models = [UVAC.from_preset(f"{path}.run/runs/seed-{seed}.keras") for seed in seeds]
         assignments = consensus.run_assignments(models, features["train"])
         typical, _ = consensus.most_typical_run(assignments)
         carrying_seed = card["consensus"]["carrying_seed"]
-        assert members[typical].endswith(f"seed-{carrying_seed}.keras"), (members[typical], carrying_seed)
+        assert seeds[typical] == carrying_seed, (seeds[typical], carrying_seed)
         model = consensus.adopt_clusters(models[typical], features["train"], consensus.consensus_clusters(
             assignments, models[typical].num_clusters, "kmeans", card["seed"]))
         consensus.balance_prior(model, features["train"])
