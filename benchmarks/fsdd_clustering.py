@@ -102,6 +102,8 @@ def train(seed, args):
                     "--magnitude", args.magnitude]
         if args.magnitude == "log":
             command += ["--log-range-db", str(args.log_range_db)]
+        if args.noise_margin_db is not None:
+            command += ["--noise-margin-db", str(args.noise_margin_db)]
         if args.epochs:
             command += ["--epochs", str(args.epochs)]
         if args.restarts:
@@ -145,6 +147,7 @@ def main():
     parser.add_argument("--recipe-config", help="Recipe fields as JSON over the recipe's (uvac train --recipe-config)")
     parser.add_argument("--magnitude", default="linear", choices=("linear", "log"), help="the features' magnitude")
     parser.add_argument("--log-range-db", type=float, default=80.0, help="with --magnitude log, the range kept")
+    parser.add_argument("--noise-margin-db", type=float, help="with --magnitude log, the margin over each clip's noise")
     parser.add_argument("--precision", default="float32", choices=("float32", "mixed"))
     parser.add_argument("--architecture", default="full", choices=("full", "small", "tiny"))
     parser.add_argument("--distill", action="store_true",
@@ -188,6 +191,7 @@ def main():
                "speakers": args.speakers, "split": args.split, "data": args.data or "bundled FSDD",
                "precision": args.precision, "architecture": args.architecture, "recipe": args.recipe,
                "magnitude": args.magnitude, "log_range_db": args.log_range_db,
+               "noise_margin_db": args.noise_margin_db,
                "model_config": json.loads(args.model_config or "{}"),
                "recipe_config": json.loads(args.recipe_config or "{}"),
                "restarts": args.restarts, "runs": runs, "distilled": args.distill,

@@ -50,6 +50,9 @@ def _add_data_arguments(parser, positional=False, sample_rate=True):
                             help="STFT magnitude as it is (the paper's) or in dB below each clip's peak")
         parser.add_argument("--log-range-db", type=float, default=80.0,
                             help="with --magnitude log, the dynamic range kept below each clip's peak (default 80)")
+        parser.add_argument("--noise-margin-db", type=float,
+                            help="with --magnitude log, also drop what is less than this many dB above each clip's "
+                                 "noise level (its quietest frame); default: no noise floor")
 
 
 def _positive_int(text):
@@ -99,7 +102,7 @@ def _feature_config(args):
     from keras_uvac.features import FeatureConfig
 
     return FeatureConfig(sample_rate=args.sample_rate, duration=args.duration, magnitude=args.magnitude,
-                         log_range_db=args.log_range_db)
+                         log_range_db=args.log_range_db, noise_margin_db=args.noise_margin_db)
 
 
 def _print_table(rows):

@@ -50,6 +50,11 @@ class FeatureConfig:
             loudest bins).
         log_range_db: the dynamic range kept by `magnitude="log"`; anything
             quieter reads as 0.
+        noise_margin_db: with `magnitude="log"`, also read as 0 what is less
+            than this many dB above the clip's own noise level (the mean
+            magnitude of its quietest fully recorded frame), so that on a
+            noisy recording the range ends at the noise instead of in it;
+            `None` (the default) keeps the fixed range alone.
 
     Example:
     >>> config = FeatureConfig(sample_rate=48000)
@@ -67,6 +72,7 @@ class FeatureConfig:
     long_clip_policy: str = "loudest"
     magnitude: str = "linear"
     log_range_db: float = 80.0
+    noise_margin_db: float | None = None
 
     def __post_init__(self):
         for name, milliseconds in (("frame_ms", self.frame_ms), ("hop_ms", self.hop_ms),
@@ -88,6 +94,8 @@ class FeatureConfig:
             raise ValueError(f"FeatureConfig: magnitude must be one of {MAGNITUDES}, got {self.magnitude!r}")
         if not self.log_range_db > 0:
             raise ValueError(f"FeatureConfig: log_range_db must be positive, got {self.log_range_db}")
+        if self.noise_margin_db is not None and self.magnitude != "log":
+            raise ValueError("FeatureConfig: noise_margin_db needs magnitude='log'")
 
     @property
     def frame_length(self):
@@ -292,19 +300,36 @@ class AudioFeatures(DataLayer):
             real, imaginary = self.backend.math.rfft(self._frames(waveform) * self.window)
             real, imaginary = real[..., 1:bins + 1], imaginary[..., 1:bins + 1]
         spectrogram = numpy.transpose(numpy.sqrt(real * real + imaginary * imaginary), (0, 2, 1))
+        # A plain waveform is a whole recording; with lengths, the padding is not audio.
+        lengths = (self.backend.cast(inputs["length"], "int32") if isinstance(inputs, dict)
+                   else self.backend.cast(numpy.ones_like(waveform[:, 0]), "int32") * self.config.num_samples)
         if self.config.magnitude == "log":
             # The floor follows each clip's peak, so the level does not matter; 1e-12 keeps silence finite.
             peak = numpy.max(spectrogram, axis=(1, 2), keepdims=True)
             floor = numpy.maximum(peak * 10.0 ** (-self.config.log_range_db / 20), 1e-12)
+            if self.config.noise_margin_db is not None:
+                floor = numpy.maximum(floor, self._noise_level(spectrogram, lengths)
+                                      * 10.0 ** (self.config.noise_margin_db / 20))
             spectrogram = numpy.log(numpy.maximum(spectrogram, floor))
         low = numpy.min(spectrogram, axis=(1, 2), keepdims=True)
         high = numpy.max(spectrogram, axis=(1, 2), keepdims=True)
         spectrogram = (spectrogram - low) / numpy.maximum(high - low, 1e-12)
         if not isinstance(inputs, dict):
             return spectrogram
-        lengths = self.backend.cast(inputs["length"], "int32")
         activity_mask = self.backend.cast(numpy.less(self.frame_starts[None, :], lengths[:, None]), "float32")
         return {"spectrogram": spectrogram, "activity_mask": activity_mask}
+
+    def _noise_level(self, spectrogram, lengths):
+        """The mean magnitude of each clip's quietest frame that lies wholly in the recording, `(batch, 1, 1)`.
+
+        A frame that overlaps the zero padding would read as quieter than the
+        recording's noise; a clip without a whole frame gets 0 (no noise floor).
+        """
+        numpy = self.backend.numpy
+        frame_levels = numpy.mean(spectrogram, axis=1)
+        whole = numpy.less_equal(self.frame_starts[None, :] + self.config.frame_length, lengths[:, None])
+        quietest = numpy.min(numpy.where(whole, frame_levels, np.float32(np.inf)), axis=1)
+        return numpy.where(numpy.isfinite(quietest), quietest, 0.0)[:, None, None]
 
     def compute_output_shape(self, input_shape):
         if isinstance(input_shape, dict):

@@ -11,7 +11,7 @@ from keras_uvac import cli
 from keras_uvac.features import FeatureConfig, resample, spectrogram_and_mask
 
 
-def reference_features(path, sample_rate, magnitude_kind="linear", log_range_db=80.0):
+def reference_features(path, sample_rate, magnitude_kind="linear", log_range_db=80.0, noise_margin_db=None):
     """The feature definition written independently with NumPy and SciPy."""
     rate, samples = scipy.io.wavfile.read(path)
     waveform = samples.astype(np.float64) / 32768.0
@@ -26,25 +26,32 @@ def reference_features(path, sample_rate, magnitude_kind="linear", log_range_db=
     window = scipy.signal.get_window("hann", window_length)
     magnitude = np.abs(np.fft.rfft(frames * window, axis=1))[:, 1:129].T
     if magnitude_kind == "log":
-        magnitude = 20 * np.log10(np.maximum(magnitude, magnitude.max() * 10 ** (-log_range_db / 20)))
+        floor = magnitude.max() * 10 ** (-log_range_db / 20)
+        if noise_margin_db is not None:
+            whole_frames = np.arange(frames.shape[0]) * hop + window_length <= len(waveform)
+            floor = max(floor, magnitude[:, whole_frames].mean(axis=0).min() * 10 ** (noise_margin_db / 20))
+        magnitude = 20 * np.log10(np.maximum(magnitude, floor))
     spectrogram = (magnitude - magnitude.min()) / (magnitude.max() - magnitude.min())
     mask = (np.arange(frames.shape[0]) * hop < len(waveform)).astype(np.float32)
     return spectrogram, mask
 
 
-@pytest.mark.parametrize("sample_rate,magnitude,log_range_db", [
-    (16000, "linear", 80.0), (48000, "linear", 80.0), (16000, "log", 80.0), (16000, "log", 40.0)])
+@pytest.mark.parametrize("sample_rate,magnitude,log_range_db,noise_margin_db", [
+    (16000, "linear", 80.0, None), (48000, "linear", 80.0, None), (16000, "log", 80.0, None),
+    (16000, "log", 40.0, None), (16000, "log", 80.0, 6.0)])
 def test_uvac_features_on_audiomnist_match_numpy_scipy_reference(tmp_path, audiomnist_sample, sample_rate,
-                                                                 magnitude, log_range_db):
+                                                                 magnitude, log_range_db, noise_margin_db):
     out = tmp_path / "features.npz"
+    noise_options = [] if noise_margin_db is None else ["--noise-margin-db", str(noise_margin_db)]
     assert cli.main(["-q", "features", audiomnist_sample, "--out", str(out), "--sample-rate", str(sample_rate),
-                     "--magnitude", magnitude, "--log-range-db", str(log_range_db)]) == 0
+                     "--magnitude", magnitude, "--log-range-db", str(log_range_db), *noise_options]) == 0
     arrays = np.load(out)
     assert arrays["spec"].shape == (6, 128, 99) and arrays["mask"].shape == (6, 99)
     assert arrays["spec"].min() >= 0.0 and arrays["spec"].max() <= 1.0
     assert sorted(arrays["path"]) == sorted(glob.glob(f"{audiomnist_sample}/data/*/*.wav"))
     for spectrogram, mask, path in zip(arrays["spec"], arrays["mask"], arrays["path"]):
-        expected_spectrogram, expected_mask = reference_features(str(path), sample_rate, magnitude, log_range_db)
+        expected_spectrogram, expected_mask = reference_features(str(path), sample_rate, magnitude, log_range_db,
+                                                                 noise_margin_db)
         np.testing.assert_allclose(spectrogram, expected_spectrogram, atol=2e-4)
         np.testing.assert_array_equal(mask, expected_mask)
         assert 0 < mask.sum() < 99
@@ -64,18 +71,40 @@ def test_config_is_the_papers_stft_at_48k_and_round_trips():
     ({"duration": 0.01}, "shorter than one frame"),
     ({"magnitude": "mel"}, "magnitude must be one of"),
     ({"log_range_db": 0.0}, "log_range_db must be positive"),
+    ({"noise_margin_db": 6.0}, "noise_margin_db needs magnitude='log'"),
 ])
 def test_invalid_configs_are_refused(kwargs, problem):
     with pytest.raises(ValueError, match=problem):
         FeatureConfig(**kwargs)
 
 
-@pytest.mark.parametrize("magnitude", ["linear", "log"])
-def test_silent_clip_gives_finite_zero_features(magnitude):
-    spectrogram, mask = spectrogram_and_mask(tf.zeros((1, 16000)), tf.constant([8000]),
-                                             FeatureConfig(magnitude=magnitude))
+@pytest.mark.parametrize("config", [{"magnitude": "linear"}, {"magnitude": "log"},
+                                    {"magnitude": "log", "noise_margin_db": 6.0}])
+def test_silent_clip_gives_finite_zero_features(config):
+    spectrogram, mask = spectrogram_and_mask(tf.zeros((1, 16000)), tf.constant([8000]), FeatureConfig(**config))
     assert np.all(np.isfinite(spectrogram.numpy())) and float(tf.reduce_max(spectrogram)) == 0.0
     assert int(tf.reduce_sum(mask)) == 50
+
+
+def test_noise_floor_follows_each_clips_own_noise_and_ignores_the_padding():
+    rng = np.random.default_rng(0)
+    tone = np.zeros(16000, "float32")
+    tone[4000:8000] = 0.5 * np.sin(2 * np.pi * 1025 * np.arange(4000) / 16000)
+    noise_levels = np.array([1e-3, 3e-2], "float32")[:, None]
+    noisy = (tone + noise_levels * rng.standard_normal((2, 16000))).astype("float32")
+    noisy[:, 12000:] = 0.0  # padding: quieter than any noise, and not part of the recording
+    lengths = tf.constant([12000, 12000])
+    config = FeatureConfig(magnitude="log", log_range_db=80.0, noise_margin_db=6.0)
+    floored, _ = spectrogram_and_mask(noisy, lengths, config)
+    unfloored, _ = spectrogram_and_mask(noisy, lengths, FeatureConfig(magnitude="log", log_range_db=80.0))
+    noise_only = floored.numpy()[:, :, 55:70]  # 0.55-0.72 s: noise after the tone, before the padding
+    assert np.mean(noise_only[1] == 0.0) > 0.8, "most of the louder clip's noise reads as 0"
+    assert np.mean(unfloored.numpy()[1, :, 55:70] == 0.0) < 0.1, "without the floor the noise is kept"
+    # The tone (between the 1000 and 1050 Hz bins) is kept; its window's skirt three bins off stands above the
+    # quieter clip's noise, not the louder one's.
+    tone_frames = floored.numpy()[:, :, 26:48]
+    assert tone_frames[:, 19:21].min() > 0.9
+    assert tone_frames[0, 23].mean() > 0.3 and tone_frames[1, 23].mean() < 0.1
 
 
 def test_mask_marks_frames_that_start_inside_the_recording():
