@@ -141,10 +141,17 @@ def test_tiny_architecture_fits_a_small_microcontroller(tmp_path):
     assert agreements[str(searched["activation_percentile"])] == max(agreements.values())
 
 
-def test_raw_audio_export_matches_keras_on_waveforms(trained, tmp_path):
-    model, _, _ = trained
+@pytest.mark.parametrize("feature_config", [FeatureConfig(),
+                                            FeatureConfig(magnitude="log", log_range_db=40.0, noise_margin_db=6.0)])
+def test_raw_audio_export_matches_keras_on_waveforms(trained, tmp_path, feature_config):
+    model, arrays, _ = trained
+    if feature_config != FeatureConfig():
+        trained_weights = model.get_weights()
+        model = UVAC.from_config({**model.get_config(), "feature_config": feature_config.get_config()})
+        model.latent_mean(arrays)
+        model.set_weights(trained_weights)
     collection = datasets.load_audio().subset(range(0, 3000, 300))
-    waveforms = np.stack([w for w, _ in pipeline.waveform_dataset(collection, FeatureConfig()).as_numpy_iterator()])
+    waveforms = np.stack([w for w, _ in pipeline.waveform_dataset(collection, feature_config).as_numpy_iterator()])
     report = export.export(model, "tflite-audio", tmp_path / "audio.tflite", None, waveforms)
     assert report["cluster_agreement"] == 1.0 and report["max_probability_difference"] < 1e-4
     assert "RFFT2D" not in report["operators"]
