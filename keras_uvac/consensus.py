@@ -167,13 +167,14 @@ def equal_size_clusters(log_posterior, iterations=50):
     return log_plan.argmax(axis=1)
 
 
-def balance_prior(model, features, max_steps=10):
+def balance_prior(model, features, max_steps=100):
     """Refits `model`'s prior by hard EM on its codes of `features`, each step's clusters made equal in size.
 
     A model can end with two words in one cluster and one word over two; when the classes are about equal in
     number (spoken digits), the equal-size clusters of the codes split the one and join the other
     (docs/recipe_search.md, thirteenth round). Only the prior changes: each clip's cluster still depends on
-    that clip alone. Stops early when a step changes no clip's cluster.
+    that clip alone. Stops at the fixed point, when a step changes no clip's cluster (trained models reached
+    it within 28 steps; stopping at 10 cost 0.3 validation points, fourteenth round).
 
     Args:
         model: a trained `UVAC`; its prior is changed in place.

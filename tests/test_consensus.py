@@ -75,6 +75,6 @@ def test_a_balanced_prior_splits_a_cluster_of_two_groups_and_joins_a_group_over_
     model.prior.set_mixture([1 / 3] * 3, [[-2.0, 0.0], [3.5, 0.0], [4.5, 0.0]], [[1.0, 1.0]] * 3)
     record = consensus.balance_prior(model, None)
     assert record["cluster_sizes_before"][0] == 40
-    assert record["cluster_sizes"] == [20, 20, 20] and 1 <= record["steps"] <= 10
+    assert record["cluster_sizes"] == [20, 20, 20] and 1 <= record["steps"] < 100, "it stops at its fixed point"
     clusters = np.argmax(keras.ops.convert_to_numpy(model.prior.cluster_logits(codes)), axis=1)
     assert sk_metrics.adjusted_rand_score(groups, clusters) == 1.0
