@@ -4,10 +4,12 @@
 steps almost every model of the thirteenth round stopped at the limit, not at a fixed point. For each trained
 model (one from before the balanced prior, or any), on the validation clips, this refits the model's prior
 from the same starting point with each step limit and reports the accuracy, the steps taken and whether the
-EM reached a fixed point. No labels choose anything; the test split is not read.
+EM reached a fixed point. No labels choose anything; the test split is not read. With `--save-dir`, each model
+is also saved there as refitted with the last step limit (runs from before the balanced prior, balanced as
+today's training ends a run).
 
     python benchmarks/recipe_search/balance_steps.py runs/fsdd_kl1c_ids/uvac_seed0.keras ... [--data DIR]
-        [--max-steps 10 30 100] [--json OUT]
+        [--max-steps 10 30 100] [--json OUT] [--save-dir DIR]
 """
 
 import argparse
@@ -28,6 +30,7 @@ def main():
     parser.add_argument("--data", help="the corpus folder (default: the bundled FSDD)")
     parser.add_argument("--max-steps", type=int, nargs="+", default=[10, 30, 100])
     parser.add_argument("--json")
+    parser.add_argument("--save-dir")
     args = parser.parse_args()
     from balanced_consensus import validation_scorer
 
@@ -51,6 +54,9 @@ def main():
                                              "fixed_point": record["steps"] < max_steps,
                                              "cluster_sizes": record["cluster_sizes"]}
         report["models"].append(row)
+        if args.save_dir:
+            os.makedirs(args.save_dir, exist_ok=True)
+            model.save(os.path.join(args.save_dir, os.path.basename(path)))
         print(json.dumps({"model": path, "start": row["start"],
                           **{limit: (round(value["accuracy"], 4), value["steps"])
                              for limit, value in row["limits"].items()}}), flush=True)
