@@ -300,9 +300,7 @@ class AudioFeatures(DataLayer):
             real, imaginary = self.backend.math.rfft(self._frames(waveform) * self.window)
             real, imaginary = real[..., 1:bins + 1], imaginary[..., 1:bins + 1]
         spectrogram = numpy.transpose(numpy.sqrt(real * real + imaginary * imaginary), (0, 2, 1))
-        # A plain waveform is a whole recording; with lengths, the padding is not audio.
-        lengths = (self.backend.cast(inputs["length"], "int32") if isinstance(inputs, dict)
-                   else self.backend.cast(numpy.ones_like(waveform[:, 0]), "int32") * self.config.num_samples)
+        lengths = self.backend.cast(inputs["length"], "int32") if isinstance(inputs, dict) else None
         if self.config.magnitude == "log":
             # The floor follows each clip's peak, so the level does not matter; 1e-12 keeps silence finite.
             peak = numpy.max(spectrogram, axis=(1, 2), keepdims=True)
@@ -324,9 +322,12 @@ class AudioFeatures(DataLayer):
 
         A frame that overlaps the zero padding would read as quieter than the
         recording's noise; a clip without a whole frame gets 0 (no noise floor).
+        Without `lengths` (a plain waveform) every frame is recorded audio.
         """
         numpy = self.backend.numpy
         frame_levels = numpy.mean(spectrogram, axis=1)
+        if lengths is None:
+            return numpy.min(frame_levels, axis=1)[:, None, None]
         whole = numpy.less_equal(self.frame_starts[None, :] + self.config.frame_length, lengths[:, None])
         quietest = numpy.min(numpy.where(whole, frame_levels, np.float32(np.inf)), axis=1)
         return numpy.where(numpy.isfinite(quietest), quietest, 0.0)[:, None, None]
