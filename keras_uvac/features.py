@@ -289,17 +289,20 @@ class AudioFeatures(DataLayer):
         return numpy.concatenate([blocks[:, first:first + last:block_step]
                                   for first in range(config.frame_length // self.block)], axis=-1)
 
-    def call(self, inputs):
-        numpy = self.backend.numpy
-        waveform = inputs["waveform"] if isinstance(inputs, dict) else inputs
-        bins = self.config.num_bins
+    def _magnitude(self, waveform):
+        """The STFT magnitude of waveforms `(batch, num_samples)`, `(batch, num_bins, num_frames)`, unscaled."""
+        numpy, bins = self.backend.numpy, self.config.num_bins
         if self.dft == "matrix":
             spectrum = numpy.matmul(self._frames(waveform), self.dft_matrix)
             real, imaginary = spectrum[..., :bins], spectrum[..., bins:]
         else:
             real, imaginary = self.backend.math.rfft(self._frames(waveform) * self.window)
             real, imaginary = real[..., 1:bins + 1], imaginary[..., 1:bins + 1]
-        spectrogram = numpy.transpose(numpy.sqrt(real * real + imaginary * imaginary), (0, 2, 1))
+        return numpy.transpose(numpy.sqrt(real * real + imaginary * imaginary), (0, 2, 1))
+
+    def call(self, inputs):
+        numpy = self.backend.numpy
+        spectrogram = self._magnitude(inputs["waveform"] if isinstance(inputs, dict) else inputs)
         lengths = self.backend.cast(inputs["length"], "int32") if isinstance(inputs, dict) else None
         if self.config.magnitude == "log":
             # The floor follows each clip's peak, so the level does not matter; 1e-12 keeps silence finite.

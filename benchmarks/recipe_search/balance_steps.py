@@ -1,4 +1,4 @@
-"""Does the balanced prior's hard EM need more than its 10 steps?
+"""Does the balanced prior's hard EM need more than the 10 steps it was first given?
 
 `consensus.balance_prior` stops after `max_steps` EM steps or when a step changes no clip's cluster; with 10
 steps almost every model of the thirteenth round stopped at the limit, not at a fixed point. For each trained
@@ -35,7 +35,7 @@ def main():
     from balanced_consensus import validation_scorer
 
     from keras_uvac import consensus
-    from keras_uvac.atomic import write_json
+    from keras_uvac.atomic import atomic_path, write_json
     from keras_uvac.model import UVAC
 
     report = {"command": "python " + shlex.join([os.path.relpath(__file__, ROOT)] + sys.argv[1:]),
@@ -55,8 +55,8 @@ def main():
                                              "cluster_sizes": record["cluster_sizes"]}
         report["models"].append(row)
         if args.save_dir:
-            os.makedirs(args.save_dir, exist_ok=True)
-            model.save(os.path.join(args.save_dir, os.path.basename(path)))
+            with atomic_path(os.path.join(args.save_dir, os.path.basename(path))) as temporary:
+                model.save(temporary)
         print(json.dumps({"model": path, "start": row["start"],
                           **{limit: (round(value["accuracy"], 4), value["steps"])
                              for limit, value in row["limits"].items()}}), flush=True)

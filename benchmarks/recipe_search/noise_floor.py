@@ -21,17 +21,14 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 def floor_levels(collection, margin_db):
     """Each clip's noise floor in dB relative to its peak."""
-    import keras
-
     from keras_uvac import pipeline
     from keras_uvac.features import AudioFeatures, FeatureConfig
 
     layer = AudioFeatures(FeatureConfig(magnitude="log", noise_margin_db=margin_db))
     levels = []
     for batch in pipeline.waveform_batches(collection, FeatureConfig()):
-        real, imaginary = keras.ops.rfft(layer._frames(batch["waveform"]) * layer.window)
-        magnitude = np.transpose(np.hypot(real, imaginary)[..., 1:layer.config.num_bins + 1], (0, 2, 1))
-        noise = layer._noise_level(magnitude, np.asarray(batch["length"], "int32"))[:, 0, 0]
+        magnitude = np.asarray(layer._magnitude(batch["waveform"]))
+        noise = np.asarray(layer._noise_level(magnitude, np.asarray(batch["length"], "int32")))[:, 0, 0]
         levels.append(20 * np.log10(np.maximum(noise * 10 ** (margin_db / 20), 1e-12) / magnitude.max(axis=(1, 2))))
     return np.concatenate(levels)
 
@@ -44,9 +41,7 @@ def main():
     parser.add_argument("--range-db", type=float, default=40.0)
     parser.add_argument("--models", nargs="*", default=[])
     args = parser.parse_args()
-    from scipy import optimize
-
-    from keras_uvac import datasets
+    from keras_uvac import datasets, metrics
 
     corpus = datasets.load_audio(args.data)
     sample = corpus.subset(range(0, len(corpus), args.every))
@@ -66,11 +61,8 @@ def main():
         splits, _, features, _ = validation_scorer(args.data, path)  # each model on its own features
         labels, speakers = np.asarray(splits["validation"].labels), np.asarray(splits["validation"].speakers)
         clusters = UVAC.from_preset(path).predict_clusters(features["validation"])[0]
-        counts = np.zeros((clusters.max() + 1, labels.max() + 1))
-        np.add.at(counts, (clusters, labels), 1)
-        rows, columns = optimize.linear_sum_assignment(-counts)
-        correct = dict(zip(rows, columns))
-        right = np.array([correct.get(cluster) == label for cluster, label in zip(clusters, labels)])
+        matched, label_index = metrics.matched_label_index(labels, clusters)
+        right = matched == label_index
         print(path, f"{right.mean():.1%}", " ".join(f"{speaker} {right[speakers == speaker].mean():.0%}"
                                                       for speaker in sorted(set(speakers))))
 
