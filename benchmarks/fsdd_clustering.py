@@ -104,6 +104,8 @@ def train(seed, args):
             command += ["--log-range-db", str(args.log_range_db)]
         if args.noise_margin_db is not None:
             command += ["--noise-margin-db", str(args.noise_margin_db)]
+        if args.magnitude == "power":
+            command += ["--power-exponent", str(args.power_exponent)]
         if args.epochs:
             command += ["--epochs", str(args.epochs)]
         if args.restarts:
@@ -145,9 +147,11 @@ def main():
     parser.add_argument("--runs", type=int, help="override the recipe's consensus of runs (uvac train --runs)")
     parser.add_argument("--model-config", help="UVAC arguments as JSON over the recipe's (uvac train --model-config)")
     parser.add_argument("--recipe-config", help="Recipe fields as JSON over the recipe's (uvac train --recipe-config)")
-    parser.add_argument("--magnitude", default="linear", choices=("linear", "log"), help="the features' magnitude")
+    parser.add_argument("--magnitude", default="linear", choices=("linear", "log", "power"),
+                        help="the features' magnitude")
     parser.add_argument("--log-range-db", type=float, default=80.0, help="with --magnitude log, the range kept")
     parser.add_argument("--noise-margin-db", type=float, help="with --magnitude log, the margin over each clip's noise")
+    parser.add_argument("--power-exponent", type=float, default=0.5, help="with --magnitude power, the exponent")
     parser.add_argument("--precision", default="float32", choices=("float32", "mixed"))
     parser.add_argument("--architecture", default="full", choices=("full", "small", "tiny"))
     parser.add_argument("--distill", action="store_true",
@@ -191,7 +195,7 @@ def main():
                "speakers": args.speakers, "split": args.split, "data": args.data or "bundled FSDD",
                "precision": args.precision, "architecture": args.architecture, "recipe": args.recipe,
                "magnitude": args.magnitude, "log_range_db": args.log_range_db,
-               "noise_margin_db": args.noise_margin_db,
+               "noise_margin_db": args.noise_margin_db, "power_exponent": args.power_exponent,
                "model_config": json.loads(args.model_config or "{}"),
                "recipe_config": json.loads(args.recipe_config or "{}"),
                "restarts": args.restarts, "runs": runs, "distilled": args.distill,

@@ -46,13 +46,16 @@ def _add_data_arguments(parser, positional=False, sample_rate=True):
         parser.add_argument("--duration", type=float, default=1.0,
                             help="seconds per clip: shorter ones are padded, longer ones cut to their loudest part "
                                  "(default 1.0; the model's input grows with it)")
-        parser.add_argument("--magnitude", default="linear", choices=("linear", "log"),
-                            help="STFT magnitude as it is (the paper's) or in dB below each clip's peak")
+        parser.add_argument("--magnitude", default="linear", choices=("linear", "log", "power"),
+                            help="STFT magnitude as it is (the paper's), in dB below each clip's peak, or raised to "
+                                 "--power-exponent")
         parser.add_argument("--log-range-db", type=float, default=80.0,
                             help="with --magnitude log, the dynamic range kept below each clip's peak (default 80)")
         parser.add_argument("--noise-margin-db", type=float,
                             help="with --magnitude log, also drop what is less than this many dB above each clip's "
                                  "noise level (its quietest frame); default: no noise floor")
+        parser.add_argument("--power-exponent", type=float, default=0.5,
+                            help="with --magnitude power, the exponent (default 0.5: the square root)")
 
 
 def _positive_int(text):
@@ -102,7 +105,8 @@ def _feature_config(args):
     from keras_uvac.features import FeatureConfig
 
     return FeatureConfig(sample_rate=args.sample_rate, duration=args.duration, magnitude=args.magnitude,
-                         log_range_db=args.log_range_db, noise_margin_db=args.noise_margin_db)
+                         log_range_db=args.log_range_db, noise_margin_db=args.noise_margin_db,
+                         power_exponent=args.power_exponent)
 
 
 def _print_table(rows):

@@ -26,7 +26,7 @@ import tensorflow as tf
 from keras.src.layers.preprocessing.data_layer import DataLayer
 
 LONG_CLIP_POLICIES = ("loudest", "start")
-MAGNITUDES = ("linear", "log")
+MAGNITUDES = ("linear", "log", "power")
 DFT_FORMS = ("fft", "matrix")
 
 
@@ -47,7 +47,9 @@ class FeatureConfig:
         magnitude: `"linear"` (the paper's STFT magnitude) or `"log"` (its
             logarithm over the `log_range_db` below each clip's peak, as a
             level in dB: quiet harmonics and formants count, not just the
-            loudest bins).
+            loudest bins), or `"power"` (the magnitude raised to
+            `power_exponent`: a compression between the two that lifts quiet
+            parts without a floor to choose).
         log_range_db: the dynamic range kept by `magnitude="log"`; anything
             quieter reads as 0.
         noise_margin_db: with `magnitude="log"`, also read as 0 what is less
@@ -55,6 +57,8 @@ class FeatureConfig:
             magnitude of its quietest fully recorded frame), so that on a
             noisy recording the range ends at the noise instead of in it;
             `None` (the default) keeps the fixed range alone.
+        power_exponent: the exponent of `magnitude="power"`, in (0, 1]
+            (1 is the linear magnitude; 0.5 its square root).
 
     Example:
     >>> config = FeatureConfig(sample_rate=48000)
@@ -73,6 +77,7 @@ class FeatureConfig:
     magnitude: str = "linear"
     log_range_db: float = 80.0
     noise_margin_db: float | None = None
+    power_exponent: float = 0.5
 
     def __post_init__(self):
         for name, milliseconds in (("frame_ms", self.frame_ms), ("hop_ms", self.hop_ms),
@@ -96,6 +101,8 @@ class FeatureConfig:
             raise ValueError(f"FeatureConfig: log_range_db must be positive, got {self.log_range_db}")
         if self.noise_margin_db is not None and self.magnitude != "log":
             raise ValueError("FeatureConfig: noise_margin_db needs magnitude='log'")
+        if not 0 < self.power_exponent <= 1:
+            raise ValueError(f"FeatureConfig: power_exponent must be in (0, 1], got {self.power_exponent}")
 
     @property
     def frame_length(self):
@@ -232,7 +239,7 @@ class AudioFeatures(DataLayer):
     own front end), or one constant matrix product with the DFT's cosine and
     sine rows (`dft="matrix"`: TFLite's RFFT2D only takes power-of-two lengths,
     and 20 ms at 16 kHz is 320 samples, so the raw-audio export uses it). The
-    magnitude (or its log, by `FeatureConfig.magnitude`) is min-max normalised
+    magnitude (or its log or power, by `FeatureConfig.magnitude`) is min-max normalised
     per clip (the paper's z-score then min-max equals the min-max alone); a
     silent clip gives zeros, never NaN.
 
@@ -312,6 +319,8 @@ class AudioFeatures(DataLayer):
                 floor = numpy.maximum(floor, self._noise_level(spectrogram, lengths)
                                       * 10.0 ** (self.config.noise_margin_db / 20))
             spectrogram = numpy.log(numpy.maximum(spectrogram, floor))
+        elif self.config.magnitude == "power":
+            spectrogram = numpy.power(spectrogram, self.config.power_exponent)
         low = numpy.min(spectrogram, axis=(1, 2), keepdims=True)
         high = numpy.max(spectrogram, axis=(1, 2), keepdims=True)
         spectrogram = (spectrogram - low) / numpy.maximum(high - low, 1e-12)

@@ -11,7 +11,8 @@ from keras_uvac import cli
 from keras_uvac.features import FeatureConfig, resample, spectrogram_and_mask
 
 
-def reference_features(path, sample_rate, magnitude_kind="linear", log_range_db=80.0, noise_margin_db=None):
+def reference_features(path, sample_rate, magnitude_kind="linear", log_range_db=80.0, noise_margin_db=None,
+                       power_exponent=0.5):
     """The feature definition written independently with NumPy and SciPy."""
     rate, samples = scipy.io.wavfile.read(path)
     waveform = samples.astype(np.float64) / 32768.0
@@ -31,27 +32,32 @@ def reference_features(path, sample_rate, magnitude_kind="linear", log_range_db=
             whole_frames = np.arange(frames.shape[0]) * hop + window_length <= len(waveform)
             floor = max(floor, magnitude[:, whole_frames].mean(axis=0).min() * 10 ** (noise_margin_db / 20))
         magnitude = 20 * np.log10(np.maximum(magnitude, floor))
+    elif magnitude_kind == "power":
+        magnitude = magnitude ** power_exponent
     spectrogram = (magnitude - magnitude.min()) / (magnitude.max() - magnitude.min())
     mask = (np.arange(frames.shape[0]) * hop < len(waveform)).astype(np.float32)
     return spectrogram, mask
 
 
-@pytest.mark.parametrize("sample_rate,magnitude,log_range_db,noise_margin_db", [
-    (16000, "linear", 80.0, None), (48000, "linear", 80.0, None), (16000, "log", 80.0, None),
-    (16000, "log", 40.0, None), (16000, "log", 80.0, 6.0)])
+@pytest.mark.parametrize("sample_rate,magnitude,log_range_db,noise_margin_db,power_exponent", [
+    (16000, "linear", 80.0, None, 0.5), (48000, "linear", 80.0, None, 0.5), (16000, "log", 80.0, None, 0.5),
+    (16000, "log", 40.0, None, 0.5), (16000, "log", 80.0, 6.0, 0.5), (16000, "power", 80.0, None, 0.5),
+    (16000, "power", 80.0, None, 0.3)])
 def test_uvac_features_on_audiomnist_match_numpy_scipy_reference(tmp_path, audiomnist_sample, sample_rate,
-                                                                 magnitude, log_range_db, noise_margin_db):
+                                                                 magnitude, log_range_db, noise_margin_db,
+                                                                 power_exponent):
     out = tmp_path / "features.npz"
     noise_options = [] if noise_margin_db is None else ["--noise-margin-db", str(noise_margin_db)]
     assert cli.main(["-q", "features", audiomnist_sample, "--out", str(out), "--sample-rate", str(sample_rate),
-                     "--magnitude", magnitude, "--log-range-db", str(log_range_db), *noise_options]) == 0
+                     "--magnitude", magnitude, "--log-range-db", str(log_range_db), *noise_options,
+                     "--power-exponent", str(power_exponent)]) == 0
     arrays = np.load(out)
     assert arrays["spec"].shape == (6, 128, 99) and arrays["mask"].shape == (6, 99)
     assert arrays["spec"].min() >= 0.0 and arrays["spec"].max() <= 1.0
     assert sorted(arrays["path"]) == sorted(glob.glob(f"{audiomnist_sample}/data/*/*.wav"))
     for spectrogram, mask, path in zip(arrays["spec"], arrays["mask"], arrays["path"]):
         expected_spectrogram, expected_mask = reference_features(str(path), sample_rate, magnitude, log_range_db,
-                                                                 noise_margin_db)
+                                                                 noise_margin_db, power_exponent)
         np.testing.assert_allclose(spectrogram, expected_spectrogram, atol=2e-4)
         np.testing.assert_array_equal(mask, expected_mask)
         assert 0 < mask.sum() < 99
@@ -72,6 +78,8 @@ def test_config_is_the_papers_stft_at_48k_and_round_trips():
     ({"magnitude": "mel"}, "magnitude must be one of"),
     ({"log_range_db": 0.0}, "log_range_db must be positive"),
     ({"noise_margin_db": 6.0}, "noise_margin_db needs magnitude='log'"),
+    ({"magnitude": "power", "power_exponent": 0.0}, "power_exponent must be in"),
+    ({"magnitude": "power", "power_exponent": 1.5}, "power_exponent must be in"),
 ])
 def test_invalid_configs_are_refused(kwargs, problem):
     with pytest.raises(ValueError, match=problem):
@@ -79,7 +87,7 @@ def test_invalid_configs_are_refused(kwargs, problem):
 
 
 @pytest.mark.parametrize("config", [{"magnitude": "linear"}, {"magnitude": "log"},
-                                    {"magnitude": "log", "noise_margin_db": 6.0}])
+                                    {"magnitude": "log", "noise_margin_db": 6.0}, {"magnitude": "power"}])
 def test_silent_clip_gives_finite_zero_features(config):
     spectrogram, mask = spectrogram_and_mask(tf.zeros((1, 16000)), tf.constant([8000]), FeatureConfig(**config))
     assert np.all(np.isfinite(spectrogram.numpy())) and float(tf.reduce_max(spectrogram)) == 0.0
