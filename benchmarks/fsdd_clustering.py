@@ -150,7 +150,7 @@ def main():
     parser.add_argument("--magnitude", default="linear", choices=("linear", "log", "power"),
                         help="the features' magnitude")
     parser.add_argument("--log-range-db", type=float, default=80.0, help="with --magnitude log, the range kept")
-    parser.add_argument("--noise-margin-db", type=float, help="with --magnitude log, the margin over each clip's noise")
+    parser.add_argument("--noise-margin-db", type=float, help="the margin over each clip's noise level")
     parser.add_argument("--power-exponent", type=float, default=0.5, help="with --magnitude power, the exponent")
     parser.add_argument("--precision", default="float32", choices=("float32", "mixed"))
     parser.add_argument("--architecture", default="full", choices=("full", "small", "tiny"))

@@ -52,8 +52,9 @@ def _add_data_arguments(parser, positional=False, sample_rate=True):
         parser.add_argument("--log-range-db", type=float, default=80.0,
                             help="with --magnitude log, the dynamic range kept below each clip's peak (default 80)")
         parser.add_argument("--noise-margin-db", type=float,
-                            help="with --magnitude log, also drop what is less than this many dB above each clip's "
-                                 "noise level (its quietest frame); default: no noise floor")
+                            help="drop what is less than this many dB above each clip's noise level (its quietest "
+                                 "frame): the log range ends there, a linear or power magnitude has it subtracted; "
+                                 "default: no noise floor")
         parser.add_argument("--power-exponent", type=float, default=0.5,
                             help="with --magnitude power, the exponent (default 0.5: the square root)")
 

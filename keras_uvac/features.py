@@ -52,11 +52,14 @@ class FeatureConfig:
             parts without a floor to choose).
         log_range_db: the dynamic range kept by `magnitude="log"`; anything
             quieter reads as 0.
-        noise_margin_db: with `magnitude="log"`, also read as 0 what is less
-            than this many dB above the clip's own noise level (the mean
-            magnitude of its quietest fully recorded frame), so that on a
-            noisy recording the range ends at the noise instead of in it;
-            `None` (the default) keeps the fixed range alone.
+        noise_margin_db: also read as 0 what is less than this many dB above
+            the clip's own noise level (the mean magnitude of its quietest
+            fully recorded frame), so that a noisy recording's noise does not
+            fill the picture: with `magnitude="log"` the range ends there
+            instead of in the noise; with `"linear"` or `"power"` that level is
+            subtracted from the magnitude first (spectral subtraction, Boll
+            1979), which leaves what stands well above the noise nearly as it
+            was. `None` (the default) keeps the magnitude as it is.
         power_exponent: the exponent of `magnitude="power"`, in (0, 1]
             (1 is the linear magnitude; 0.5 its square root).
 
@@ -99,8 +102,6 @@ class FeatureConfig:
             raise ValueError(f"FeatureConfig: magnitude must be one of {MAGNITUDES}, got {self.magnitude!r}")
         if not self.log_range_db > 0:
             raise ValueError(f"FeatureConfig: log_range_db must be positive, got {self.log_range_db}")
-        if self.noise_margin_db is not None and self.magnitude != "log":
-            raise ValueError("FeatureConfig: noise_margin_db needs magnitude='log'")
         if not 0 < self.power_exponent <= 1:
             raise ValueError(f"FeatureConfig: power_exponent must be in (0, 1], got {self.power_exponent}")
 
@@ -311,16 +312,19 @@ class AudioFeatures(DataLayer):
         numpy = self.backend.numpy
         spectrogram = self._magnitude(inputs["waveform"] if isinstance(inputs, dict) else inputs)
         lengths = self.backend.cast(inputs["length"], "int32") if isinstance(inputs, dict) else None
+        noise_floor = 0.0
+        if self.config.noise_margin_db is not None:
+            noise_floor = self._noise_level(spectrogram, lengths) * 10.0 ** (self.config.noise_margin_db / 20)
         if self.config.magnitude == "log":
             # The floor follows each clip's peak, so the level does not matter; 1e-12 keeps silence finite.
             peak = numpy.max(spectrogram, axis=(1, 2), keepdims=True)
             floor = numpy.maximum(peak * 10.0 ** (-self.config.log_range_db / 20), 1e-12)
+            spectrogram = numpy.log(numpy.maximum(spectrogram, numpy.maximum(floor, noise_floor)))
+        else:
             if self.config.noise_margin_db is not None:
-                floor = numpy.maximum(floor, self._noise_level(spectrogram, lengths)
-                                      * 10.0 ** (self.config.noise_margin_db / 20))
-            spectrogram = numpy.log(numpy.maximum(spectrogram, floor))
-        elif self.config.magnitude == "power":
-            spectrogram = numpy.power(spectrogram, self.config.power_exponent)
+                spectrogram = numpy.maximum(spectrogram - noise_floor, 0.0)
+            if self.config.magnitude == "power":
+                spectrogram = numpy.power(spectrogram, self.config.power_exponent)
         low = numpy.min(spectrogram, axis=(1, 2), keepdims=True)
         high = numpy.max(spectrogram, axis=(1, 2), keepdims=True)
         spectrogram = (spectrogram - low) / numpy.maximum(high - low, 1e-12)

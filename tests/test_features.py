@@ -26,14 +26,17 @@ def reference_features(path, sample_rate, magnitude_kind="linear", log_range_db=
     frames = np.lib.stride_tricks.sliding_window_view(padded, window_length)[::hop]
     window = scipy.signal.get_window("hann", window_length)
     magnitude = np.abs(np.fft.rfft(frames * window, axis=1))[:, 1:129].T
+    noise_floor = 0.0
+    if noise_margin_db is not None:
+        whole_frames = np.arange(frames.shape[0]) * hop + window_length <= len(waveform)
+        noise_floor = magnitude[:, whole_frames].mean(axis=0).min() * 10 ** (noise_margin_db / 20)
     if magnitude_kind == "log":
-        floor = magnitude.max() * 10 ** (-log_range_db / 20)
-        if noise_margin_db is not None:
-            whole_frames = np.arange(frames.shape[0]) * hop + window_length <= len(waveform)
-            floor = max(floor, magnitude[:, whole_frames].mean(axis=0).min() * 10 ** (noise_margin_db / 20))
+        floor = max(magnitude.max() * 10 ** (-log_range_db / 20), noise_floor)
         magnitude = 20 * np.log10(np.maximum(magnitude, floor))
-    elif magnitude_kind == "power":
-        magnitude = magnitude ** power_exponent
+    else:
+        magnitude = np.maximum(magnitude - noise_floor, 0.0)
+        if magnitude_kind == "power":
+            magnitude = magnitude ** power_exponent
     spectrogram = (magnitude - magnitude.min()) / (magnitude.max() - magnitude.min())
     mask = (np.arange(frames.shape[0]) * hop < len(waveform)).astype(np.float32)
     return spectrogram, mask
@@ -42,7 +45,7 @@ def reference_features(path, sample_rate, magnitude_kind="linear", log_range_db=
 @pytest.mark.parametrize("sample_rate,magnitude,log_range_db,noise_margin_db,power_exponent", [
     (16000, "linear", 80.0, None, 0.5), (48000, "linear", 80.0, None, 0.5), (16000, "log", 80.0, None, 0.5),
     (16000, "log", 40.0, None, 0.5), (16000, "log", 80.0, 6.0, 0.5), (16000, "power", 80.0, None, 0.5),
-    (16000, "power", 80.0, None, 0.3)])
+    (16000, "power", 80.0, None, 0.3), (16000, "power", 80.0, 6.0, 0.5), (16000, "linear", 80.0, 6.0, 0.5)])
 def test_uvac_features_on_audiomnist_match_numpy_scipy_reference(tmp_path, audiomnist_sample, sample_rate,
                                                                  magnitude, log_range_db, noise_margin_db,
                                                                  power_exponent):
@@ -77,7 +80,6 @@ def test_config_is_the_papers_stft_at_48k_and_round_trips():
     ({"duration": 0.01}, "shorter than one frame"),
     ({"magnitude": "mel"}, "magnitude must be one of"),
     ({"log_range_db": 0.0}, "log_range_db must be positive"),
-    ({"noise_margin_db": 6.0}, "noise_margin_db needs magnitude='log'"),
     ({"magnitude": "power", "power_exponent": 0.0}, "power_exponent must be in"),
     ({"magnitude": "power", "power_exponent": 1.5}, "power_exponent must be in"),
 ])
@@ -87,7 +89,8 @@ def test_invalid_configs_are_refused(kwargs, problem):
 
 
 @pytest.mark.parametrize("config", [{"magnitude": "linear"}, {"magnitude": "log"},
-                                    {"magnitude": "log", "noise_margin_db": 6.0}, {"magnitude": "power"}])
+                                    {"magnitude": "log", "noise_margin_db": 6.0}, {"magnitude": "power"},
+                                    {"magnitude": "power", "noise_margin_db": 6.0}])
 def test_silent_clip_gives_finite_zero_features(config):
     spectrogram, mask = spectrogram_and_mask(tf.zeros((1, 16000)), tf.constant([8000]), FeatureConfig(**config))
     assert np.all(np.isfinite(spectrogram.numpy())) and float(tf.reduce_max(spectrogram)) == 0.0
@@ -113,6 +116,22 @@ def test_noise_floor_follows_each_clips_own_noise_and_ignores_the_padding():
     tone_frames = floored.numpy()[:, :, 26:48]
     assert tone_frames[:, 19:21].min() > 0.9
     assert tone_frames[0, 23].mean() > 0.3 and tone_frames[1, 23].mean() < 0.1
+
+
+@pytest.mark.parametrize("magnitude", ["linear", "power"])
+def test_noise_subtraction_clears_the_noise_and_keeps_what_stands_above_it(magnitude):
+    rng = np.random.default_rng(0)
+    noisy = 3e-2 * rng.standard_normal(16000).astype("float32")
+    noisy[4000:8000] += 0.5 * np.sin(2 * np.pi * 1025 * np.arange(4000) / 16000)
+    noisy[12000:] = 0.0  # padding, not part of the recording
+    waveforms, lengths = noisy[None].astype("float32"), tf.constant([12000])
+    subtracted, _ = spectrogram_and_mask(waveforms, lengths, FeatureConfig(magnitude=magnitude, noise_margin_db=6.0))
+    kept, _ = spectrogram_and_mask(waveforms, lengths, FeatureConfig(magnitude=magnitude))
+    subtracted, kept = subtracted.numpy()[0], kept.numpy()[0]
+    assert np.mean(subtracted[:, 55:70] == 0.0) > 0.9, "the noise after the tone reads as 0"
+    assert np.mean(kept[:, 55:70] == 0.0) < 0.01
+    # The tone (between the 1000 and 1050 Hz bins) stands 30 dB above the noise and keeps its level.
+    np.testing.assert_allclose(subtracted[19:21, 26:48], kept[19:21, 26:48], atol=0.05)
 
 
 def test_mask_marks_frames_that_start_inside_the_recording():
