@@ -312,16 +312,18 @@ class AudioFeatures(DataLayer):
         numpy = self.backend.numpy
         spectrogram = self._magnitude(inputs["waveform"] if isinstance(inputs, dict) else inputs)
         lengths = self.backend.cast(inputs["length"], "int32") if isinstance(inputs, dict) else None
-        noise_floor = 0.0
+        noise_floor = None
         if self.config.noise_margin_db is not None:
             noise_floor = self._noise_level(spectrogram, lengths) * 10.0 ** (self.config.noise_margin_db / 20)
         if self.config.magnitude == "log":
             # The floor follows each clip's peak, so the level does not matter; 1e-12 keeps silence finite.
             peak = numpy.max(spectrogram, axis=(1, 2), keepdims=True)
             floor = numpy.maximum(peak * 10.0 ** (-self.config.log_range_db / 20), 1e-12)
-            spectrogram = numpy.log(numpy.maximum(spectrogram, numpy.maximum(floor, noise_floor)))
+            if noise_floor is not None:
+                floor = numpy.maximum(floor, noise_floor)
+            spectrogram = numpy.log(numpy.maximum(spectrogram, floor))
         else:
-            if self.config.noise_margin_db is not None:
+            if noise_floor is not None:
                 spectrogram = numpy.maximum(spectrogram - noise_floor, 0.0)
             if self.config.magnitude == "power":
                 spectrogram = numpy.power(spectrogram, self.config.power_exponent)

@@ -124,7 +124,7 @@ def test_noise_subtraction_clears_the_noise_and_keeps_what_stands_above_it(magni
     noisy = 3e-2 * rng.standard_normal(16000).astype("float32")
     noisy[4000:8000] += 0.5 * np.sin(2 * np.pi * 1025 * np.arange(4000) / 16000)
     noisy[12000:] = 0.0  # padding, not part of the recording
-    waveforms, lengths = noisy[None].astype("float32"), tf.constant([12000])
+    waveforms, lengths = noisy[None], tf.constant([12000])
     subtracted, _ = spectrogram_and_mask(waveforms, lengths, FeatureConfig(magnitude=magnitude, noise_margin_db=6.0))
     kept, _ = spectrogram_and_mask(waveforms, lengths, FeatureConfig(magnitude=magnitude))
     subtracted, kept = subtracted.numpy()[0], kept.numpy()[0]
