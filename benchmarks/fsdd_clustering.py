@@ -11,7 +11,7 @@ scored on the test split beside K-means and GMM-EM. Results go to `benchmarks/re
     python benchmarks/fsdd_clustering.py [--seeds 0 1 2] [--speakers ids|pseudo] [--split random|speaker]
                                          [--data DIR --name NAME] [--epochs N] [--precision mixed]
                                          [--architecture full|small|tiny] [--distill] [--runs N]
-                                         [--model-config JSON] [--recipe-config JSON]
+                                         [--model-config JSON] [--recipe-config JSON] [--add]
 """
 
 import argparse
@@ -133,6 +133,29 @@ def _final_validation_accuracy(seed, args):
         return json.load(handle)[-1].get("val_accuracy")
 
 
+def with_earlier_seeds(out_json, settings, seeds):
+    """`(seeds, command)`: the seeds of an earlier results JSON of the same settings, with `seeds` added.
+
+    The command returned names every seed, so that it reproduces the whole table on a fresh machine.
+    """
+    with open(out_json) as handle:
+        earlier = json.load(handle)
+    differing = sorted(key for key, value in settings.items() if earlier.get(key) != value)
+    if differing:
+        raise SystemExit(f"--add: {out_json} was measured with other settings ({', '.join(differing)}); "
+                         "give another --name")
+    merged = {**earlier["seeds"], **seeds}
+    merged = {seed: merged[seed] for seed in sorted(merged, key=int)}
+    words = shlex.split(earlier["command"])
+    if "--seeds" not in words:
+        words.append("--seeds")
+    after_seeds = words.index("--seeds") + 1
+    while after_seeds < len(words) and words[after_seeds].isdigit():
+        del words[after_seeds]
+    words[after_seeds:after_seeds] = list(merged)
+    return merged, shlex.join(words)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2])
@@ -157,6 +180,9 @@ def main():
     parser.add_argument("--distill", action="store_true",
                         help="distil each seed's compact student (uvac distill) from the same seed's full model "
                              "trained with the same settings, instead of training it with the recipe")
+    parser.add_argument("--add", action="store_true",
+                        help="add the seeds to the results JSON of the same name and settings, keeping the seeds it "
+                             "has that --seeds does not name (their models need not be here any more)")
     args = parser.parse_args()
     if args.data and not args.name:
         parser.error("--data needs --name")
@@ -181,6 +207,16 @@ def main():
                             "epochs": card.get("epochs_done", card.get("distillation", {}).get("epochs")),
                             "split_clips": card["split"]["clips"],
                             "validation_accuracy": _final_validation_accuracy(seed, args)}
+    settings = {"speakers": args.speakers, "split": args.split, "data": args.data or "bundled FSDD",
+                "precision": args.precision, "architecture": args.architecture, "recipe": args.recipe,
+                "magnitude": args.magnitude, "log_range_db": args.log_range_db,
+                "noise_margin_db": args.noise_margin_db, "power_exponent": args.power_exponent,
+                "model_config": json.loads(args.model_config or "{}"),
+                "recipe_config": json.loads(args.recipe_config or "{}"),
+                "restarts": args.restarts, "runs": consensus_runs(args), "distilled": args.distill}
+    command = "python benchmarks/fsdd_clustering.py " + shlex.join(sys.argv[1:])
+    if args.add and os.path.exists(out_json):
+        seeds, command = with_earlier_seeds(out_json, settings, seeds)
     uvac = [result["rows"]["UVAC"] for result in seeds.values()]
     summary = {name: statistics.mean(row[name] for row in uvac) for name in ("accuracy", "nmi", "silhouette", "dbi")}
     beats = {seed: all(result["rows"]["UVAC"]["accuracy"] > result["rows"][method]["accuracy"]
@@ -192,16 +228,8 @@ def main():
                else f" (consensus of {runs} runs per seed)" if runs > 1 else " (one run per seed)")
     payload = {"what": f"UVAC, {args.recipe} recipe{best_of}, {args.data or 'bundled FSDD'} test split "
                        f"({args.split} 80/10/10 split, split seed 0), {args.architecture} encoder, {how}",
-               "speakers": args.speakers, "split": args.split, "data": args.data or "bundled FSDD",
-               "precision": args.precision, "architecture": args.architecture, "recipe": args.recipe,
-               "magnitude": args.magnitude, "log_range_db": args.log_range_db,
-               "noise_margin_db": args.noise_margin_db, "power_exponent": args.power_exponent,
-               "model_config": json.loads(args.model_config or "{}"),
-               "recipe_config": json.loads(args.recipe_config or "{}"),
-               "restarts": args.restarts, "runs": runs, "distilled": args.distill,
-               "command": "python benchmarks/fsdd_clustering.py " + shlex.join(sys.argv[1:]),
-               "seeds": seeds, "uvac_mean": summary, "every_seed_beats_kmeans_and_gmm_em": all(beats.values()),
-               "beats_by_seed": beats}
+               **settings, "command": command, "seeds": seeds, "uvac_mean": summary,
+               "every_seed_beats_kmeans_and_gmm_em": all(beats.values()), "beats_by_seed": beats}
     write_json(out_json, payload, indent=2)
     print(json.dumps(summary, indent=1))
     print(f"wrote {out_json}")
