@@ -1,12 +1,13 @@
 """UVAC's default recipe over three training seeds, with or without speaker ids, on any corpus and split.
 
-With no options: the bundled FSDD, the seeded random 80/10/10 split, the data's speaker ids, the default
-recipe (each seed a consensus of three runs) into `runs/fsdd_clustering_runs3/`. With `--runs 1` (one run
-per seed, the recipe before the consensus), seed 0 is trained straight into `saved_models/uvac_fsdd.keras` (the
-shipped model), the other seeds into `runs/fsdd/`. Any other setting trains into `runs/<name>/`. Each seed is
-trained with `uvac train` (resumed if an earlier run was interrupted, skipped if its model exists), then
-scored on the test split beside K-means and GMM-EM. Results go to `benchmarks/results/<name>.json`
-(`fsdd_clustering_runs3` by default), from which `benchmarks/update_readme.py` writes the README tables.
+With no options: the bundled FSDD, the seeded random 80/10/10 split, the data's speaker ids, today's default
+features and recipe (each seed a consensus of three runs); seed 0 is trained straight into
+`saved_models/uvac_fsdd.keras` (the shipped model), the other seeds into `runs/<name>/`, as is any other setting.
+The name says what differs from the default (`fsdd_clustering_runs3_power_floor6` with no options; names without
+a magnitude are the paper's linear features). Each seed is trained with `uvac train` (resumed if an earlier run
+was interrupted, skipped if its model exists and was trained on the features asked for), then scored on the test
+split beside K-means and GMM-EM. Results go to `benchmarks/results/<name>.json`, from which
+`benchmarks/update_readme.py` writes the README tables.
 
     python benchmarks/fsdd_clustering.py [--seeds 0 1 2] [--speakers ids|pseudo] [--split random|speaker]
                                          [--data DIR --name NAME] [--epochs N] [--precision mixed]
@@ -24,6 +25,7 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHIPPED = os.path.join("saved_models", "uvac_fsdd.keras")
+SHIPPED_RUN = "fsdd_clustering_runs3_power_floor6"  # the run name of the default settings: seed 0 ships
 
 
 def load_result(name):
@@ -66,6 +68,8 @@ def run_name(args):
         parts.append(args.architecture)
     if args.distill:
         parts.append("distilled")
+    if args.magnitude != "linear" or args.noise_margin_db is not None:  # older names are the paper's features
+        parts.append(args.magnitude + ("" if args.noise_margin_db is None else f"_floor{args.noise_margin_db:g}"))
     return "_".join(parts)
 
 
@@ -78,16 +82,15 @@ def consensus_runs(args):
 
 def model_path(seed, args):
     name = run_name(args)
-    if name == "fsdd_clustering":
-        return SHIPPED if seed == 0 else os.path.join("runs", "fsdd", f"uvac_seed{seed}.keras")
-    if name == "fsdd_clustering_mixed":
-        return os.path.join("runs", "fsdd_mixed", f"uvac_seed{seed}.keras")
+    if name == SHIPPED_RUN and seed == 0:
+        return SHIPPED
     return os.path.join("runs", name, f"uvac_seed{seed}.keras")
 
 
 def train(seed, args):
     out = model_path(seed, args)
     if os.path.exists(os.path.join(ROOT, out)):
+        check_features(out, args)
         print(f"seed {seed}: {out} exists, not retrained")
         return
     command = [sys.executable, "-m", "keras_uvac.cli"]
@@ -102,8 +105,7 @@ def train(seed, args):
                     "--magnitude", args.magnitude]
         if args.magnitude == "log":
             command += ["--log-range-db", str(args.log_range_db)]
-        if args.noise_margin_db is not None:
-            command += ["--noise-margin-db", str(args.noise_margin_db)]
+        command += ["--noise-margin-db", str(args.noise_margin_db)]
         if args.magnitude == "power":
             command += ["--power-exponent", str(args.power_exponent)]
         if args.epochs:
@@ -123,6 +125,25 @@ def train(seed, args):
         command += ["--data", args.data]
     print("running", " ".join(command[1:]), flush=True)
     subprocess.run(command, cwd=ROOT, check=True)
+
+
+def check_features(model, args):
+    """Refuses to score a model trained on other features than asked (the default changed in round 16)."""
+    if args.distill:
+        return
+    from keras_uvac.features import PAPER_FEATURES
+
+    with open(os.path.join(ROOT, model + ".card.json")) as handle:
+        trained = {**PAPER_FEATURES, **json.load(handle)["feature_config"]}
+    asked = {"magnitude": args.magnitude, "noise_margin_db": args.noise_margin_db}
+    if args.magnitude == "power":
+        asked["power_exponent"] = args.power_exponent
+    if args.magnitude == "log":
+        asked["log_range_db"] = args.log_range_db
+    differing = sorted(key for key, value in asked.items() if trained.get(key) != value)
+    if differing:
+        raise SystemExit(f"{model} was trained with other features ({', '.join(differing)}) than asked; give the "
+                         "options it was trained with, or another --name")
 
 
 def _final_validation_accuracy(seed, args):
@@ -170,10 +191,11 @@ def main():
     parser.add_argument("--runs", type=int, help="override the recipe's consensus of runs (uvac train --runs)")
     parser.add_argument("--model-config", help="UVAC arguments as JSON over the recipe's (uvac train --model-config)")
     parser.add_argument("--recipe-config", help="Recipe fields as JSON over the recipe's (uvac train --recipe-config)")
-    parser.add_argument("--magnitude", default="linear", choices=("linear", "log", "power"),
-                        help="the features' magnitude")
+    parser.add_argument("--magnitude", default="power", choices=("linear", "log", "power"),
+                        help="the features' magnitude (default power; linear is the paper's)")
     parser.add_argument("--log-range-db", type=float, default=80.0, help="with --magnitude log, the range kept")
-    parser.add_argument("--noise-margin-db", type=float, help="the margin over each clip's noise level")
+    parser.add_argument("--noise-margin-db", type=lambda text: None if text.lower() == "none" else float(text),
+                        default=6.0, help="the margin over each clip's noise level (default 6; none: no noise floor)")
     parser.add_argument("--power-exponent", type=float, default=0.5, help="with --magnitude power, the exponent")
     parser.add_argument("--precision", default="float32", choices=("float32", "mixed"))
     parser.add_argument("--architecture", default="full", choices=("full", "small", "tiny"))

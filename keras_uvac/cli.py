@@ -46,17 +46,21 @@ def _add_data_arguments(parser, positional=False, sample_rate=True):
         parser.add_argument("--duration", type=float, default=1.0,
                             help="seconds per clip: shorter ones are padded, longer ones cut to their loudest part "
                                  "(default 1.0; the model's input grows with it)")
-        parser.add_argument("--magnitude", default="linear", choices=("linear", "log", "power"),
-                            help="STFT magnitude as it is (the paper's), in dB below each clip's peak, or raised to "
-                                 "--power-exponent")
+        parser.add_argument("--magnitude", default="power", choices=("linear", "log", "power"),
+                            help="STFT magnitude raised to --power-exponent (the default), as it is (the paper's), "
+                                 "or in dB below each clip's peak")
         parser.add_argument("--log-range-db", type=float, default=80.0,
                             help="with --magnitude log, the dynamic range kept below each clip's peak (default 80)")
-        parser.add_argument("--noise-margin-db", type=float,
+        parser.add_argument("--noise-margin-db", type=_noise_margin, default=6.0,
                             help="drop what is less than this many dB above each clip's noise level (its quietest "
-                                 "frame): the log range ends there, a linear or power magnitude has it subtracted; "
-                                 "default: no noise floor")
+                                 "frame): the log range ends there, a linear or power magnitude has it subtracted "
+                                 "(default 6; 'none' keeps the magnitude as it is, as the paper does)")
         parser.add_argument("--power-exponent", type=float, default=0.5,
                             help="with --magnitude power, the exponent (default 0.5: the square root)")
+
+
+def _noise_margin(text):
+    return None if text.lower() == "none" else float(text)
 
 
 def _positive_int(text):

@@ -27,6 +27,9 @@ from keras.src.layers.preprocessing.data_layer import DataLayer
 
 LONG_CLIP_POLICIES = ("loudest", "start")
 MAGNITUDES = ("linear", "log", "power")
+# The options that came after the paper's features, as the paper has them: what a config saved before they
+# existed (or before they became the default: the root-compressed, noise-floored magnitude) meant.
+PAPER_FEATURES = {"magnitude": "linear", "noise_margin_db": None}
 DFT_FORMS = ("fft", "matrix")
 
 
@@ -44,7 +47,8 @@ class FeatureConfig:
         long_clip_policy: what to do with a clip longer than `duration`:
             `"loudest"` keeps the `duration` window of highest energy (a word
             inside a long recording), `"start"` keeps the beginning.
-        magnitude: `"linear"` (the paper's STFT magnitude), `"log"` (its
+        magnitude: `"power"` (the default), `"linear"` (the paper's STFT
+            magnitude), `"log"` (its
             logarithm over the `log_range_db` below each clip's peak, as a
             level in dB: quiet harmonics and formants count, not just the
             loudest bins) or `"power"` (the magnitude raised to
@@ -59,9 +63,12 @@ class FeatureConfig:
             instead of in the noise; with `"linear"` or `"power"` that level is
             subtracted from the magnitude first (spectral subtraction, Boll
             1979), which leaves what stands well above the noise nearly as it
-            was. `None` (the default) keeps the magnitude as it is.
+            was. The default is 6 dB; `None` keeps the magnitude as it is.
         power_exponent: the exponent of `magnitude="power"`, in (0, 1]
             (1 is the linear magnitude; 0.5 its square root).
+
+    The paper's features are `FeatureConfig(magnitude="linear",
+    noise_margin_db=None)`.
 
     Example:
     >>> config = FeatureConfig(sample_rate=48000)
@@ -77,9 +84,9 @@ class FeatureConfig:
     hop_ms: float = 10.0
     num_bins: int = 128
     long_clip_policy: str = "loudest"
-    magnitude: str = "linear"
+    magnitude: str = "power"
     log_range_db: float = 80.0
-    noise_margin_db: float | None = None
+    noise_margin_db: float | None = 6.0
     power_exponent: float = 0.5
 
     def __post_init__(self):
@@ -130,7 +137,25 @@ class FeatureConfig:
 
     @classmethod
     def from_config(cls, config):
-        return cls(**config)
+        """The configuration of a `get_config()` dict.
+
+        A dict saved before an option existed lacks its key; it reads as the
+        paper's features (`PAPER_FEATURES`), which is what such a model was
+        trained on.
+        """
+        return cls(**{**PAPER_FEATURES, **config})
+
+
+def feature_config_dict(feature_config):
+    """The config dict of a `FeatureConfig`, a config dict or None (today's default), as a model stores it.
+
+    Example:
+    >>> feature_config_dict(None)["magnitude"]
+    'power'
+    """
+    if isinstance(feature_config, dict):
+        return feature_config
+    return (feature_config or FeatureConfig()).get_config()
 
 
 # The convolution's filters span `down` input samples for each of `up` phases; beyond this, SciPy resamples.
@@ -270,10 +295,9 @@ class AudioFeatures(DataLayer):
         super().__init__(**kwargs)
         if dft not in DFT_FORMS:
             raise ValueError(f"AudioFeatures: dft must be one of {DFT_FORMS}, got {dft!r}")
-        self.feature_config = (feature_config.get_config() if isinstance(feature_config, FeatureConfig)
-                               else feature_config)
+        self.feature_config = feature_config_dict(feature_config)
         self.dft = dft
-        config = self.config = FeatureConfig.from_config(self.feature_config or {})
+        config = self.config = FeatureConfig.from_config(self.feature_config)
         samples = np.arange(config.frame_length)
         window = 0.5 - 0.5 * np.cos(2 * np.pi * samples / config.frame_length)
         if dft == "matrix":

@@ -105,8 +105,7 @@ class UVAC(keras.Model):
         self.encoder_kernel_size = encoder_kernel_size
         self.encoder_padding = encoder_padding
         self.decoder_channels = tuple(decoder_channels)
-        self.feature_config = (feature_config.get_config() if isinstance(feature_config, features.FeatureConfig)
-                               else feature_config)
+        self.feature_config = features.feature_config_dict(feature_config)
         # The input's shape follows from the features; given as well (a saved config has both), it must agree.
         config = self.feature_config_object()
         for name, given, derived in (("num_bins", num_bins, config.num_bins),
@@ -404,7 +403,7 @@ class UVAC(keras.Model):
 
     def feature_config_object(self):
         """The `features.FeatureConfig` of this model's inputs."""
-        return features.FeatureConfig.from_config(self.feature_config or {})
+        return features.FeatureConfig.from_config(self.feature_config)
 
 
 def speaker_dependence(codes, speakers):

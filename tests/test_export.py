@@ -143,7 +143,7 @@ def test_tiny_architecture_fits_a_small_microcontroller(tmp_path):
 
 @pytest.mark.parametrize("feature_config", [FeatureConfig(),
                                             FeatureConfig(magnitude="log", log_range_db=40.0, noise_margin_db=6.0),
-                                            FeatureConfig(magnitude="power", noise_margin_db=6.0)])
+                                            FeatureConfig(magnitude="linear", noise_margin_db=None)])
 def test_raw_audio_export_matches_keras_on_waveforms(trained, tmp_path, feature_config):
     model, arrays, _ = trained
     if feature_config != FeatureConfig():

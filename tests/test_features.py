@@ -8,7 +8,7 @@ import scipy.signal
 import tensorflow as tf
 
 from keras_uvac import cli
-from keras_uvac.features import FeatureConfig, resample, spectrogram_and_mask
+from keras_uvac.features import AudioFeatures, FeatureConfig, resample, spectrogram_and_mask
 
 
 def reference_features(path, sample_rate, magnitude_kind="linear", log_range_db=80.0, noise_margin_db=None,
@@ -50,7 +50,7 @@ def test_uvac_features_on_audiomnist_match_numpy_scipy_reference(tmp_path, audio
                                                                  magnitude, log_range_db, noise_margin_db,
                                                                  power_exponent):
     out = tmp_path / "features.npz"
-    noise_options = [] if noise_margin_db is None else ["--noise-margin-db", str(noise_margin_db)]
+    noise_options = ["--noise-margin-db", "none" if noise_margin_db is None else str(noise_margin_db)]
     assert cli.main(["-q", "features", audiomnist_sample, "--out", str(out), "--sample-rate", str(sample_rate),
                      "--magnitude", magnitude, "--log-range-db", str(log_range_db), *noise_options,
                      "--power-exponent", str(power_exponent)]) == 0
@@ -73,6 +73,25 @@ def test_config_is_the_papers_stft_at_48k_and_round_trips():
     assert FeatureConfig().num_frames == FeatureConfig(sample_rate=22050 * 2).num_frames == 99
 
 
+def test_default_is_the_noise_floored_square_root_and_older_configs_read_as_the_papers():
+    assert (FeatureConfig().magnitude, FeatureConfig().noise_margin_db) == ("power", 6.0)
+    saved_before_the_options = {key: value for key, value in FeatureConfig().get_config().items()
+                                if key not in ("magnitude", "noise_margin_db")}
+    older = FeatureConfig.from_config(saved_before_the_options)
+    assert (older.magnitude, older.noise_margin_db) == ("linear", None)
+    assert AudioFeatures(None).config == FeatureConfig()
+
+
+def test_cli_feature_defaults_are_the_feature_configs():
+    parser = cli.build_parser()
+    args = parser.parse_args(["features", "clips", "--out", "features.npz"])
+    assert (args.magnitude, args.noise_margin_db, args.power_exponent, args.log_range_db) == (
+        FeatureConfig().magnitude, FeatureConfig().noise_margin_db, FeatureConfig().power_exponent,
+        FeatureConfig().log_range_db)
+    without_floor = parser.parse_args(["features", "clips", "--out", "f.npz", "--noise-margin-db", "none"])
+    assert without_floor.noise_margin_db is None
+
+
 @pytest.mark.parametrize("kwargs,problem", [
     ({"sample_rate": 8000}, "raise sample_rate"),
     ({"sample_rate": 16001}, "not a positive whole number"),
@@ -88,9 +107,10 @@ def test_invalid_configs_are_refused(kwargs, problem):
         FeatureConfig(**kwargs)
 
 
-@pytest.mark.parametrize("config", [{"magnitude": "linear"}, {"magnitude": "log"},
-                                    {"magnitude": "log", "noise_margin_db": 6.0}, {"magnitude": "power"},
-                                    {"magnitude": "power", "noise_margin_db": 6.0}])
+@pytest.mark.parametrize("config", [{"magnitude": "linear", "noise_margin_db": None},
+                                    {"magnitude": "log", "noise_margin_db": None},
+                                    {"magnitude": "log", "noise_margin_db": 6.0},
+                                    {"magnitude": "power", "noise_margin_db": None}, {}])
 def test_silent_clip_gives_finite_zero_features(config):
     spectrogram, mask = spectrogram_and_mask(tf.zeros((1, 16000)), tf.constant([8000]), FeatureConfig(**config))
     assert np.all(np.isfinite(spectrogram.numpy())) and float(tf.reduce_max(spectrogram)) == 0.0
@@ -107,7 +127,8 @@ def test_noise_floor_follows_each_clips_own_noise_and_ignores_the_padding():
     lengths = tf.constant([12000, 12000])
     config = FeatureConfig(magnitude="log", log_range_db=80.0, noise_margin_db=6.0)
     floored, _ = spectrogram_and_mask(noisy, lengths, config)
-    unfloored, _ = spectrogram_and_mask(noisy, lengths, FeatureConfig(magnitude="log", log_range_db=80.0))
+    unfloored, _ = spectrogram_and_mask(noisy, lengths,
+                                        FeatureConfig(magnitude="log", log_range_db=80.0, noise_margin_db=None))
     noise_only = floored.numpy()[:, :, 55:70]  # 0.55-0.72 s: noise after the tone, before the padding
     assert np.mean(noise_only[1] == 0.0) > 0.8, "most of the louder clip's noise reads as 0"
     assert np.mean(unfloored.numpy()[1, :, 55:70] == 0.0) < 0.1, "without the floor the noise is kept"
@@ -126,7 +147,7 @@ def test_noise_subtraction_clears_the_noise_and_keeps_what_stands_above_it(magni
     noisy[12000:] = 0.0  # padding, not part of the recording
     waveforms, lengths = noisy[None], tf.constant([12000])
     subtracted, _ = spectrogram_and_mask(waveforms, lengths, FeatureConfig(magnitude=magnitude, noise_margin_db=6.0))
-    kept, _ = spectrogram_and_mask(waveforms, lengths, FeatureConfig(magnitude=magnitude))
+    kept, _ = spectrogram_and_mask(waveforms, lengths, FeatureConfig(magnitude=magnitude, noise_margin_db=None))
     subtracted, kept = subtracted.numpy()[0], kept.numpy()[0]
     assert np.mean(subtracted[:, 55:70] == 0.0) > 0.9, "the noise after the tone reads as 0"
     assert np.mean(kept[:, 55:70] == 0.0) < 0.01
@@ -170,7 +191,6 @@ def test_one_stft_the_pipeline_the_models_front_end_and_the_raw_audio_export_agr
     import keras
 
     from keras_uvac import export
-    from keras_uvac.features import AudioFeatures
     from keras_uvac.model import UVAC
 
     waveforms, lengths, expected = fsdd_test_clips
@@ -178,11 +198,14 @@ def test_one_stft_the_pipeline_the_models_front_end_and_the_raw_audio_export_agr
     computed = model.features({"waveform": waveforms, "length": lengths})
     np.testing.assert_allclose(keras.ops.convert_to_numpy(computed["spectrogram"]), expected["spectrogram"], atol=1e-5)
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(computed["activity_mask"]), expected["activity_mask"])
-    # The raw-audio export converts the same layer, in its matrix form, to LiteRT.
+    # The raw-audio export converts the same layer, in its matrix form, to LiteRT; it takes every sample for
+    # recorded audio (a microphone's window has no padding), so the noise floor is measured over the whole clip.
     inputs = keras.Input((waveforms.shape[1],), batch_size=1)
     front_end = keras.Model(inputs, AudioFeatures(FeatureConfig(), dft="matrix")(inputs))
     exported = export.TFLiteRunner(export.convert_tflite(front_end))(waveforms)
-    np.testing.assert_allclose(exported, expected["spectrogram"], atol=1e-5)
+    whole = model.features({"waveform": waveforms, "length": np.full(len(waveforms), waveforms.shape[1])})
+    # The square root magnifies the two DFTs' float32 rounding just above 0.
+    np.testing.assert_allclose(exported, keras.ops.convert_to_numpy(whole["spectrogram"]), atol=1e-4)
 
 
 def test_the_front_end_computes_the_same_features_on_the_jax_backend(tmp_path, fsdd_test_clips):
