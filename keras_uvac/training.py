@@ -387,8 +387,17 @@ def load_checkpoint(checkpoint):
 
 
 def read_history(run_directory):
-    """The per-epoch records of a run (empty for a new run)."""
+    """The per-epoch records of a run (empty for a new run); of a consensus, the run that carries it.
+
+    Example:
+    >>> read_history("saved_models/uvac_fsdd.keras.run")[-1]["val_accuracy"]  # doctest: +SKIP
+    """
     path = os.path.join(run_directory, "history.json")
+    consensus_record = os.path.join(run_directory, MEMBERS, "consensus.json")
+    if not os.path.exists(path) and os.path.exists(consensus_record):
+        with open(consensus_record) as handle:
+            carrying_seed = json.load(handle)["carrying_seed"]
+        path = os.path.join(run_directory, MEMBERS, f"seed-{carrying_seed}.keras.run", "history.json")
     if not os.path.exists(path):
         return []
     with open(path) as handle:

@@ -96,6 +96,8 @@ def test_runs_train_each_seed_to_the_end_and_one_carries_their_consensus(small_f
     assert sum(record["cluster_sizes"]) == len(collection) and len(record["cluster_sizes"]) == 3
     assert 0 < record["clips_with_targets"] <= len(collection)
     assert len(record["self_labelling"]) == 1 and math.isfinite(record["self_labelling"][0]["loss"])
+    carrying_history = training.read_history(f"{out}.run/runs/seed-{record['carrying_seed']}.keras.run")
+    assert len(carrying_history) == 2 and training.read_history(f"{out}.run") == carrying_history
     # The carrying run's model went on training (self-labelling) from its own weights, with a refitted prior.
     member = keras.saving.load_model(f"{out}.run/runs/seed-{record['carrying_seed']}.keras")
     saved = keras.saving.load_model(out)
