@@ -47,11 +47,10 @@ class FeatureConfig:
         long_clip_policy: what to do with a clip longer than `duration`:
             `"loudest"` keeps the `duration` window of highest energy (a word
             inside a long recording), `"start"` keeps the beginning.
-        magnitude: `"power"` (the default), `"linear"` (the paper's STFT
-            magnitude), `"log"` (its
+        magnitude: `"linear"` (the paper's STFT magnitude), `"log"` (its
             logarithm over the `log_range_db` below each clip's peak, as a
             level in dB: quiet harmonics and formants count, not just the
-            loudest bins) or `"power"` (the magnitude raised to
+            loudest bins) or `"power"` (the default: the magnitude raised to
             `power_exponent`: a compression between the two that lifts the
             quiet parts without a range to choose).
         log_range_db: the dynamic range kept by `magnitude="log"`; anything
