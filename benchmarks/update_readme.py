@@ -96,6 +96,9 @@ SPEAKER_CONDITIONS = [
     ("synthetic_pows_cons_ids.json", "synthetic espeak-ng (48 speakers)", "random 80/10/10",
      "speaker ids; consensus of 3 runs, prior of equal cluster sizes, square-root magnitude with the noise subtracted "
      "(**today's default**)"),
+    ("synthetic_pows_cons_pseudo.json", "synthetic espeak-ng (48 speakers)", "random 80/10/10",
+     "none (pseudo-speakers); consensus of 3 runs, prior of equal cluster sizes, square-root magnitude with the "
+     "noise subtracted (**today's default**)"),
     ("synthetic_bal_ids.json", "synthetic espeak-ng (48 speakers)", "random 80/10/10",
      "speaker ids; consensus of 3 runs, prior of equal cluster sizes (the default before the sixteenth round)"),
     ("synthetic_speaker_ids_runs3.json", "synthetic espeak-ng (48 speakers)", "random 80/10/10",
