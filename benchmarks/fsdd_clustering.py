@@ -131,10 +131,10 @@ def check_features(model, args):
     """Refuses to score a model trained on other features than asked (the default changed in round 16)."""
     if args.distill:
         return
-    from keras_uvac.features import PAPER_FEATURES
+    from keras_uvac.features import FeatureConfig
 
     with open(os.path.join(ROOT, model + ".card.json")) as handle:
-        trained = {**PAPER_FEATURES, **json.load(handle)["feature_config"]}
+        trained = FeatureConfig.from_config(json.load(handle)["feature_config"]).get_config()
     asked = {"magnitude": args.magnitude, "noise_margin_db": args.noise_margin_db}
     if args.magnitude == "power":
         asked["power_exponent"] = args.power_exponent

@@ -8,7 +8,7 @@ import os
 import re
 
 from keras_uvac import training
-from keras_uvac.features import PAPER_FEATURES
+from keras_uvac.features import FeatureConfig
 from keras_uvac.metrics import format_table
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -202,7 +202,7 @@ def model_card():
     default = training.RECIPES["default"].get_config()
     changes = {name: value for name, value in recipe.items() if name in default and value != default[name]}
     recipe_config = f" --recipe-config '{json.dumps(changes)}'" if changes else ""
-    features = {**PAPER_FEATURES, **card["feature_config"]}
+    features = FeatureConfig.from_config(card["feature_config"]).get_config()
     magnitude = {"linear": "the STFT magnitude as it is (the paper's)",
                  "power": f"the STFT magnitude to the power {features['power_exponent']:g}",
                  "log": f"the STFT magnitude in dB over the {features['log_range_db']:g} dB below each clip's peak"}
