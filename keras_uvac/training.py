@@ -649,7 +649,8 @@ def _consensus_of_runs(run, run_directory, seed, recipe, train_collection, featu
     return model, histories[typical], record
 
 
-def _train_on_targets(model, train_collection, feature_config, recipe, speakers, seed, targets, verbose):
+def _train_on_targets(model, train_collection, feature_config, recipe, speakers, seed, targets, verbose,
+                      callbacks=None):
     """`recipe.consensus_epochs` epochs of the joint phase's loss with per-clip cluster targets; their logs."""
     groups = speaker_groups(train_collection, speakers, recipe, seed)
     data = pipeline.feature_dataset(dataclasses.replace(train_collection, speakers=groups), feature_config,
@@ -660,7 +661,7 @@ def _train_on_targets(model, train_collection, feature_config, recipe, speakers,
     model.kl_weight.assign(recipe.kl_weight)
     model.sampling.assign(1.0)
     model.cluster_weight.assign(recipe.cluster_weight)
-    logs = model.fit(data, epochs=recipe.consensus_epochs, verbose=verbose).history
+    logs = model.fit(data, epochs=recipe.consensus_epochs, verbose=verbose, callbacks=callbacks).history
     return [{name: float(values[epoch]) for name, values in logs.items()} for epoch in range(recipe.consensus_epochs)]
 
 

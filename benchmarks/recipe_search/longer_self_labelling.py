@@ -1,0 +1,99 @@
+"""Do more self-labelling epochs, or more runs, before the balanced prior gain on validation clips?
+
+Today's default carries a consensus of three runs in one model, trains it `Recipe.consensus_epochs` (3) epochs
+with the consensus as the target of the clips on which every run agrees, and ends by refitting its prior to
+clusters of equal size (`consensus.balance_prior`). For each trained consensus model (its member runs in
+`<model>.run/runs/seed-N.keras`), this redoes that step as `training.train` does (same consensus, carrying run and
+seed) for `--epochs` epochs and, after every epoch, scores the validation clips with the prior balanced on a copy
+(the prior is put back, so training goes on as it would). Epoch 3 is today's default and a later epoch the
+candidate, from one run: the comparison is paired. `--group SEED RUN.keras ...` does the same for a consensus of
+any finished runs of today's recipe (their speakers and recipe read from their run folders; SEED seeds the
+consensus' K-means as `uvac train --seed` would), to compare consensus sizes. No labels choose or combine
+anything; the test split is not read. Seventeenth and eighteenth rounds of docs/recipe_search.md.
+
+    python benchmarks/recipe_search/longer_self_labelling.py runs/fsdd_pows_ids_s20/uvac_seed1.keras ... \\
+        [--group SEED RUN.keras RUN.keras ...] [--data DIR] [--epochs 8] [--json OUT]
+"""
+
+import argparse
+import dataclasses
+import json
+import os
+import shlex
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("models", nargs="*", help="trained consensus models (uvac_seedN.keras)")
+    parser.add_argument("--group", nargs="+", action="append", default=[], metavar="SEED RUN.keras",
+                        help="a consensus seed and finished runs to combine")
+    parser.add_argument("--data", help="the corpus folder (default: the bundled FSDD)")
+    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    import keras
+    import numpy as np
+    from balanced_consensus import validation_scorer
+
+    from keras_uvac import consensus, training
+    from keras_uvac.atomic import write_json
+    from keras_uvac.model import UVAC
+
+    report = {"command": "python " + shlex.join([os.path.relpath(__file__, ROOT)] + sys.argv[1:]),
+              "data": args.data or "bundled FSDD", "consensus": []}
+    groups = []  # (label, seed, member paths, speakers, recipe config)
+    for path in args.models:
+        with open(path + ".card.json") as handle:
+            card = json.load(handle)
+        members = [f"{path}.run/runs/seed-{seed}.keras" for seed in card["consensus"]["seeds"]]
+        groups.append((path, card["seed"], members, card["speakers"], card["recipe"]))
+    for seed, *members in args.group:
+        with open(members[0] + ".run/recipe.json") as handle:
+            run = json.load(handle)
+        groups.append((" ".join([seed, *members]), int(seed), members, run["speakers"], run["recipe"]))
+    splits, feature_config, features, accuracy = validation_scorer(args.data, groups[0][2][0])
+
+    class BalancedScore(keras.callbacks.Callback):
+        """Validation accuracy after each epoch, as trained and with the prior balanced on a copy."""
+
+        def __init__(self):
+            super().__init__()
+            self.as_trained, self.balanced = [], []
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.as_trained.append(accuracy(self.model))
+            prior = [np.array(weight) for weight in self.model.prior.get_weights()]
+            consensus.balance_prior(self.model, features["train"])
+            self.balanced.append(accuracy(self.model))
+            self.model.prior.set_weights(prior)
+            print(f"epoch {epoch + 1}: {100 * self.as_trained[-1]:.1f} as trained, "
+                  f"{100 * self.balanced[-1]:.1f} balanced", flush=True)
+
+    for label, seed, members, speakers, recipe_config in groups:
+        recipe = dataclasses.replace(training.Recipe.from_config(recipe_config), consensus_epochs=args.epochs)
+        models = [UVAC.from_preset(member) for member in members]
+        assignments = consensus.run_assignments(models, features["train"])
+        typical, _ = consensus.most_typical_run(assignments)
+        with open(members[typical] + ".run/recipe.json") as handle:
+            carrying_seed = json.load(handle)["seed"]
+        clusters = consensus.consensus_clusters(assignments, models[typical].num_clusters, "kmeans", seed)
+        model = consensus.adopt_clusters(models[typical], features["train"], clusters)
+        targets = np.where(consensus.agreeing_clips(assignments, clusters), clusters, -1)
+        score = BalancedScore()
+        training._train_on_targets(model, splits["train"], feature_config, recipe, speakers, carrying_seed,
+                                   targets, verbose=0, callbacks=[score])
+        row = {"group": label, "carrying_seed": carrying_seed, "as_trained": score.as_trained,
+               "balanced": score.balanced}
+        if label in args.models:
+            row["as_saved"] = accuracy(UVAC.from_preset(label))
+        report["consensus"].append(row)
+        print(json.dumps(row), flush=True)
+        if args.json:  # after every model: a long run keeps what it measured
+            write_json(args.json, report, indent=2)
+
+
+if __name__ == "__main__":
+    main()
