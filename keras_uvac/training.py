@@ -652,6 +652,9 @@ def _consensus_of_runs(run, run_directory, seed, recipe, train_collection, featu
 def _train_on_targets(model, train_collection, feature_config, recipe, speakers, seed, targets, verbose,
                       callbacks=None):
     """`recipe.consensus_epochs` epochs of the joint phase's loss with per-clip cluster targets; their logs."""
+    # Seeded here, not by whatever ran before: finished runs read back (--resume) must give the model that
+    # training them in this process gives.
+    keras.utils.set_random_seed(seed)
     groups = speaker_groups(train_collection, speakers, recipe, seed)
     data = pipeline.feature_dataset(dataclasses.replace(train_collection, speakers=groups), feature_config,
                                     recipe.batch_size, shuffle=True, seed=seed, cache=True, with_labels=False,
