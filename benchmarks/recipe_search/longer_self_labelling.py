@@ -8,11 +8,12 @@ seed) for `--epochs` epochs and, after every epoch, scores the validation clips 
 (the prior is put back, so training goes on as it would). Epoch 3 is today's default and a later epoch the
 candidate, from one run: the comparison is paired. `--group SEED RUN.keras ...` does the same for a consensus of
 any finished runs of today's recipe (their speakers and recipe read from their run folders; SEED seeds the
-consensus' K-means as `uvac train --seed` would), to compare consensus sizes. No labels choose or combine
-anything; the test split is not read. Seventeenth and eighteenth rounds of docs/recipe_search.md.
+consensus' K-means as `uvac train --seed` would), to compare consensus sizes. `--carrier each` lets every run of a
+group carry its consensus in turn, not only the most typical one, to see how much the carrier matters. No labels
+choose or combine anything; the test split is not read. Seventeenth and eighteenth rounds of docs/recipe_search.md.
 
     python benchmarks/recipe_search/longer_self_labelling.py runs/fsdd_pows_ids_s20/uvac_seed1.keras ... \\
-        [--group SEED RUN.keras RUN.keras ...] [--data DIR] [--epochs 8] [--json OUT]
+        [--group SEED RUN.keras RUN.keras ...] [--carrier typical|each] [--data DIR] [--epochs 8] [--json OUT]
 """
 
 import argparse
@@ -32,6 +33,8 @@ def main():
                         help="a consensus seed and finished runs to combine")
     parser.add_argument("--data", help="the corpus folder (default: the bundled FSDD)")
     parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--carrier", default="typical", choices=("typical", "each"),
+                        help="which runs carry the consensus: the most typical (as training does) or each in turn")
     parser.add_argument("--json")
     args = parser.parse_args()
     import keras
@@ -76,23 +79,24 @@ def main():
         recipe = dataclasses.replace(training.Recipe.from_config(recipe_config), consensus_epochs=args.epochs)
         models = [UVAC.from_preset(member) for member in members]
         assignments = consensus.run_assignments(models, features["train"])
-        typical, _ = consensus.most_typical_run(assignments)
-        with open(members[typical] + ".run/recipe.json") as handle:
-            carrying_seed = json.load(handle)["seed"]
+        typical, agreement = consensus.most_typical_run(assignments)
         clusters = consensus.consensus_clusters(assignments, models[typical].num_clusters, "kmeans", seed)
-        model = consensus.adopt_clusters(models[typical], features["train"], clusters)
         targets = np.where(consensus.agreeing_clips(assignments, clusters), clusters, -1)
-        score = BalancedScore()
-        training._train_on_targets(model, splits["train"], feature_config, recipe, speakers, carrying_seed,
-                                   targets, verbose=0, callbacks=[score])
-        row = {"group": label, "carrying_seed": carrying_seed, "as_trained": score.as_trained,
-               "balanced": score.balanced}
-        if label in args.models:
-            row["as_saved"] = accuracy(UVAC.from_preset(label))
-        report["consensus"].append(row)
-        print(json.dumps(row), flush=True)
-        if args.json:  # after every model: a long run keeps what it measured
-            write_json(args.json, report, indent=2)
+        for carrier in (range(len(members)) if args.carrier == "each" else [typical]):
+            with open(members[carrier] + ".run/recipe.json") as handle:
+                carrying_seed = json.load(handle)["seed"]
+            model = consensus.adopt_clusters(UVAC.from_preset(members[carrier]), features["train"], clusters)
+            score = BalancedScore()
+            training._train_on_targets(model, splits["train"], feature_config, recipe, speakers, carrying_seed,
+                                       targets, verbose=0, callbacks=[score])
+            row = {"group": label, "carrying_seed": carrying_seed, "most_typical": carrier == typical,
+                   "agreement": float(agreement[carrier]), "as_trained": score.as_trained, "balanced": score.balanced}
+            if label in args.models and carrier == typical:
+                row["as_saved"] = accuracy(UVAC.from_preset(label))
+            report["consensus"].append(row)
+            print(json.dumps(row), flush=True)
+            if args.json:  # after every model: a long run keeps what it measured
+                write_json(args.json, report, indent=2)
 
 
 if __name__ == "__main__":
