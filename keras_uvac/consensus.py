@@ -10,7 +10,8 @@ result rather than a lottery:
 - `adopt_clusters`: one model's prior refitted to such clusters, so that a
   single exportable model reads the consensus (`training.Recipe.runs`);
   `agreeing_clips` marks the clips on which every run agrees with it, the
-  targets of the model's self-labelling (`training.Recipe.consensus_epochs`).
+  targets of the model's self-labelling (`training.Recipe.consensus_epochs`);
+  `combine_runs` does all of it as training does.
 
 Runs and their consensus alike can end with two words in one cluster and one word over two:
 `balance_prior` refits the final model's prior to clusters of equal size
@@ -102,6 +103,30 @@ def agreeing_clips(assignments, clusters):
         matched, consensus_index = metrics.matched_label_index(clusters, run)
         agree &= matched == consensus_index
     return agree
+
+
+def combine_runs(assignments, num_clusters, seed=0):
+    """The runs' consensus as `training.Recipe.runs` uses it: clusters, carrier and self-labelling targets.
+
+    Args:
+        assignments: `(runs, clips)` int array, e.g. `run_assignments(models, features)`.
+        num_clusters: clusters of the consensus.
+        seed: seed of the K-means consensus.
+
+    Returns:
+        `(clusters, targets, typical, agreement)`: the K-means consensus `(clips,)`; each clip's consensus
+        cluster where every run agrees with it and -1 elsewhere; the index of the most typical run (the
+        carrier) and every run's mean NMI with the others.
+
+    Example:
+    >>> clusters, targets, typical, _ = combine_runs(np.array([[0, 0, 1, 1], [1, 1, 0, 1]]), 2)
+    >>> (targets >= 0).tolist()  # the last clip's runs disagree
+    [True, True, True, False]
+    """
+    clusters = consensus_clusters(assignments, num_clusters, "kmeans", seed)
+    typical, agreement = most_typical_run(assignments)
+    targets = np.where(agreeing_clips(assignments, clusters), clusters, -1)
+    return clusters, targets, typical, agreement
 
 
 def adopt_clusters(model, features, clusters):

@@ -626,12 +626,10 @@ def _consensus_of_runs(run, run_directory, seed, recipe, train_collection, featu
     features = pipeline.feature_dataset(train_collection, feature_config, 256, with_labels=False)
     assignments = consensus.run_assignments(models, features)
     num_clusters = models[0].num_clusters
-    clusters = consensus.consensus_clusters(assignments, num_clusters, "kmeans", seed)
-    typical, agreement = consensus.most_typical_run(assignments)
+    clusters, targets, typical, agreement = consensus.combine_runs(assignments, num_clusters, seed)
     # Read back from its file: a run just trained may belong to a distribution strategy's scope.
     model = UVAC.from_preset(os.path.join(folder, f"seed-{seeds[typical]}.keras"))
     model = consensus.adopt_clusters(model, features, clusters)
-    targets = np.where(consensus.agreeing_clips(assignments, clusters), clusters, -1)
     start = time.perf_counter()
     self_labelling = _train_on_targets(model, train_collection, feature_config, recipe, speakers, seeds[typical],
                                        targets, verbose) if recipe.consensus_epochs else []

@@ -31,6 +31,17 @@ def test_the_consensus_beats_every_run_it_combines():
     assert metrics.unsupervised_accuracy(truth, combined) > max(accuracies)
 
 
+def test_combine_runs_targets_only_the_clips_every_run_agrees_on():
+    truth = np.repeat(np.arange(5), 40)
+    runs = noisy_copies(truth, [0.3, 0.05, 0.3])
+    clusters, targets, typical, agreement = consensus.combine_runs(runs, 5, seed=0)
+    np.testing.assert_array_equal(clusters, consensus.consensus_clusters(runs, 5, "kmeans", 0))
+    assert typical == 1 and agreement.shape == (3,)
+    agree = consensus.agreeing_clips(runs, clusters)
+    np.testing.assert_array_equal(targets[agree], clusters[agree])
+    assert np.all(targets[~agree] == -1) and 0 < agree.sum() < len(truth)
+
+
 def test_a_model_adopts_given_clusters_of_its_codes():
     # Seeded: with some random initialisations the Gaussian boundaries cut a k-means cluster's edge (ARI 0.79).
     keras.utils.set_random_seed(1)

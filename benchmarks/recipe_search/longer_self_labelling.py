@@ -57,7 +57,8 @@ def main():
         with open(members[0] + ".run/recipe.json") as handle:
             run = json.load(handle)
         groups.append((" ".join([seed, *members]), int(seed), members, run["speakers"], run["recipe"]))
-    splits, feature_config, features, accuracy = validation_scorer(args.data, groups[0][2][0])
+    first_run = groups[0][2][0]
+    splits, feature_config, features, accuracy = validation_scorer(args.data, first_run)
 
     class BalancedScore(keras.callbacks.Callback):
         """Validation accuracy after each epoch, as trained and with the prior balanced on a copy."""
@@ -79,9 +80,7 @@ def main():
         recipe = dataclasses.replace(training.Recipe.from_config(recipe_config), consensus_epochs=args.epochs)
         models = [UVAC.from_preset(member) for member in members]
         assignments = consensus.run_assignments(models, features["train"])
-        typical, agreement = consensus.most_typical_run(assignments)
-        clusters = consensus.consensus_clusters(assignments, models[typical].num_clusters, "kmeans", seed)
-        targets = np.where(consensus.agreeing_clips(assignments, clusters), clusters, -1)
+        clusters, targets, typical, agreement = consensus.combine_runs(assignments, models[0].num_clusters, seed)
         for carrier in (range(len(members)) if args.carrier == "each" else [typical]):
             with open(members[carrier] + ".run/recipe.json") as handle:
                 carrying_seed = json.load(handle)["seed"]
