@@ -9,8 +9,13 @@ seed) for `--epochs` epochs and, after every epoch, scores the validation clips 
 candidate, from one run: the comparison is paired. `--group SEED RUN.keras ...` does the same for a consensus of
 any finished runs of today's recipe (their speakers and recipe read from their run folders; SEED seeds the
 consensus' K-means as `uvac train --seed` would), to compare consensus sizes. `--carrier each` lets every run of a
-group carry its consensus in turn, not only the most typical one, to see how much the carrier matters. No labels
-choose or combine anything; the test split is not read. Seventeenth and eighteenth rounds of docs/recipe_search.md.
+group carry its consensus in turn, not only the most typical one, to see how much the carrier matters. Each
+carrier also gets label-free scores that could choose it (twentieth round): `fidelity`, the NMI between the
+consensus and the carrier's clusters of the training clips after its self-labelling and the balanced prior (as
+training ends); `agreement_with_consensus`, the same for its own run before it carries anything; and its last
+self-labelling epoch's loss. With `--carrier each`, `choices` lists per group the carrier each score picks and its
+validation accuracy. No labels choose or combine anything; the test split is not read. Seventeenth to twentieth
+rounds of docs/recipe_search.md.
 
     python benchmarks/recipe_search/longer_self_labelling.py runs/fsdd_pows_ids_s20/uvac_seed1.keras ... \\
         [--group SEED RUN.keras RUN.keras ...] [--carrier typical|each] [--data DIR] [--epochs 8] [--json OUT]
@@ -40,6 +45,7 @@ def main():
     import keras
     import numpy as np
     from balanced_consensus import validation_scorer
+    from sklearn import metrics as sk_metrics
 
     from keras_uvac import consensus, training
     from keras_uvac.atomic import write_json
@@ -86,16 +92,40 @@ def main():
                 carrying_seed = json.load(handle)["seed"]
             model = consensus.adopt_clusters(UVAC.from_preset(members[carrier]), features["train"], clusters)
             score = BalancedScore()
-            training._train_on_targets(model, splits["train"], feature_config, recipe, speakers, carrying_seed,
-                                       targets, verbose=0, callbacks=[score])
+            logs = training._train_on_targets(model, splits["train"], feature_config, recipe, speakers,
+                                              carrying_seed, targets, verbose=0, callbacks=[score])
+            consensus.balance_prior(model, features["train"])
+            final_clusters = model.predict_clusters(features["train"])[0]
             row = {"group": label, "carrying_seed": carrying_seed, "most_typical": carrier == typical,
-                   "agreement": float(agreement[carrier]), "as_trained": score.as_trained, "balanced": score.balanced}
+                   "agreement": float(agreement[carrier]),
+                   "agreement_with_consensus": sk_metrics.normalized_mutual_info_score(clusters, assignments[carrier]),
+                   "fidelity": sk_metrics.normalized_mutual_info_score(clusters, final_clusters),
+                   "last_loss": logs[-1]["loss"], "as_trained": score.as_trained, "balanced": score.balanced}
             if label in args.models and carrier == typical:
                 row["as_saved"] = accuracy(UVAC.from_preset(label))
             report["consensus"].append(row)
             print(json.dumps(row), flush=True)
             if args.json:  # after every model: a long run keeps what it measured
                 write_json(args.json, report, indent=2)
+    if args.carrier == "each":
+        report["choices"] = carrier_choices(report["consensus"])
+        print(json.dumps(report["choices"], indent=1), flush=True)
+        if args.json:
+            write_json(args.json, report, indent=2)
+
+
+def carrier_choices(rows):
+    """Per group, the carrier each label-free score picks (and the best by labels) with its last balanced accuracy."""
+    picks = {"most_typical": lambda row: row["agreement"], "fidelity": lambda row: row["fidelity"],
+             "agreement_with_consensus": lambda row: row["agreement_with_consensus"],
+             "lowest_loss": lambda row: -row["last_loss"], "best_by_labels": lambda row: row["balanced"][-1]}
+    choices = []
+    for group in dict.fromkeys(row["group"] for row in rows):
+        carriers = [row for row in rows if row["group"] == group]
+        picked = {name: max(carriers, key=score) for name, score in picks.items()}
+        choices.append({"group": group, **{name: {"carrying_seed": row["carrying_seed"],
+                                                 "balanced": row["balanced"][-1]} for name, row in picked.items()}})
+    return choices
 
 
 if __name__ == "__main__":
