@@ -171,8 +171,9 @@ def _load_model(preset):
 
 
 def run_distill(args):
-    from keras_uvac import distillation
+    from keras_uvac import distillation, training
 
+    training.repeatable_op_order()
     teacher = _load_model(args.teacher)
     splits = _split(_load(args), args, teacher.num_clusters)
     print(f"distilling {args.teacher} into the {args.architecture} encoder on {len(splits['train'])} clips, "
@@ -191,6 +192,8 @@ def run_train(args):
     from keras_uvac import distribution, training
     from keras_uvac.model import ARCHITECTURES
 
+    if args.distribute == "none":
+        training.repeatable_op_order()
     model_config = {**ARCHITECTURES[args.architecture], **json.loads(args.model_config or "{}")}
     collection = _load(args)
     recipe = training.RECIPES[args.recipe].with_changes(json.loads(args.recipe_config or "{}"))

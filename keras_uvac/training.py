@@ -897,6 +897,38 @@ def _remove_partial_files(out_path):
                 shutil.rmtree(os.path.join(checkpoints, name), ignore_errors=True)
 
 
+def repeatable_op_order():
+    """Has TensorFlow run one op of a graph at a time (each op still uses every core), so that training repeats.
+
+    With TensorFlow's default inter-op parallelism, the same training from the same seed gave other weights in every
+    new process on a CPU (a clip or two of a test split apart after three epochs); with one op at a time it repeats
+    bit for bit, at 0.94x the speed on two cores (`benchmarks/reproducibility.py`). `uvac train` and `uvac distill` call this unless they distribute over
+    replicas (whose ops run side by side). TensorFlow takes the setting only before it runs its first op.
+
+    Returns:
+        True when set; False, with a warning, when TensorFlow has already started or Keras' backend is not
+        TensorFlow.
+
+    Example:
+    >>> repeatable_op_order()  # doctest: +SKIP
+    True
+    """
+    if keras.backend.backend() != "tensorflow":
+        warnings.warn("repeatable_op_order: only TensorFlow's op order is set here", stacklevel=2)
+        return False
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:
+        if tf.config.threading.get_inter_op_parallelism_threads() == 1:
+            return True
+        warnings.warn("TensorFlow has already started: its ops may run side by side, and training may not repeat "
+                      "bit for bit in another process", stacklevel=2)
+        return False
+    return True
+
+
 def set_precision(precision):
     """Sets Keras' global dtype policy: `"float32"` or `"mixed"`.
 

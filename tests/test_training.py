@@ -239,3 +239,16 @@ def test_a_corpus_without_speaker_ids_trains_with_pseudo_speakers(small_fsdd, tm
     assert "3 pseudo-speaker groups" in training.describe_speakers(collection, "auto", recipe)
     with pytest.raises(ValueError, match="names no speakers"):
         training.train(collection, tmp_path / "ids.keras", recipe, speakers="ids", **TINY)
+
+
+def test_repeatable_op_order_runs_one_op_at_a_time_and_says_when_it_is_too_late():
+    script = ("import warnings\nfrom keras_uvac import training\nimport tensorflow as tf\n{before}"
+              "with warnings.catch_warnings(record=True) as caught:\n"
+              "    warnings.simplefilter('always'); done = training.repeatable_op_order()\n"
+              "print(done, tf.config.threading.get_inter_op_parallelism_threads(), len(caught))")
+    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    for before, expected in (("", "True 1 0"), ("tf.constant(1.0) + 1\n", "False 0 1")):
+        result = subprocess.run([sys.executable, "-c", script.format(before=before)], env=environment,
+                                capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert result.stdout.split("\n")[-2] == expected
