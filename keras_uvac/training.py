@@ -902,8 +902,9 @@ def repeatable_op_order():
 
     With TensorFlow's default inter-op parallelism, the same training from the same seed gave other weights in every
     new process on a CPU (a clip or two of a test split apart after three epochs); with one op at a time it repeats
-    bit for bit, at 0.94x the speed on two cores (`benchmarks/reproducibility.py`). `uvac train` and `uvac distill` call this unless they distribute over
-    replicas (whose ops run side by side). TensorFlow takes the setting only before it runs its first op.
+    bit for bit, at 0.94x the speed on two cores (`benchmarks/reproducibility.py`). `uvac train` and `uvac distill`
+    call this unless they distribute over replicas (whose ops run side by side). TensorFlow takes the setting only
+    before it runs its first op.
 
     Returns:
         True when set; False, with a warning, when TensorFlow has already started or Keras' backend is not
