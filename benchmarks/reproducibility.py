@@ -75,7 +75,6 @@ def main():
                       "each in a fresh process", "cpus": os.cpu_count(), "runs": runs, "summary": summary}
     print(json.dumps(summary, indent=1))
     if args.json:
-        sys.path.insert(0, ROOT)
         from keras_uvac.atomic import write_json
 
         write_json(args.json, report, indent=2)

@@ -171,9 +171,8 @@ def _load_model(preset):
 
 
 def run_distill(args):
-    from keras_uvac import distillation, training
+    from keras_uvac import distillation
 
-    training.repeatable_op_order()
     teacher = _load_model(args.teacher)
     splits = _split(_load(args), args, teacher.num_clusters)
     print(f"distilling {args.teacher} into the {args.architecture} encoder on {len(splits['train'])} clips, "
@@ -192,8 +191,6 @@ def run_train(args):
     from keras_uvac import distribution, training
     from keras_uvac.model import ARCHITECTURES
 
-    if args.distribute == "none":
-        training.repeatable_op_order()
     model_config = {**ARCHITECTURES[args.architecture], **json.loads(args.model_config or "{}")}
     collection = _load(args)
     recipe = training.RECIPES[args.recipe].with_changes(json.loads(args.recipe_config or "{}"))
@@ -492,8 +489,12 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     args.argv = argv
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    from keras_uvac import training
     from keras_uvac._startup import discover_devices
 
+    # Before TensorFlow runs its first op; replicas of a distributed training must run side by side.
+    if getattr(args, "distribute", "none") == "none":
+        training.repeatable_op_order()
     discover_devices()
     from keras_uvac.audio import AudioFileError
 

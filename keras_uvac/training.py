@@ -902,20 +902,19 @@ def repeatable_op_order():
 
     With TensorFlow's default inter-op parallelism, the same training from the same seed gave other weights in every
     new process on a CPU (a clip or two of a test split apart after three epochs); with one op at a time it repeats
-    bit for bit, at 0.94x the speed on two cores (`benchmarks/reproducibility.py`). `uvac train` and `uvac distill`
-    call this unless they distribute over replicas (whose ops run side by side). TensorFlow takes the setting only
+    bit for bit, at 0.94x the speed on two cores (`benchmarks/reproducibility.py`). Every `uvac` command calls this
+    unless it distributes training over replicas (whose ops run side by side). TensorFlow takes the setting only
     before it runs its first op.
 
     Returns:
-        True when set; False, with a warning, when TensorFlow has already started or Keras' backend is not
-        TensorFlow.
+        True when set; False when Keras' backend is not TensorFlow (its own op order applies), or, with a warning,
+        when TensorFlow has already started.
 
     Example:
     >>> repeatable_op_order()  # doctest: +SKIP
     True
     """
     if keras.backend.backend() != "tensorflow":
-        warnings.warn("repeatable_op_order: only TensorFlow's op order is set here", stacklevel=2)
         return False
     import tensorflow as tf
 
