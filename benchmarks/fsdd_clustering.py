@@ -23,6 +23,8 @@ import statistics
 import subprocess
 import sys
 
+from keras_uvac.cli import parse_noise_margin
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHIPPED = os.path.join("saved_models", "uvac_fsdd.keras")
 SHIPPED_RUN = "fsdd_clustering_runs3_power_floor6"  # the run name of the default settings: seed 0 ships
@@ -194,7 +196,7 @@ def main():
     parser.add_argument("--magnitude", default="power", choices=("linear", "log", "power"),
                         help="the features' magnitude (default power; linear is the paper's)")
     parser.add_argument("--log-range-db", type=float, default=80.0, help="with --magnitude log, the range kept")
-    parser.add_argument("--noise-margin-db", type=lambda text: None if text.lower() == "none" else float(text),
+    parser.add_argument("--noise-margin-db", type=parse_noise_margin,
                         default=6.0, help="the margin over each clip's noise level (default 6; none: no noise floor)")
     parser.add_argument("--power-exponent", type=float, default=0.5, help="with --magnitude power, the exponent")
     parser.add_argument("--precision", default="float32", choices=("float32", "mixed"))

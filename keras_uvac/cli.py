@@ -51,7 +51,7 @@ def _add_data_arguments(parser, positional=False, sample_rate=True):
                                  "or in dB below each clip's peak")
         parser.add_argument("--log-range-db", type=float, default=80.0,
                             help="with --magnitude log, the dynamic range kept below each clip's peak (default 80)")
-        parser.add_argument("--noise-margin-db", type=_noise_margin, default=6.0,
+        parser.add_argument("--noise-margin-db", type=parse_noise_margin, default=6.0,
                             help="drop what is less than this many dB above each clip's noise level (its quietest "
                                  "frame): the log range ends there, a linear or power magnitude has it subtracted "
                                  "(default 6; 'none' keeps the magnitude as it is, as the paper does)")
@@ -59,7 +59,19 @@ def _add_data_arguments(parser, positional=False, sample_rate=True):
                             help="with --magnitude power, the exponent (default 0.5: the square root)")
 
 
-def _noise_margin(text):
+def parse_noise_margin(text):
+    """Reads a `--noise-margin-db` value: a number of dB, or `none` for no noise floor.
+
+    Args:
+        text: the option's text.
+
+    Returns:
+        The margin in dB as a float, or None.
+
+    Example:
+        >>> parse_noise_margin("6"), parse_noise_margin("none")
+        (6.0, None)
+    """
     return None if text.lower() == "none" else float(text)
 
 
