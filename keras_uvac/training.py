@@ -900,11 +900,11 @@ def _remove_partial_files(out_path):
 def repeatable_op_order():
     """Has TensorFlow run one op of a graph at a time (each op still uses every core), so that training repeats.
 
-    With TensorFlow's default inter-op parallelism, the same training from the same seed gave other weights in every
-    new process on a CPU (a clip or two of a test split apart after three epochs); with one op at a time it repeats
-    bit for bit, at 0.94x the speed on two cores (`benchmarks/reproducibility.py`). Every `uvac` command calls this
-    unless it distributes training over replicas (whose ops run side by side). TensorFlow takes the setting only
-    before it runs its first op.
+    With TensorFlow's default inter-op parallelism, the self-labelling epochs of a consensus gave other weights in
+    every new process on a CPU from the same runs and seed (a clip or two of a test split apart after three epochs);
+    with one op at a time they repeat bit for bit, at 0.94x the speed on two cores (`benchmarks/reproducibility.py`).
+    Every `uvac` command calls this unless it distributes training over replicas (whose ops run side by side).
+    TensorFlow takes the setting only before it runs its first op.
 
     Returns:
         True when set; False when Keras' backend is not TensorFlow (its own op order applies), or, with a warning,
