@@ -8,10 +8,13 @@ tf.data pipeline, with `tf.io.decode_raw`, which handles every encoding below.
 
 import dataclasses
 import os
+import stat
 import struct
 
 import numpy as np
 import tensorflow as tf
+
+from keras_uvac.validation import file_kind
 
 # WAVE format tags (RIFF specification).
 _FORMAT_PCM = 0x0001
@@ -36,6 +39,10 @@ BITS_PER_SAMPLE = {encoding: bits for (_, bits), encoding in _ENCODING_BY_FORMAT
 MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1_000, 768_000
 MAX_CHANNELS = 64
 MAX_SECONDS = 600
+# Decoding reads a whole file (the loudest window is chosen from all of it): a budget per file keeps a valid but
+# huge header (64 channels of 768 kHz float64: 10 GB to decode) from taking the machine's memory. Ten minutes of
+# 48 kHz mono 16-bit audio take 0.97 GiB.
+MAX_DECODING_BYTES = 2**30
 
 
 class AudioFileError(ValueError):
@@ -67,6 +74,8 @@ class WavInfo:
         sample_rate: frames per second.
         data_offset: byte offset of the first sample.
         data_bytes: number of sample bytes (a whole number of frames).
+        file_size: the file's size in bytes when it was inspected.
+        modified_ns: its modification time then, in nanoseconds.
     """
 
     path: str
@@ -75,6 +84,8 @@ class WavInfo:
     sample_rate: int
     data_offset: int
     data_bytes: int
+    file_size: int = 0
+    modified_ns: int = 0
 
     @property
     def bytes_per_frame(self):
@@ -88,6 +99,26 @@ class WavInfo:
     def duration(self):
         """Length in seconds."""
         return self.num_frames / self.sample_rate
+
+    @property
+    def decoding_bytes(self):
+        """Memory that decoding takes at its peak: the raw bytes, interleaved float32 samples, and per frame the
+        mono float32 waveform and the float64 running energy that finds its loudest window."""
+        return self.data_bytes * 2 + self.num_frames * (self.channels * 4 + 4 + 3 * 8)
+
+    def changed(self):
+        """How the file differs from when it was inspected, in words, or None if it looks the same.
+
+        Example:
+        >>> inspect_wav("a.wav").changed()  # doctest: +SKIP
+        """
+        try:
+            status = os.stat(self.path)
+        except OSError as error:
+            return f"it can no longer be read ({error.strerror or error})"
+        if status.st_size != self.file_size or status.st_mtime_ns != self.modified_ns:
+            return f"it changed since it was read ({self.file_size:,} bytes then, {status.st_size:,} now)"
+        return None
 
 
 def inspect_wav(path):
@@ -114,15 +145,33 @@ def inspect_wav(path):
     """
     path = str(path)
     try:
-        file_size = os.path.getsize(path)
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = os.fsencode(path).decode("utf-8", "backslashreplace")
+        raise AudioFileError(shown, "the file name is not valid UTF-8 (TensorFlow cannot open it); "
+                                    "rename the file") from None
+    try:
+        status = os.stat(path)
+        if not stat.S_ISREG(status.st_mode):
+            # Opening a FIFO blocks until something writes to it; a device never ends.
+            raise AudioFileError(path, f"{file_kind(path)}, not a regular file")
         with open(path, "rb") as handle:
-            info = _parse_riff(path, handle, file_size)
+            info = _parse_riff(path, handle, status.st_size)
     except OSError as error:
         raise AudioFileError(path, f"cannot be read ({error.strerror or error})") from error
+    info = dataclasses.replace(info, file_size=status.st_size, modified_ns=status.st_mtime_ns)
+    if info.decoding_bytes > MAX_DECODING_BYTES:
+        raise AudioFileError(path, f"decoding it takes about {info.decoding_bytes / 2**20:,.0f} MB "
+                                   f"({info.channels} channels x {info.num_frames:,} frames of {info.encoding}), "
+                                   f"above the {MAX_DECODING_BYTES / 2**20:,.0f} MB allowed per file; cut it into "
+                                   "shorter clips or mix it down to mono")
     if info.encoding.startswith("float"):
         dtype = np.dtype("<f4" if info.encoding == "float32" else "<f8")
-        samples = np.fromfile(path, dtype=dtype, count=info.data_bytes // dtype.itemsize, offset=info.data_offset)
-        if not np.all(np.isfinite(samples)):
+        samples = np.memmap(path, dtype=dtype, mode="r", offset=info.data_offset,
+                            shape=(info.data_bytes // dtype.itemsize,))
+        # In blocks, so that the scan of a long file does not hold it all in memory.
+        block = 2**22
+        if not all(np.isfinite(samples[start:start + block]).all() for start in range(0, len(samples), block)):
             raise AudioFileError(path, "contains NaN or infinite samples")
     return info
 
@@ -209,6 +258,11 @@ def decode_samples(path, data_offset, data_bytes, encoding_index, channels):
     ...                ENCODINGS.index(info.encoding), info.channels)  # doctest: +SKIP
     """
     raw = tf.strings.substr(tf.io.read_file(path), data_offset, data_bytes)
+    # A file cut short since it was inspected would decode to fewer samples, or fail with no name.
+    intact = tf.debugging.Assert(tf.equal(tf.cast(tf.strings.length(raw), tf.int64), tf.cast(data_bytes, tf.int64)),
+                                 ["audio file shorter than when it was inspected:", path])
+    with tf.control_dependencies([intact]):
+        raw = tf.identity(raw)
 
     def pcm24():
         # Little-endian 3-byte integers: assemble, then sign-extend from bit 23.

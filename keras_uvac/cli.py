@@ -16,12 +16,15 @@ commands to the model shipped in `saved_models/`.
 
 import argparse
 import collections
+import contextlib
 import csv
 import dataclasses
 import json
 import logging
 import os
 import sys
+
+from keras_uvac import validation
 
 SHIPPED_MODEL = "uvac_fsdd"
 MODEL_HELP = "a preset name (uvac_fsdd), a preset folder or a .keras file (default: the shipped uvac_fsdd)"
@@ -68,27 +71,41 @@ def parse_noise_margin(text):
     Returns:
         The margin in dB as a float, or None.
 
+    Raises:
+        argparse.ArgumentTypeError: neither `none` nor a finite number in [0, 60].
+
     Example:
         >>> parse_noise_margin("6"), parse_noise_margin("none")
         (6.0, None)
     """
-    return None if text.lower() == "none" else float(text)
+    return None if text.lower() == "none" else _number(0, 60)(text)
 
 
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+def _number(low=None, high=None, whole=False, low_open=False):
+    """An argparse type: a number checked by `validation.number` (finite, within the range)."""
+    def parse(text):
+        try:
+            return validation.number("value", int(text) if whole else float(text), low, high, whole=whole,
+                                     low_open=low_open)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {validation.describe_range(low, high, whole, low_open)}, "
+                                             f"got {text!r}") from None
+
+    return parse
+
+
+_positive_int = _number(1, whole=True)
+_seed = _number(0, 2**32 - 1, whole=True)
+# The command line's names of the FeatureConfig fields it sets.
+FEATURE_OPTIONS = {"sample_rate": "--sample-rate", "duration": "--duration", "magnitude": "--magnitude",
+                   "log_range_db": "--log-range-db", "noise_margin_db": "--noise-margin-db",
+                   "power_exponent": "--power-exponent"}
 
 
 def _add_split_arguments(parser):
     parser.add_argument("--split", default="random", choices=("random", "speaker"),
                         help="seeded 80/10/10 split: random (the paper's) or speaker-disjoint")
-    parser.add_argument("--split-seed", type=int, default=0, help="seed of the split (default 0)")
+    parser.add_argument("--split-seed", type=_seed, default=0, help="seed of the split (default 0)")
 
 
 def _split(collection, args, num_clusters=10):
@@ -121,9 +138,66 @@ def _load(args):
 def _feature_config(args):
     from keras_uvac.features import FeatureConfig
 
-    return FeatureConfig(sample_rate=args.sample_rate, duration=args.duration, magnitude=args.magnitude,
-                         log_range_db=args.log_range_db, noise_margin_db=args.noise_margin_db,
-                         power_exponent=args.power_exponent)
+    try:
+        return FeatureConfig(sample_rate=args.sample_rate, duration=args.duration, magnitude=args.magnitude,
+                             log_range_db=args.log_range_db, noise_margin_db=args.noise_margin_db,
+                             power_exponent=args.power_exponent)
+    except validation.InvalidValue as error:
+        raise error.named(FEATURE_OPTIONS.get(error.name, error.name)) from None
+
+
+def _output_suffixes(args):
+    """The file endings each output option takes, by command: `{attribute: (option, suffixes)}`."""
+    export_suffix = (".onnx",) if getattr(args, "format", "") == "onnx" else (".tflite",)
+    return {"features": {"out": ("--out", (".npz",))},
+            "train": {"out": ("--out", (".keras",))},
+            "distill": {"out": ("--out", (".keras",))},
+            "tune": {"out": ("--out", (".keras",))},
+            "export": {"out": ("--out", export_suffix)},
+            "cluster": {"csv": ("--csv", ())}}.get(args.command, {})
+
+
+def check_arguments(args):
+    """Checks every option before any work: values, configs and output paths.
+
+    Sets `args.feature_config`, `args.model_config` and `args.recipe` for the
+    commands that take them, so that the handlers use what was checked.
+
+    Args:
+        args: the parsed arguments of `build_parser()`.
+
+    Raises:
+        ValueError: naming the option and what it may be.
+
+    Example:
+    >>> args = build_parser().parse_args(["train", "--out", "model"])
+    >>> check_arguments(args)
+    Traceback (most recent call last):
+    ...
+    ValueError: --out model: the file name must end with .keras
+    """
+    for attribute, (option, suffixes) in _output_suffixes(args).items():
+        if getattr(args, attribute, None) is not None:
+            validation.output_file(getattr(args, attribute), option, suffixes, standard_output=attribute == "csv")
+    if getattr(args, "json", None):
+        validation.output_file(args.json, "--json")
+    if getattr(args, "sample_rate", None) is not None:
+        args.feature_config = _feature_config(args)
+    if args.command == "train":
+        from keras_uvac import training
+        from keras_uvac.model import ARCHITECTURES, check_model_arguments
+
+        args.model_config = {**ARCHITECTURES[args.architecture],
+                             **validation.json_object("--model-config", args.model_config)}
+        try:
+            recipe = training.RECIPES[args.recipe].with_changes(
+                validation.json_object("--recipe-config", args.recipe_config))
+        except validation.InvalidValue as error:
+            raise error.named(error.name, "--recipe-config") from None
+        except ValueError as error:
+            raise ValueError(f"--recipe-config: {error}") from None
+        check_model_arguments({**recipe.model, **args.model_config}, "--model-config")
+        args.recipe = recipe
 
 
 def _print_table(rows):
@@ -147,7 +221,7 @@ def run_features(args):
     from keras_uvac.atomic import atomic_path
 
     collection = _load(args)
-    arrays = pipeline.extract_features(collection, _feature_config(args), progress=not args.quiet)
+    arrays = pipeline.extract_features(collection, args.feature_config, progress=not args.quiet)
     payload = {"spec": arrays["spectrogram"], "mask": arrays["activity_mask"],
                "path": np.array(collection.paths)}
     if collection.labels is not None:
@@ -166,13 +240,13 @@ def run_baselines(args):
     if collection.labels is None:
         raise SystemExit("uvac baselines: the data has no labels, so accuracy and NMI cannot be computed")
     test = _split(collection, args, len(collection.class_names))["test"]
-    arrays = pipeline.extract_features(test, _feature_config(args), progress=not args.quiet)
+    arrays = pipeline.extract_features(test, args.feature_config, progress=not args.quiet)
     rows = baselines.baseline_table(arrays["spectrogram"], test.labels, seed=args.seed)
     print(f"Test split: {len(test)} clips ({args.split} split, seed {args.split_seed}); metrics on STFT features")
     _print_table(rows)
     if args.json:
         _write_json(args.json, {"split": args.split, "split_seed": args.split_seed, "seed": args.seed,
-                                "test_clips": len(test), "feature_config": _feature_config(args).get_config(),
+                                "test_clips": len(test), "feature_config": args.feature_config.get_config(),
                                 "rows": rows})
 
 
@@ -201,11 +275,9 @@ def run_distill(args):
 
 def run_train(args):
     from keras_uvac import distribution, training
-    from keras_uvac.model import ARCHITECTURES
 
-    model_config = {**ARCHITECTURES[args.architecture], **json.loads(args.model_config or "{}")}
+    model_config, recipe = args.model_config, args.recipe
     collection = _load(args)
-    recipe = training.RECIPES[args.recipe].with_changes(json.loads(args.recipe_config or "{}"))
     splits = _split(collection, args, {**recipe.model, **model_config}.get("num_clusters", 10))
     if args.epochs:
         recipe = recipe.with_epochs(args.epochs)
@@ -222,7 +294,7 @@ def run_train(args):
         print(f"warning: {recipe.epochs} epochs are far fewer than the recipe's; expect poor clusters", file=sys.stderr)
     model, _ = training.train(
         splits["train"], args.out, recipe, validation_collection=splits["validation"],
-        test_collection=splits["test"], feature_config=_feature_config(args), seed=args.seed, resume=args.resume,
+        test_collection=splits["test"], feature_config=args.feature_config, seed=args.seed, resume=args.resume,
         tensorboard=args.tensorboard, verbose=0 if args.quiet else 1, precision=args.precision, speakers=speakers,
         distribute=args.distribute,
         card={"command": "uvac " + " ".join(args.argv), "data": args.data or "bundled FSDD",
@@ -264,8 +336,12 @@ def run_evaluate(args):
 def run_cluster(args):
     from keras_uvac import pipeline
 
+    # With `--csv -` the CSV is standard output, and every other line goes to standard error.
+    csv_to_stdout = args.csv == "-"
+    report = sys.stderr if csv_to_stdout else sys.stdout
     model = _load_model(args.model)
-    collection = _load(args)
+    with contextlib.redirect_stdout(report):
+        collection = _load(args)
     features = pipeline.extract_features(collection, model.feature_config_object(), progress=not args.quiet)
     clusters, confidence = model.predict_clusters(features)
     rows = [{"path": path, "cluster": int(cluster), "probability": round(float(probability), 4)}
@@ -273,18 +349,25 @@ def run_cluster(args):
     if args.csv:
         from keras_uvac.atomic import atomic_path
 
-        with atomic_path(args.csv) as temporary, open(temporary, "w", newline="") as handle:
+        def write(handle):
             writer = csv.DictWriter(handle, fieldnames=["path", "cluster", "probability"])
             writer.writeheader()
             writer.writerows(rows)
-        print(f"wrote {args.csv}: {len(rows)} files")
+
+        if csv_to_stdout:
+            write(sys.stdout)
+            sys.stdout.flush()
+        else:
+            with atomic_path(args.csv) as temporary, open(temporary, "w", newline="") as handle:
+                write(handle)
+            print(f"wrote {args.csv}: {len(rows)} files")
     else:
         print("cluster\tprobability\tpath")
         for row in rows:
             print(f"{row['cluster']}\t{row['probability']:.3f}\t{row['path']}")
     counts = collections.Counter(row["cluster"] for row in rows)
     print(f"{len(rows)} files in {len(counts)} of {model.num_clusters} clusters; files per cluster: "
-          + ", ".join(f"{cluster}: {count}" for cluster, count in sorted(counts.items())))
+          + ", ".join(f"{cluster}: {count}" for cluster, count in sorted(counts.items())), file=report)
 
 
 def run_demo(args):
@@ -333,7 +416,7 @@ def run_tune(args):
     splits = _split(collection, args)
     model, values, _ = tuning.tune(splits["train"], splits["validation"], args.directory, tuner=args.tuner,
                                    max_trials=args.max_trials, objective=args.objective, epochs=args.epochs,
-                                   feature_config=_feature_config(args), out_path=args.out, seed=args.seed,
+                                   feature_config=args.feature_config, out_path=args.out, seed=args.seed,
                                    verbose=0 if args.quiet else 1, architecture=args.architecture,
                                    speakers=args.speakers)
     out = args.out or os.path.join(args.directory, "best.keras")
@@ -346,9 +429,10 @@ def run_tune(args):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
+        # One line, as every other error: the usage that argparse prints first is what --help is for.
         if "unrecognized arguments" in message or "expected one argument" in message:
             message += " (a file name that starts with '-' goes after '--', as in: uvac cluster -- -clip.wav)"
-        super().error(message)
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _version():
@@ -375,7 +459,7 @@ def build_parser():
     baselines = commands.add_parser("baselines", help="Table I rows for K-means, GMM-EM and labels as clusters")
     _add_data_arguments(baselines)
     _add_split_arguments(baselines)
-    baselines.add_argument("--seed", type=int, default=0, help="seed of K-means and EM")
+    baselines.add_argument("--seed", type=_seed, default=0, help="seed of K-means and EM")
     baselines.add_argument("--json", help="also write the rows to this JSON file")
     baselines.set_defaults(run=run_baselines)
 
@@ -394,7 +478,7 @@ def build_parser():
                             "recipe's, 1)")
     train.add_argument("--runs", type=_positive_int,
                        help="whole runs whose consensus one model carries (default: the recipe's)")
-    train.add_argument("--seed", type=int, default=0, help="seed of initialisation, shuffling and sampling")
+    train.add_argument("--seed", type=_seed, default=0, help="seed of initialisation, shuffling and sampling")
     train.add_argument("--out", default="uvac.keras", help="the trained model (.keras); checkpoints go to OUT.run/")
     train.add_argument("--architecture", default="full", choices=("full", "small", "tiny"),
                        help="encoder size: the paper's (full), or compact ones for microcontrollers "
@@ -422,7 +506,7 @@ def build_parser():
     distill.add_argument("--architecture", default="small", choices=("small", "tiny"), help="the student's encoder")
     distill.add_argument("--epochs", type=_positive_int, default=30)
     distill.add_argument("--views", type=_positive_int, default=4, help="augmented views per training clip")
-    distill.add_argument("--seed", type=int, default=0)
+    distill.add_argument("--seed", type=_seed, default=0)
     distill.add_argument("--out", default="uvac_student.keras", help="the student model (.keras)")
     distill.set_defaults(run=run_distill)
 
@@ -430,7 +514,7 @@ def build_parser():
     evaluate.add_argument("--model", default=SHIPPED_MODEL, help=MODEL_HELP)
     _add_data_arguments(evaluate, sample_rate=False)
     _add_split_arguments(evaluate)
-    evaluate.add_argument("--seed", type=int, default=0, help="seed of the baselines")
+    evaluate.add_argument("--seed", type=_seed, default=0, help="seed of the baselines")
     evaluate.add_argument("--json", help="also write the rows to this JSON file")
     evaluate.add_argument("--plots", help="write figures (PNG) to this folder")
     evaluate.set_defaults(run=run_evaluate)
@@ -462,7 +546,7 @@ def build_parser():
                       help="what the speaker terms group clips by (see uvac train)")
     tune.add_argument("--directory", default="uvac_tuning", help="the search's folder; an earlier search resumes")
     tune.add_argument("--out", help="the best model (default: DIRECTORY/best.keras)")
-    tune.add_argument("--seed", type=int, default=0)
+    tune.add_argument("--seed", type=_seed, default=0)
     tune.set_defaults(run=run_tune)
 
     export = commands.add_parser("export", help="export the inference model, run it, and compare it with Keras")
@@ -511,6 +595,7 @@ def main(argv=None):
     from keras_uvac.audio import AudioFileError
 
     try:
+        check_arguments(args)
         args.run(args)
     except (AudioFileError, FileNotFoundError, ValueError, ImportError, training_error()) as error:
         print(f"uvac {args.command}: error: {error}", file=sys.stderr)
@@ -520,6 +605,11 @@ def main(argv=None):
         where = f"{error.filename}: " if error.filename else ""
         print(f"uvac {args.command}: error: {where}{error.strerror or error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # Every epoch's checkpoint is complete or absent, so an interrupted training resumes where it was.
+        resume = "; resume with --resume" if args.command == "train" else ""
+        print(f"\nuvac {args.command}: interrupted{resume}", file=sys.stderr)
+        return 130
     return 0
 
 

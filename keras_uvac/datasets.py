@@ -23,6 +23,7 @@ import re
 import numpy as np
 
 from keras_uvac import audio
+from keras_uvac.validation import file_kind
 
 logger = logging.getLogger(__name__)
 
@@ -231,7 +232,7 @@ def load_audiomnist(root, on_error="raise"):
     >>> collection = load_audiomnist("AudioMNIST")  # doctest: +SKIP
     """
     data_folder = os.path.join(root, "data") if os.path.isdir(os.path.join(root, "data")) else str(root)
-    speaker_folders = sorted(entry.path for entry in os.scandir(data_folder) if entry.is_dir())
+    speaker_folders = sorted(entry.path for entry in os.scandir(data_folder) if _is_folder(entry))
     if not speaker_folders:
         raise FileNotFoundError(f"{data_folder}: no speaker folders (expected data/<speaker>/*.wav)")
     collection = _load_digit_names(_list_audio_files(speaker_folders, on_error), on_error)
@@ -262,20 +263,24 @@ def load_class_folders(root, on_error="raise"):
     Example:
     >>> collection = load_class_folders("scenes/")  # doctest: +SKIP
     """
-    class_folders = sorted((entry for entry in os.scandir(root) if entry.is_dir() and not entry.name.startswith(".")),
-                           key=lambda entry: entry.name)
+    class_folders = sorted((entry for entry in os.scandir(root)
+                            if _is_folder(entry) and not entry.name.startswith(".")), key=lambda entry: entry.name)
     if not class_folders:
         raise FileNotFoundError(f"{root}: no class subfolders")
-    files, labels, skipped = [], [], []
-    for label, folder in enumerate(class_folders):
+    files, labels, skipped, class_names = [], [], [], []
+    for folder in class_folders:
         part = _list_audio_files([folder.path], on_error, allow_empty=True)
+        if not part.files:
+            logger.warning("%s: an empty class folder (no usable WAV files); it is not a class", folder.path)
+            skipped += part.skipped
+            continue
         files += part.files
-        labels += [label] * len(part)
+        labels += [len(class_names)] * len(part)
+        class_names.append(folder.name)
         skipped += part.skipped
     if not files:
         raise FileNotFoundError(f"{root}: no WAV files in its class folders")
-    return AudioCollection(files=files, labels=np.asarray(labels), class_names=[f.name for f in class_folders],
-                           skipped=skipped)
+    return AudioCollection(files=files, labels=np.asarray(labels), class_names=class_names, skipped=skipped)
 
 
 def load_unlabeled(sources, on_error="raise"):
@@ -323,7 +328,7 @@ def load_audio(source=None, layout="auto", on_error="raise"):
             raise ValueError(f"layout {layout!r} takes one folder, got {len(sources)} paths")
         return dataclasses.replace(load_unlabeled(sources, on_error), layout="unlabeled")
     source = str(source)
-    if not os.path.exists(source):
+    if not os.path.lexists(source):
         raise FileNotFoundError(f"{source}: no such file or folder")
     if layout == "auto":
         layout = _detect_layout(source)
@@ -333,23 +338,33 @@ def load_audio(source=None, layout="auto", on_error="raise"):
     return dataclasses.replace(loaders[layout](source, on_error=on_error), layout=layout)
 
 
+def _is_folder(entry):
+    """`entry.is_dir()`, False for a link that loops (named as a bad file when it is read, not raised here)."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
 def _audio_names(folder):
     """Names of the WAV files (not folders) directly in `folder`."""
-    return [entry.name for entry in os.scandir(folder)
-            if entry.is_file() and entry.name.lower().endswith(AUDIO_EXTENSION) and not entry.name.startswith(".")]
+    return [entry.name for entry in os.scandir(folder) if not _is_folder(entry)
+            and entry.name.lower().endswith(AUDIO_EXTENSION) and not entry.name.startswith(".")]
 
 
 def _detect_layout(source):
-    if os.path.isfile(source):
-        return "unlabeled"
+    if not os.path.isdir(source):
+        return "unlabeled"  # one file; a FIFO or device is refused by name when it is inspected
     if any(os.path.isfile(os.path.join(source, *parts, "audioMNIST_meta.txt")) for parts in [(), ("data",)]):
         return "audiomnist"
     folder = os.path.join(source, "recordings") if os.path.isdir(os.path.join(source, "recordings")) else source
     names = _audio_names(folder)
     if names:
-        return "fsdd" if all(DIGIT_FILENAME.match(name) for name in names) else "unlabeled"
+        # Most names carry labels: a few stray files must not drop them all (they are named when loading).
+        digit_named = sum(bool(DIGIT_FILENAME.match(name)) for name in names)
+        return "fsdd" if digit_named > len(names) / 2 else "unlabeled"
     data_folder = os.path.join(source, "data") if os.path.isdir(os.path.join(source, "data")) else source
-    subfolders = [entry for entry in os.scandir(data_folder) if entry.is_dir() and not entry.name.startswith(".")]
+    subfolders = [entry for entry in os.scandir(data_folder) if _is_folder(entry) and not entry.name.startswith(".")]
     if subfolders and _is_speaker_tree(subfolders):
         return "audiomnist"
     if len(subfolders) > 1 and data_folder == source:
@@ -374,16 +389,22 @@ def _is_speaker_tree(subfolders):
 
 
 def _load_digit_names(collection, on_error):
-    files, labels, speakers, skipped = [], [], [], list(collection.skipped)
+    files, labels, speakers, unnamed = [], [], [], []
     for info in collection.files:
         match = DIGIT_FILENAME.match(os.path.basename(info.path))
         if match is None:
-            problem = "name does not follow {digit}_{speaker}_{index}.wav, so it carries no label"
-            _fail_or_skip(info.path, problem, on_error, skipped)
+            unnamed.append(info.path)
             continue
         files.append(info)
         labels.append(int(match.group(1)))
         speakers.append(match.group(2))
+    problem = "name does not follow {digit}_{speaker}_{index}.wav, so it carries no label"
+    if unnamed and on_error == "raise":
+        others = f"; so do {len(unnamed) - 1} more of the {len(collection)} files" if len(unnamed) > 1 else ""
+        raise audio.AudioFileError(unnamed[0], f"{problem}{others}. Leave such files out and keep the others' "
+                                               "labels with --skip-bad-files (on_error='skip'), or read every "
+                                               "file without labels with --layout unlabeled")
+    skipped = list(collection.skipped) + [(path, problem) for path in unnamed]
     if not files:
         raise FileNotFoundError("no labeled WAV files left after skipping")
     _log_skips(skipped[len(collection.skipped):])
@@ -401,8 +422,8 @@ def _list_audio_files(sources, on_error, allow_empty=False):
             for folder, subfolders, names in os.walk(source):
                 subfolders[:] = sorted(name for name in subfolders if not name.startswith("."))
                 candidates += [os.path.join(folder, name) for name in sorted(names) if not name.startswith(".")]
-        elif os.path.isfile(source):
-            candidates.append(source)
+        elif os.path.lexists(source):
+            candidates.append(source)  # a FIFO, device or broken link is refused (or skipped) by name below
         else:
             raise FileNotFoundError(f"{source}: no such file or folder")
     files, skipped = [], []
@@ -411,12 +432,15 @@ def _list_audio_files(sources, on_error, allow_empty=False):
         if extension in SIDECAR_EXTENSIONS and path not in sources:
             continue
         try:
+            kind = file_kind(path)
+            if kind not in ("a regular file", "missing"):  # a broken link is named by inspect_wav
+                raise audio.AudioFileError(path, f"{kind}, not a regular file")
             if extension != AUDIO_EXTENSION:
                 raise audio.AudioFileError(path, f"not a WAV file (extension {extension or 'none'}); "
                                                  "convert it to WAV or remove it from the data folder")
             files.append(audio.inspect_wav(path))
         except audio.AudioFileError as error:
-            _fail_or_skip(path, error.problem, on_error, skipped)
+            _fail_or_skip(error.path, error.problem, on_error, skipped)
     _log_skips(skipped)
     if not files and not allow_empty:
         raise FileNotFoundError(f"{', '.join(sources)}: no usable WAV files"

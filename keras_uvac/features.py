@@ -25,12 +25,19 @@ import tensorflow as tf
 # preprocessing layers do): in a tf.data graph it computes with TensorFlow, elsewhere with the backend.
 from keras.src.layers.preprocessing.data_layer import DataLayer
 
+from keras_uvac import validation
+
 LONG_CLIP_POLICIES = ("loudest", "start")
 MAGNITUDES = ("linear", "log", "power")
 # The options that came after the paper's features, as the paper has them: what a config saved before they
 # existed (or before they became the default: the root-compressed, noise-floored magnitude) meant.
 PAPER_FEATURES = {"magnitude": "linear", "noise_margin_db": None}
 DFT_FORMS = ("fft", "matrix")
+# The rates audio may be resampled to and the longest clip kept: twice the paper's 48 kHz, and windows far longer
+# than a word or a sound event, yet a batch of clips still fits in memory (128 clips of 30 s at 96 kHz: 1.5 GB).
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1_000, 96_000
+MAX_DURATION = 30.0
+NOISE_MARGIN_RANGE = (0.0, 60.0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,27 +96,33 @@ class FeatureConfig:
     power_exponent: float = 0.5
 
     def __post_init__(self):
-        for name, milliseconds in (("frame_ms", self.frame_ms), ("hop_ms", self.hop_ms),
-                                   ("duration", 1000 * self.duration)):
-            samples = milliseconds * self.sample_rate / 1000
-            if samples < 1 or abs(samples - round(samples)) > 1e-6:
-                raise ValueError(f"FeatureConfig: {name} gives {samples:g} samples at {self.sample_rate} Hz, "
-                                 "not a positive whole number")
-        if self.num_bins + 1 > self.frame_length // 2 + 1:
-            raise ValueError(
-                f"FeatureConfig: {self.num_bins} bins above 0 Hz need a {2 * self.num_bins}-sample window, but "
-                f"{self.frame_ms} ms at {self.sample_rate} Hz is {self.frame_length}; raise sample_rate")
-        if self.num_samples < self.frame_length:
-            raise ValueError("FeatureConfig: duration is shorter than one frame")
-        if self.long_clip_policy not in LONG_CLIP_POLICIES:
-            raise ValueError(f"FeatureConfig: long_clip_policy must be one of {LONG_CLIP_POLICIES}, "
-                             f"got {self.long_clip_policy!r}")
-        if self.magnitude not in MAGNITUDES:
-            raise ValueError(f"FeatureConfig: magnitude must be one of {MAGNITUDES}, got {self.magnitude!r}")
-        if not self.log_range_db > 0:
-            raise ValueError(f"FeatureConfig: log_range_db must be positive, got {self.log_range_db}")
-        if not 0 < self.power_exponent <= 1:
-            raise ValueError(f"FeatureConfig: power_exponent must be in (0, 1], got {self.power_exponent}")
+        try:
+            validation.number("sample_rate", self.sample_rate, MIN_SAMPLE_RATE, MAX_SAMPLE_RATE, whole=True)
+            validation.number("duration", self.duration, 0, MAX_DURATION, low_open=True)
+            validation.number("frame_ms", self.frame_ms, 0, 1000, low_open=True)
+            validation.number("hop_ms", self.hop_ms, 0, 1000, low_open=True)
+            validation.number("num_bins", self.num_bins, 1, 4096, whole=True)
+            validation.choice("long_clip_policy", self.long_clip_policy, LONG_CLIP_POLICIES)
+            validation.choice("magnitude", self.magnitude, MAGNITUDES)
+            validation.number("log_range_db", self.log_range_db, 0, 200, low_open=True)
+            if self.noise_margin_db is not None:
+                validation.number("noise_margin_db", self.noise_margin_db, *NOISE_MARGIN_RANGE)
+            validation.number("power_exponent", self.power_exponent, 0, 1, low_open=True)
+            for name, milliseconds in (("frame_ms", self.frame_ms), ("hop_ms", self.hop_ms),
+                                       ("duration", 1000 * self.duration)):
+                samples = milliseconds * self.sample_rate / 1000
+                if samples < 1 or abs(samples - round(samples)) > 1e-6:
+                    raise validation.InvalidValue(name, f"a whole number of samples at {self.sample_rate} Hz "
+                                                        f"(it gives {samples:g})", getattr(self, name))
+            if self.num_bins + 1 > self.frame_length // 2 + 1:
+                raise validation.InvalidValue(
+                    "sample_rate", f"at least {2000 * self.num_bins / self.frame_ms:g} Hz, so that a "
+                                   f"{self.frame_ms:g} ms window holds {self.num_bins} bins above 0 Hz",
+                    self.sample_rate)
+            if self.num_samples < self.frame_length:
+                raise validation.InvalidValue("duration", f"at least one frame ({self.frame_ms:g} ms)", self.duration)
+        except validation.InvalidValue as error:
+            raise error.named(error.name, "FeatureConfig") from None
 
     @property
     def frame_length(self):

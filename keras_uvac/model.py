@@ -7,12 +7,14 @@ picked when this module is imported.
 """
 
 import contextlib
+import dataclasses
+import inspect
 
 import keras
 import numpy as np
 from keras import ops
 
-from keras_uvac import features, layers
+from keras_uvac import features, layers, validation
 
 RECONSTRUCTION_LOSSES = ("sse", "mse", "bce")
 # Encoder sizes (`UVAC` arguments). Only the encoder and the prior are exported, so the compact ones keep the
@@ -25,6 +27,89 @@ ARCHITECTURES = {
              "gru_units": ()},
 }
 LOSS_TERMS = ("loss", "reconstruction", "kl", "consistency", "speaker")
+
+
+def _whole_numbers(name, values, low, empty=False):
+    if not isinstance(values, (list, tuple)) or (not values and not empty):
+        raise validation.InvalidValue(name, f"a{'' if empty else ' non-empty'} list of whole numbers", values)
+    for value in values:
+        try:
+            validation.number(name, value, low, 65536, whole=True)
+        except validation.InvalidValue:
+            raise validation.InvalidValue(name, f"a list of whole numbers in [{low}, 65536]", values) from None
+
+
+def _object(name, value, of):
+    if not isinstance(value, dict):
+        raise validation.InvalidValue(name, f"an object of {of}, or null", value)
+
+
+def _optional(check):
+    return lambda name, value: value is None or check(name, value)
+
+
+_ARGUMENT_CHECKS = {
+    "num_clusters": lambda name, value: validation.number(name, value, 1, 1000, whole=True),
+    "latent_dim": lambda name, value: validation.number(name, value, 1, 1024, whole=True),
+    "encoder_channels": lambda name, value: _whole_numbers(name, value, 1),
+    "gru_units": lambda name, value: _whole_numbers(name, value, 1, empty=True),
+    "encoder_kernel_size": lambda name, value: validation.number(name, value, 1, 64, whole=True),
+    "encoder_padding": lambda name, value: validation.choice(name, value, ("paper", "same")),
+    "decoder_channels": lambda name, value: _whole_numbers(name, value, 1),
+    "num_bins": _optional(lambda name, value: validation.number(name, value, 1, whole=True)),
+    "num_frames": _optional(lambda name, value: validation.number(name, value, 1, whole=True)),
+    "reconstruction_loss": lambda name, value: validation.choice(name, value, RECONSTRUCTION_LOSSES),
+    "prior_initialization": lambda name, value: validation.choice(name, value, ("paper", "zeros")),
+    "min_log_variance": lambda name, value: validation.number(name, value, -50, 50),
+    "learn_mixture_weights": validation.flag,
+    "tied_prior_variances": validation.flag,
+    "consistency_weight": lambda name, value: validation.number(name, value, 0),
+    "speaker_weight": lambda name, value: validation.number(name, value, 0),
+    "cross_speaker_weight": lambda name, value: validation.number(name, value, 0),
+    "augmentation": _optional(lambda name, value: _object(name, value, "SpectrogramAugment arguments")),
+    "unroll": validation.flag,
+    "seed": _optional(lambda name, value: validation.number(name, value, 0, whole=True)),
+}
+
+
+def check_model_arguments(arguments, owner="UVAC"):
+    """Checks `UVAC` arguments (names, types and ranges) before a model is built.
+
+    Args:
+        arguments: a dict of `UVAC` constructor arguments (e.g. a recipe's `model` with overrides).
+        owner: what the message names them by (`"UVAC"`, `"--model-config"`).
+
+    Raises:
+        ValueError: a name that `UVAC` does not take, or a value of the wrong type or outside its range;
+            the message names the argument and what it may be.
+
+    Example:
+    >>> check_model_arguments({"num_clusters": 5, "latent_dim": 16})
+    >>> check_model_arguments({"latent_dim": -1})
+    Traceback (most recent call last):
+    ...
+    keras_uvac.validation.InvalidValue: UVAC: latent_dim must be a whole number in [1, 1024], got -1
+    """
+    known = [name for name in inspect.signature(UVAC.__init__).parameters if name not in ("self", "kwargs")]
+    unknown = sorted(set(arguments) - set(known))
+    if unknown:
+        raise ValueError(f"{owner}: not a UVAC argument: {', '.join(unknown)} (the arguments: {', '.join(known)})")
+    try:
+        for name, value in arguments.items():
+            if name in _ARGUMENT_CHECKS:
+                _ARGUMENT_CHECKS[name](name, value)
+    except validation.InvalidValue as error:
+        raise error.named(error.name, owner) from None
+    feature_config = arguments.get("feature_config")
+    if isinstance(feature_config, dict):
+        fields = [field.name for field in dataclasses.fields(features.FeatureConfig)]
+        unknown = sorted(set(feature_config) - set(fields))
+        if unknown:
+            raise ValueError(f"{owner}: feature_config: not a FeatureConfig field: {', '.join(unknown)} (the "
+                             f"fields: {', '.join(fields)})")
+        features.FeatureConfig.from_config(feature_config)
+    elif feature_config is not None and not isinstance(feature_config, features.FeatureConfig):
+        raise validation.InvalidValue("feature_config", "a FeatureConfig or its config dict", feature_config, owner)
 
 
 def _inputs_of(data):
@@ -94,10 +179,9 @@ class UVAC(keras.Model):
                  learn_mixture_weights=True, tied_prior_variances=False,
                  consistency_weight=0.0, speaker_weight=0.0, cross_speaker_weight=0.0, augmentation=None,
                  unroll=False, feature_config=None, seed=None, **kwargs):
+        check_model_arguments({name: value for name, value in locals().items()
+                               if name not in ("self", "kwargs", "__class__")})
         super().__init__(**kwargs)
-        if reconstruction_loss not in RECONSTRUCTION_LOSSES:
-            raise ValueError(f"UVAC: reconstruction_loss must be one of {RECONSTRUCTION_LOSSES}, "
-                             f"got {reconstruction_loss!r}")
         self.num_clusters = num_clusters
         self.latent_dim = latent_dim
         self.encoder_channels = tuple(encoder_channels)

@@ -9,6 +9,7 @@ the dataset directly either way. With `on_device=True` the batches hold the
 waveforms instead, and the model computes the same features on its device.
 """
 
+import contextlib
 import math
 
 import keras
@@ -19,6 +20,38 @@ from keras_uvac import audio
 from keras_uvac import features as features_lib
 
 FEATURE_BATCH = 128
+
+
+@contextlib.contextmanager
+def files_named_on_failure(*collections, hint=""):
+    """Turns a failed read of a file that changed or vanished since it was inspected into an error naming it.
+
+    TensorFlow's own error for a deleted file comes from deep in a graph, and a
+    truncated one fails the length check of `audio.decode_samples`; either way
+    the files of `collections` are looked at again and the first that changed
+    is named.
+
+    Args:
+        *collections: the `datasets.AudioCollection`s being read (None is skipped).
+        hint: words added to the message (e.g. how to resume).
+
+    Raises:
+        audio.AudioFileError: a file changed or disappeared; other errors pass unchanged.
+
+    Example:
+    >>> with files_named_on_failure(collection):  # doctest: +SKIP
+    ...     extract_features(collection)
+    """
+    try:
+        yield
+    except tf.errors.OpError:
+        changed = [(info.path, problem) for collection in collections if collection is not None
+                   for info in collection.files if (problem := info.changed())]
+        if not changed:
+            raise
+        path, problem = changed[0]
+        more = f"; {len(changed) - 1} other file(s) changed too" if len(changed) > 1 else ""
+        raise audio.AudioFileError(path, f"{problem}{more}{hint}") from None
 
 
 def _file_table(collection, config):
@@ -271,9 +304,10 @@ def extract_features(collection, config=None, batch_size=FEATURE_BATCH, progress
     dataset = feature_dataset(collection, config, batch_size=batch_size, with_labels=False)
     bar = keras.utils.Progbar(len(collection), unit_name="clip") if progress else None
     spectrograms, masks = [], []
-    for batch in dataset.as_numpy_iterator():
-        spectrograms.append(batch["spectrogram"])
-        masks.append(batch["activity_mask"])
-        if bar is not None:
-            bar.add(len(batch["activity_mask"]))
+    with files_named_on_failure(collection):
+        for batch in dataset.as_numpy_iterator():
+            spectrograms.append(batch["spectrogram"])
+            masks.append(batch["activity_mask"])
+            if bar is not None:
+                bar.add(len(batch["activity_mask"]))
     return {"spectrogram": np.concatenate(spectrograms), "activity_mask": np.concatenate(masks)}

@@ -14,6 +14,8 @@ import shutil
 import tempfile
 import zipfile
 
+from keras_uvac.validation import file_kind, regular_file
+
 PRESETS = {
     "uvac_fsdd": "UVAC, default recipe with speaker ids, trained on the bundled FSDD (seed 0)",
     "uvac_fsdd_small": "the small encoder (keras_uvac.model.ARCHITECTURES) distilled from uvac_fsdd: int8 about "
@@ -21,6 +23,8 @@ PRESETS = {
     "uvac_fsdd_tiny": "the tiny time-pooled encoder distilled from uvac_fsdd: int8 about 32 KB, 30 KB arena",
 }
 MODEL_FILE, CARD_FILE = "model.keras", "card.json"
+# A model's config.json is about 1 KB and its card a few KB (a long training's history included).
+MAX_CONFIG_BYTES, MAX_CARD_BYTES = 1_000_000, 50_000_000
 
 
 def shipped_preset_folder():
@@ -50,8 +54,11 @@ def preset_files(preset):
     else:
         raise FileNotFoundError(f"{preset}: not a preset name ({', '.join(sorted(PRESETS))}), a preset folder or a "
                                 ".keras file")
-    if not os.path.exists(model_file):
+    kind = file_kind(model_file)
+    if kind == "missing":
         raise FileNotFoundError(f"{model_file}: no such model file")
+    if kind != "a regular file":
+        raise ValueError(f"{model_file}: {kind}, not a model file")
     return model_file, card_file if os.path.isfile(card_file) else None
 
 
@@ -81,6 +88,13 @@ def load_preset(preset, cls=None):
     if not zipfile.is_zipfile(model_file):
         raise ValueError(f"{model_file}: not a Keras model archive (a .keras file is a zip); it may be truncated or "
                          "of another format")
+    with zipfile.ZipFile(model_file) as archive:
+        # Keras reads config.json whole and parses it; a huge one would take gigabytes before any check.
+        sizes = {info.filename: info.file_size for info in archive.infolist()}
+    for name in ("config.json", "metadata.json"):
+        if sizes.get(name, 0) > MAX_CONFIG_BYTES:
+            raise ValueError(f"{model_file}: its {name} is {sizes[name]:,} bytes; a keras_uvac model's is a few KB "
+                             f"(at most {MAX_CONFIG_BYTES:,} read)")
     try:
         model = keras.saving.load_model(model_file, safe_mode=True)
     except Exception as error:  # Keras raises many types for a bad archive; all mean the same to the user.
@@ -88,12 +102,37 @@ def load_preset(preset, cls=None):
         raise ValueError(f"{model_file}: cannot be loaded as a keras_uvac model ({reason})") from error
     if not isinstance(model, cls):
         raise ValueError(f"{model_file}: holds a {type(model).__name__} model, not a keras_uvac {cls.__name__} model")
-    card = None
-    if card_file is not None:
-        with open(card_file) as handle:
-            card = json.load(handle)
-    model.card = card
+    model.card = None if card_file is None else read_card(card_file)
     return model
+
+
+def read_card(card_file):
+    """A model card (JSON) read with a size cap, its problems named with the file.
+
+    Args:
+        card_file: the card's path.
+
+    Returns:
+        The card as a dict.
+
+    Raises:
+        ValueError: the card is too large, not JSON, or not a JSON object.
+
+    Example:
+    >>> read_card(preset_files("uvac_fsdd")[1])["recipe"]["name"]
+    'default'
+    """
+    size = regular_file(card_file)
+    if size > MAX_CARD_BYTES:
+        raise ValueError(f"{card_file}: a model card of {size:,} bytes; cards are read up to {MAX_CARD_BYTES:,}")
+    try:
+        with open(card_file, "rb") as handle:
+            card = json.loads(handle.read())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{card_file}: the model card is not valid JSON ({error}); repair or delete it") from None
+    if not isinstance(card, dict):
+        raise ValueError(f"{card_file}: the model card is not a JSON object")
+    return card
 
 
 def save_preset(model, folder, card=None):

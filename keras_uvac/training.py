@@ -81,10 +81,10 @@ import keras
 import numpy as np
 from sklearn import mixture as sk_mixture
 
-from keras_uvac import consensus, distribution, metrics, pipeline
+from keras_uvac import consensus, distribution, metrics, pipeline, validation
 from keras_uvac.atomic import atomic_path, write_json
 from keras_uvac.features import FeatureConfig
-from keras_uvac.model import UVAC
+from keras_uvac.model import UVAC, check_model_arguments
 
 
 @dataclasses.dataclass(frozen=True)
@@ -161,6 +161,22 @@ class Recipe:
     model: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
+        try:
+            for name in ("epochs", "batch_size", "restarts", "runs", "pseudo_speakers"):
+                validation.number(name, getattr(self, name), 1, whole=True)
+            for name in ("pretrain_epochs", "kl_warmup_epochs", "clips_per_speaker", "speaker_runs_from",
+                         "consensus_epochs"):
+                validation.number(name, getattr(self, name), 0, whole=True)
+            for name in ("learning_rate", "final_learning_rate"):
+                validation.number(name, getattr(self, name), 0, 10, low_open=True)
+            for name in ("kl_weight", "cluster_weight", "initial_posterior_variance"):
+                validation.number(name, getattr(self, name), 0)
+            for name in ("gmm_initialization", "balanced_clusters"):
+                validation.flag(name, getattr(self, name))
+            if not isinstance(self.model, dict):
+                raise validation.InvalidValue("model", "an object of UVAC arguments", self.model)
+        except validation.InvalidValue as error:
+            raise error.named(error.name, "Recipe") from None
         if self.restarts > 1 and self.runs > 1:
             raise ValueError(f"a recipe trains restarts ({self.restarts}) or a consensus of runs ({self.runs}), "
                              "not both")
@@ -360,6 +376,9 @@ def save_checkpoint(model, history, run_directory):
                  *[keras.ops.convert_to_numpy(variable) for variable in _seed_states(model)])
         write_json(os.path.join(temporary, "history.json"), history)
         os.replace(temporary, final)
+    except OSError as error:
+        # A full disk names the checkpoint, not its temporary folder; the previous checkpoint is still there.
+        raise OSError(error.errno, error.strerror or str(error), final) from error
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
     for name in os.listdir(folder):
@@ -510,24 +529,30 @@ def train(train_collection, out_path, recipe="default", validation_collection=No
         TrainingError: a NaN loss (the last good checkpoint is kept), an
             earlier run's checkpoint exists and `resume` is False, or another
             training is writing the same run.
-        ValueError: too few clips, or a recipe without epochs.
+        ValueError: too few clips, an out_path that cannot take a `.keras`
+            file, or a model argument of the wrong type or range (all before
+            any work).
+        audio.AudioFileError: a file changed or disappeared while it was
+            read (the last checkpoint is kept).
 
     Example:
     >>> splits = load_audio().split(seed=0)  # doctest: +SKIP
     >>> model, history = train(splits["train"], "uvac.keras", RECIPES["default"].with_epochs(40))  # doctest: +SKIP
     """
     recipe = RECIPES[recipe] if isinstance(recipe, str) else recipe
-    if recipe.epochs < 1:
-        raise ValueError(f"training needs at least one epoch, got {recipe.epochs}")
+    validation.output_file(out_path, "out_path", (".keras",))
     num_clusters = {**recipe.model, **model_overrides}.get("num_clusters", 10)
     if len(train_collection) < num_clusters:
         raise ValueError(f"{num_clusters} clusters need at least {num_clusters} training clips; got "
                          f"{len(train_collection)}")
+    check_model_arguments({**recipe.model, **model_overrides})
     speakers = speaker_source(train_collection, speakers)
     feature_config = feature_config or FeatureConfig()
     run_directory = os.fspath(out_path) + ".run"
     os.makedirs(run_directory, exist_ok=True)
-    with distribution.Replicas(distribute) as replicas:
+    collections = (train_collection, validation_collection, test_collection)
+    hint = f"; the checkpoints in {run_directory} are kept: restore the file and resume (--resume)"
+    with pipeline.files_named_on_failure(*collections, hint=hint), distribution.Replicas(distribute) as replicas:
         # Workers other than the chief neither write nor lock; they read the chief's checkpoint to resume.
         lock = run_lock(run_directory) if replicas.is_chief else contextlib.nullcontext()
         with lock:

@@ -93,14 +93,17 @@ def test_cli_feature_defaults_are_the_feature_configs():
 
 
 @pytest.mark.parametrize("kwargs,problem", [
-    ({"sample_rate": 8000}, "raise sample_rate"),
-    ({"sample_rate": 16001}, "not a positive whole number"),
+    ({"sample_rate": 8000}, r"sample_rate must be at least 12800 Hz"),
+    ({"sample_rate": 16001}, r"frame_ms must be a whole number of samples at 16001 Hz"),
+    ({"sample_rate": 16000.0}, r"sample_rate must be a whole number in \[1000, 96000\], got 16000.0"),
     ({"long_clip_policy": "middle"}, "long_clip_policy"),
-    ({"duration": 0.01}, "shorter than one frame"),
+    ({"duration": 0.01}, r"duration must be at least one frame \(20 ms\)"),
+    ({"duration": float("inf")}, r"duration must be a finite number in \(0, 30\], got inf"),
     ({"magnitude": "mel"}, "magnitude must be one of"),
-    ({"log_range_db": 0.0}, "log_range_db must be positive"),
-    ({"magnitude": "power", "power_exponent": 0.0}, "power_exponent must be in"),
-    ({"magnitude": "power", "power_exponent": 1.5}, "power_exponent must be in"),
+    ({"log_range_db": 0.0}, r"log_range_db must be a finite number in \(0, 200\]"),
+    ({"noise_margin_db": float("nan")}, r"noise_margin_db must be a finite number in \[0, 60\], got nan"),
+    ({"magnitude": "power", "power_exponent": 0.0}, r"power_exponent must be a finite number in \(0, 1\]"),
+    ({"magnitude": "power", "power_exponent": 1.5}, r"power_exponent must be a finite number in \(0, 1\]"),
 ])
 def test_invalid_configs_are_refused(kwargs, problem):
     with pytest.raises(ValueError, match=problem):
