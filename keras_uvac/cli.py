@@ -45,19 +45,20 @@ def _add_data_arguments(parser, positional=False, sample_rate=True):
                         help="skip unreadable or unsupported files with a counted warning instead of stopping")
     if sample_rate:
         parser.add_argument("--sample-rate", type=int, default=16000,
-                            help="rate audio is resampled to before the STFT (default 16000; 48000 is the paper's)")
+                            help="rate audio is resampled to before the STFT, 12800-96000 (default 16000; 48000 is the "
+                                 "paper's)")
         parser.add_argument("--duration", type=float, default=1.0,
-                            help="seconds per clip: shorter ones are padded, longer ones cut to their loudest part "
-                                 "(default 1.0; the model's input grows with it)")
+                            help="seconds per clip, at most 30: shorter ones are padded, longer ones cut to their "
+                                 "loudest part (default 1.0; the model's input grows with it)")
         parser.add_argument("--magnitude", default="power", choices=("linear", "log", "power"),
                             help="STFT magnitude raised to --power-exponent (the default), as it is (the paper's), "
                                  "or in dB below each clip's peak")
         parser.add_argument("--log-range-db", type=float, default=80.0,
                             help="with --magnitude log, the dynamic range kept below each clip's peak (default 80)")
         parser.add_argument("--noise-margin-db", type=parse_noise_margin, default=6.0,
-                            help="drop what is less than this many dB above each clip's noise level (its quietest "
-                                 "frame): the log range ends there, a linear or power magnitude has it subtracted "
-                                 "(default 6; 'none' keeps the magnitude as it is, as the paper does)")
+                            help="drop what is less than this many dB (0-60) above each clip's noise level (its "
+                                 "quietest frame): the log range ends there, a linear or power magnitude has it "
+                                 "subtracted (default 6; 'none' keeps the magnitude as it is, as the paper does)")
         parser.add_argument("--power-exponent", type=float, default=0.5,
                             help="with --magnitude power, the exponent (default 0.5: the square root)")
 
@@ -522,7 +523,8 @@ def build_parser():
     cluster = commands.add_parser("cluster", help="the cluster and its probability for each file")
     cluster.add_argument("--model", default=SHIPPED_MODEL, help=MODEL_HELP)
     _add_data_arguments(cluster, positional=True, sample_rate=False)
-    cluster.add_argument("--csv", help="write path, cluster, probability rows to this CSV file")
+    cluster.add_argument("--csv", help="write path, cluster, probability rows to this CSV file ('-': standard "
+                                       "output, every other line then going to standard error)")
     cluster.set_defaults(run=run_cluster)
 
     demo = commands.add_parser("demo", help="the shipped model on the bundled FSDD test split")

@@ -76,6 +76,11 @@ def _file_table(collection, config):
     }
 
 
+def _resampling_bytes(table):
+    """Memory that resampling takes per clip of a batch: its padded float32 window, and the convolution's copy."""
+    return (table["window"] + 2 * table["margin"]) * 4 * 2
+
+
 def _source_window(waveform, file, config):
     """The stretch of a decoded clip, at its own rate, that resamples to the kept `config.duration`.
 
@@ -152,6 +157,15 @@ def waveform_batches(collection, config, batch_size=FEATURE_BATCH, shuffle=False
     TensorShape([128, 16000])
     """
     table = _file_table(collection, config)
+    per_clip = _resampling_bytes(table)
+    if len(collection) and per_clip.max() * batch_size > audio.MAX_DECODING_BYTES:
+        largest = int(np.argmax(per_clip))
+        raise audio.AudioFileError(
+            table["path"][largest],
+            f"a batch of {batch_size} of its {config.duration:g} s windows at {collection.files[largest].sample_rate} "
+            f"Hz takes about {per_clip[largest] * batch_size / 2**20:,.0f} MB to resample, above the "
+            f"{audio.MAX_DECODING_BYTES / 2**20:,.0f} MB allowed; resample the files to a lower rate first, or use "
+            "a shorter duration or batch")
     offsets = table["margin"] * table["up"] // table["down"]
     rates = sorted(set(zip(table["up"].tolist(), table["down"].tolist(), offsets.tolist())))
     columns = {name: np.asarray(values) for name, values in (columns or {}).items()}
@@ -301,6 +315,11 @@ def extract_features(collection, config=None, batch_size=FEATURE_BATCH, progress
     >>> arrays["spectrogram"].shape  # doctest: +SKIP
     (3000, 128, 99)
     """
+    config = config or features_lib.FeatureConfig()
+    if len(collection):
+        # Batches only set the speed here: long windows at high rates go in smaller ones.
+        largest = int(_resampling_bytes(_file_table(collection, config)).max())
+        batch_size = max(1, min(batch_size, audio.MAX_DECODING_BYTES // largest))
     dataset = feature_dataset(collection, config, batch_size=batch_size, with_labels=False)
     bar = keras.utils.Progbar(len(collection), unit_name="clip") if progress else None
     spectrograms, masks = [], []

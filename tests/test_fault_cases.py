@@ -320,3 +320,14 @@ def test_huge_but_valid_headers_are_refused_within_2_gb(tmp_path, good):
     assert "huge.wav: decoding it takes about 10,442 MB" in result.stderr
     assert "--sample-rate must be a whole number in [1000, 96000]" in result.stderr
     assert report["peak_bytes"] < 2 * 2**30
+
+
+def test_batches_too_large_to_resample_are_refused_and_features_take_smaller_ones(tmp_path):
+    from keras_uvac import features, pipeline
+
+    collection = datasets.load_audio([write_wav(tmp_path / "long.wav", tone(31, 48000), 48000)])
+    config = features.FeatureConfig(duration=30.0)
+    with pytest.raises(audio.AudioFileError, match=r"long.wav: a batch of 128 of its 30 s windows at 48000 Hz"):
+        pipeline.waveform_batches(collection, config, batch_size=128)
+    spectrogram = pipeline.extract_features(collection, config, progress=False)["spectrogram"]
+    assert spectrogram.shape == (1, 128, 2999) and np.isfinite(spectrogram).all()
