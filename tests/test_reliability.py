@@ -192,7 +192,7 @@ def test_a_bad_recipe_config_is_refused_before_any_work(tmp_path, recipe_config,
 
 def test_train_refuses_zero_epochs_and_too_few_clips_in_python(small_fsdd, tmp_path):
     collection = datasets.load_audio(small_fsdd)
-    with pytest.raises(ValueError, match="at least one epoch"):
+    with pytest.raises(ValueError, match="Recipe: epochs must be a whole number of at least 1, got 0"):
         training.train(collection, tmp_path / "m.keras", dataclasses.replace(RECIPE, epochs=0), **TINY)
     with pytest.raises(ValueError, match="3 clusters need at least 3 training clips; got 2"):
         training.train(collection.subset([0, 1]), tmp_path / "m.keras", RECIPE, **TINY)
