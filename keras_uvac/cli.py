@@ -35,7 +35,7 @@ EXPORT_FORMATS = ("tflite-int8", "tflite", "onnx", "tflite-audio")
 def _add_data_arguments(parser, positional=False, sample_rate=True):
     if positional:
         parser.add_argument("data", nargs="*", metavar="FILES_OR_DIRS",
-                            help="WAV files or folders (default: the bundled FSDD)")
+                            help="audio files (WAV, FLAC, OGG, Opus, MP3, AIFF) or folders (default: the bundled FSDD)")
     else:
         parser.add_argument("--data", help="dataset folder (default: the bundled FSDD)")
     parser.add_argument("--layout", default="auto",

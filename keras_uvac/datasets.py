@@ -3,13 +3,14 @@
 Layouts read by path:
 
 - the bundled Free Spoken Digit Dataset (the default) or any folder of files
-  named `{digit}_{speaker}_{index}.wav`;
+  named `{digit}_{speaker}_{index}.wav` (or any other audio extension);
 - AudioMNIST: `data/<speaker>/<digit>_<speaker>_<index>.wav` with
   `audioMNIST_meta.txt`;
 - one folder per class;
 - plain unlabeled folders or file lists (clustering needs no labels).
 
-Every WAV file is inspected (`audio.inspect_wav`) as it is collected, so a bad
+Every audio file (WAV, FLAC, OGG/Vorbis, Opus, MP3, AIFF) is inspected
+(`audio.inspect_audio`) as it is collected, so a bad
 file is named before training starts. With `on_error="skip"` bad files are left
 out, logged, and counted in `AudioCollection.skipped`.
 """
@@ -27,8 +28,8 @@ from keras_uvac.validation import file_kind
 
 logger = logging.getLogger(__name__)
 
-DIGIT_FILENAME = re.compile(r"^(\d)_([^_]+)_(\d+)\.wav$", re.IGNORECASE)
-AUDIO_EXTENSION = ".wav"
+DIGIT_FILENAME = re.compile(r"^(\d)_([^_]+)_(\d+)\.(" + "|".join(ext[1:] for ext in audio.AUDIO_EXTENSIONS)
+                            + r")$", re.IGNORECASE)
 # Beside audio, data folders hold documentation and metadata; those are not data.
 SIDECAR_EXTENSIONS = {".txt", ".md", ".rst", ".json", ".csv", ".tsv", ".yaml", ".yml", ".pdf", ".html"}
 LAYOUTS = ("auto", "fsdd", "audiomnist", "class_folders", "unlabeled")
@@ -271,7 +272,7 @@ def load_class_folders(root, on_error="raise"):
     for folder in class_folders:
         part = _list_audio_files([folder.path], on_error, allow_empty=True)
         if not part.files:
-            logger.warning("%s: an empty class folder (no usable WAV files); it is not a class", folder.path)
+            logger.warning("%s: an empty class folder (no usable audio files); it is not a class", folder.path)
             skipped += part.skipped
             continue
         files += part.files
@@ -279,12 +280,12 @@ def load_class_folders(root, on_error="raise"):
         class_names.append(folder.name)
         skipped += part.skipped
     if not files:
-        raise FileNotFoundError(f"{root}: no WAV files in its class folders")
+        raise FileNotFoundError(f"{root}: no audio files in its class folders")
     return AudioCollection(files=files, labels=np.asarray(labels), class_names=class_names, skipped=skipped)
 
 
 def load_unlabeled(sources, on_error="raise"):
-    """Loads WAV files and folders (searched recursively) without labels.
+    """Loads audio files and folders (searched recursively) without labels.
 
     Args:
         sources: a path or a list of file and folder paths.
@@ -347,9 +348,9 @@ def _is_folder(entry):
 
 
 def _audio_names(folder):
-    """Names of the WAV files (not folders) directly in `folder`."""
+    """Names of the audio files (not folders) directly in `folder`."""
     return [entry.name for entry in os.scandir(folder) if not _is_folder(entry)
-            and entry.name.lower().endswith(AUDIO_EXTENSION) and not entry.name.startswith(".")]
+            and entry.name.lower().endswith(audio.AUDIO_EXTENSIONS) and not entry.name.startswith(".")]
 
 
 def _detect_layout(source):
@@ -406,14 +407,14 @@ def _load_digit_names(collection, on_error):
                                                "file without labels with --layout unlabeled")
     skipped = list(collection.skipped) + [(path, problem) for path in unnamed]
     if not files:
-        raise FileNotFoundError("no labeled WAV files left after skipping")
+        raise FileNotFoundError("no labeled audio files left after skipping")
     _log_skips(skipped[len(collection.skipped):])
     return AudioCollection(files=files, labels=np.asarray(labels), class_names=[str(d) for d in range(10)],
                            speakers=speakers, skipped=skipped)
 
 
 def _list_audio_files(sources, on_error, allow_empty=False):
-    """Inspects every WAV file under `sources`; sorted, so order is reproducible."""
+    """Inspects every audio file under `sources`; sorted, so order is reproducible."""
     if on_error not in ("raise", "skip"):
         raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
     candidates = []
@@ -433,17 +434,14 @@ def _list_audio_files(sources, on_error, allow_empty=False):
             continue
         try:
             kind = file_kind(path)
-            if kind not in ("a regular file", "missing"):  # a broken link is named by inspect_wav
+            if kind not in ("a regular file", "missing"):  # a broken link is named by inspect_audio
                 raise audio.AudioFileError(path, f"{kind}, not a regular file")
-            if extension != AUDIO_EXTENSION:
-                raise audio.AudioFileError(path, f"not a WAV file (extension {extension or 'none'}); "
-                                                 "convert it to WAV or remove it from the data folder")
-            files.append(audio.inspect_wav(path))
+            files.append(audio.inspect_audio(path))
         except audio.AudioFileError as error:
             _fail_or_skip(error.path, error.problem, on_error, skipped)
     _log_skips(skipped)
     if not files and not allow_empty:
-        raise FileNotFoundError(f"{', '.join(sources)}: no usable WAV files"
+        raise FileNotFoundError(f"{', '.join(sources)}: no usable audio files"
                                 + (f" ({len(skipped)} skipped)" if skipped else ""))
     return AudioCollection(files=files, skipped=skipped)
 

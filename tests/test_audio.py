@@ -91,3 +91,55 @@ def test_float_file_with_nan_is_refused(tmp_path):
 def test_missing_file_is_reported_by_name(tmp_path):
     with pytest.raises(audio.AudioFileError, match="missing.wav: cannot be read"):
         audio.inspect_wav(tmp_path / "missing.wav")
+
+
+def write_encoded(path, samples, sample_rate, **options):
+    import soundfile
+
+    soundfile.write(path, np.asarray(samples, np.float32), sample_rate, **options)
+    return str(path)
+
+
+@pytest.mark.parametrize(("name", "options", "tolerance"), [
+    ("a.flac", {}, 1e-4), ("a.aiff", {}, 1e-4), ("a.ogg", {"subtype": "VORBIS"}, None),
+    ("a.opus", {"format": "OGG", "subtype": "OPUS"}, None), ("a.mp3", {}, None)])
+def test_other_formats_are_inspected_and_decoded_by_libsndfile(tmp_path, name, options, tolerance):
+    rate = 48000 if name.endswith(".opus") else 16000
+    samples = 0.5 * np.sin(2 * np.pi * 440 * np.arange(rate // 2) / rate)
+    info = audio.inspect_audio(write_encoded(tmp_path / name, samples, rate, **options))
+    assert (info.encoding, info.channels, info.sample_rate) == ("encoded", 1, rate)
+    decoded = decode(info)
+    assert len(decoded) == info.num_frames and np.isfinite(decoded).all()
+    if tolerance:  # lossless: the samples themselves
+        np.testing.assert_allclose(decoded, samples, atol=tolerance)
+    else:  # lossy: the same tone, give or take the codec's delay
+        spectrum = np.abs(np.fft.rfft(decoded[len(decoded) // 4:3 * len(decoded) // 4]))
+        assert abs(np.argmax(spectrum) * rate / (2 * (len(spectrum) - 1)) - 440) < 10
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "wav_named_flac", "empty"])
+def test_damaged_encoded_files_are_refused_by_name(tmp_path, damage):
+    path = tmp_path / ("a.mp3" if damage != "wav_named_flac" else "a.flac")
+    if damage == "wav_named_flac":
+        write_wav(path, np.zeros(100), 16000)
+        expected = "holds WAV audio, not FLAC"
+    elif damage == "empty":
+        path.write_bytes(b"")
+        expected = "empty file"
+    elif damage == "garbage":
+        path.write_bytes(bytes(np.random.default_rng(0).integers(0, 256, 4000, dtype=np.uint8)))
+        expected = "not a readable MP3 file|corrupt MP3 stream|no audio samples"
+    else:
+        flac = write_encoded(tmp_path / "b.flac", np.sin(np.arange(16000) / 5) / 2, 16000)
+        path = tmp_path / "a.flac"
+        path.write_bytes(open(flac, "rb").read()[:3000])
+        expected = "corrupt FLAC stream|not a readable FLAC file"
+    with pytest.raises(audio.AudioFileError, match=rf"a\.(mp3|flac): ({expected})"):
+        audio.inspect_audio(path)
+
+
+def test_unsupported_extensions_name_the_supported_ones(tmp_path):
+    (tmp_path / "a.m4a").write_bytes(b"....")
+    with pytest.raises(audio.AudioFileError, match=r"a.m4a: not a supported audio file \(extension .m4a\); "
+                                                   r"supported: .wav, .wave, .flac"):
+        audio.inspect_audio(tmp_path / "a.m4a")

@@ -1,4 +1,6 @@
 import json
+import os
+import shutil
 
 import numpy as np
 from conftest import tone, write_wav
@@ -99,3 +101,56 @@ def test_atomic_writes_get_ordinary_permissions(tmp_path):
     os.umask(umask)
     assert stat.S_IMODE(os.stat(tmp_path / "out.txt").st_mode) == 0o666 & ~umask
     assert os.listdir(tmp_path) == ["out.txt"]
+
+
+def _clusters(csv_path):
+    import csv
+
+    with open(csv_path) as handle:
+        return {os.path.splitext(os.path.basename(row["path"]))[0]: int(row["cluster"])
+                for row in csv.DictReader(handle)}
+
+
+def test_flac_gives_the_clusters_of_the_wavs_and_mp3_at_128_kbits_nearly_all(tmp_path, capsys):
+    import scipy.signal
+    import soundfile
+
+    from keras_uvac import datasets
+
+    test = datasets.load_audio().split(seed=0)["test"]
+    for folder in ("wav", "flac", "mp3"):
+        (tmp_path / folder).mkdir()
+    for path in test.paths:
+        name = os.path.splitext(os.path.basename(path))[0]
+        shutil.copy(path, tmp_path / "wav")
+        samples, rate = soundfile.read(path, dtype="int16")
+        soundfile.write(tmp_path / "flac" / f"{name}.flac", samples, rate)
+        # MPEG-1 layer III, whose 128 kbit/s needs 32 kHz or more: the 8 kHz clips are upsampled first.
+        upsampled = scipy.signal.resample_poly(samples / 32768.0, 4, 1).astype(np.float32)
+        soundfile.write(tmp_path / "mp3" / f"{name}.mp3", upsampled, 4 * rate, format="MP3",
+                        bitrate_mode="CONSTANT", compression_level=(320 - 128) / (320 - 32))
+    clusters = {}
+    for folder in ("wav", "flac", "mp3"):
+        assert cli.main(["-q", "cluster", str(tmp_path / folder), "--csv", str(tmp_path / f"{folder}.csv")]) == 0
+        clusters[folder] = _clusters(tmp_path / f"{folder}.csv")
+    assert "read 300 files as fsdd: 10 classes" in capsys.readouterr().out
+    assert len(clusters["wav"]) == 300 and clusters["flac"] == clusters["wav"]
+    same = np.mean([clusters["mp3"][name] == cluster for name, cluster in clusters["wav"].items()])
+    assert same >= 0.95, same
+
+
+def test_a_folder_of_mp3_files_trains(tmp_path, capsys):
+    import soundfile
+
+    from keras_uvac import datasets
+
+    for path in datasets.load_audio().paths[::50]:
+        samples, rate = soundfile.read(path, dtype="float32")
+        soundfile.write(tmp_path / os.path.basename(path).replace(".wav", ".mp3"), samples, rate)
+    out = tmp_path / "m.keras"
+    model_config = {"encoder_channels": [4, 8], "gru_units": [8], "decoder_channels": [8, 4], "num_clusters": 3,
+                    "latent_dim": 4}
+    assert cli.main(["-q", "train", "--data", str(tmp_path), "--out", str(out), "--epochs", "2", "--runs", "1",
+                     "--model-config", json.dumps(model_config)]) == 0
+    assert "read 60 files as fsdd: 10 classes, 6 speakers" in capsys.readouterr().out
+    assert out.exists() and json.loads(open(f"{out}.card.json").read())["test_metrics"]

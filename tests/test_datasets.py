@@ -91,7 +91,7 @@ def test_bad_files_raise_by_name_or_are_skipped_and_counted(tmp_path, caplog):
 
 def test_empty_folder_and_missing_path_are_clear_errors(tmp_path):
     (tmp_path / "empty").mkdir()
-    with pytest.raises(FileNotFoundError, match="no usable WAV files"):
+    with pytest.raises(FileNotFoundError, match="no usable audio files"):
         datasets.load_audio(tmp_path / "empty")
     with pytest.raises(FileNotFoundError, match="no such file or folder"):
         datasets.load_audio(tmp_path / "nowhere")

@@ -69,3 +69,43 @@ def test_mutated_wav_files_are_refused_or_give_finite_normalised_features(tmp_pa
     finite = np.isfinite(spectrogram).all(axis=(1, 2))
     assert finite.all(), [os.path.basename(info.path) for info, ok in zip(accepted, finite) if not ok][:5]
     assert spectrogram.min() >= 0 and spectrogram.max() <= 1
+
+
+ENCODED_CASES = 300
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("extension", [".flac", ".mp3"])
+def test_mutated_flac_and_mp3_files_are_refused_or_give_finite_normalised_features(tmp_path, extension):
+    import soundfile
+
+    rng = np.random.default_rng(1)
+    originals = []
+    for path in datasets.load_audio().paths[::300]:
+        samples, rate = soundfile.read(path, dtype="float32")
+        encoded = str(tmp_path / f"original{extension}")
+        soundfile.write(encoded, samples, rate)
+        originals.append(open(encoded, "rb").read())
+    accepted, refused = [], 0
+    for case in range(ENCODED_CASES):
+        data = bytearray(originals[case % len(originals)])
+        kind = rng.integers(3)
+        if kind == 0:  # random bytes in the header and first frames
+            for _ in range(rng.integers(1, 8)):
+                data[rng.integers(0, min(len(data), 256))] = rng.integers(0, 256)
+        elif kind == 1:  # random bytes anywhere
+            for position in rng.integers(0, len(data), size=rng.integers(1, 100)):
+                data[position] = rng.integers(0, 256)
+        else:  # truncated anywhere
+            del data[rng.integers(0, len(data)):]
+        path = str(tmp_path / f"case{case:04d}{extension}")
+        with open(path, "wb") as handle:
+            handle.write(data)
+        try:
+            accepted.append(audio.inspect_audio(path))
+        except audio.AudioFileError as error:
+            assert error.path == path and error.problem
+            refused += 1
+    assert refused > 0 and accepted  # FLAC's checksums refuse most; MP3 resynchronises and decodes most
+    spectrogram = pipeline.extract_features(datasets.AudioCollection(files=accepted), progress=False)["spectrogram"]
+    assert np.isfinite(spectrogram).all() and spectrogram.min() >= 0 and spectrogram.max() <= 1
