@@ -190,6 +190,11 @@ def check_arguments(args):
 
         args.model_config = {**ARCHITECTURES[args.architecture],
                              **validation.json_object("--model-config", args.model_config)}
+        if args.clusters is not None:
+            if args.model_config.get("num_clusters", args.clusters) != args.clusters:
+                raise ValueError(f"--clusters {args.clusters} and --model-config's num_clusters "
+                                 f"{args.model_config['num_clusters']} disagree; give one")
+            args.model_config["num_clusters"] = args.clusters
         try:
             recipe = training.RECIPES[args.recipe].with_changes(
                 validation.json_object("--recipe-config", args.recipe_config))
@@ -279,6 +284,9 @@ def run_train(args):
 
     model_config, recipe = args.model_config, args.recipe
     collection = _load(args)
+    if "num_clusters" not in model_config and collection.labels is not None:
+        model_config = {**model_config, "num_clusters": len(collection.class_names)}
+        print(f"{len(collection.class_names)} clusters, one per class of the data (--clusters K to choose)")
     splits = _split(collection, args, {**recipe.model, **model_config}.get("num_clusters", 10))
     if args.epochs:
         recipe = recipe.with_epochs(args.epochs)
@@ -484,6 +492,8 @@ def build_parser():
     train.add_argument("--architecture", default="full", choices=("full", "small", "tiny"),
                        help="encoder size: the paper's (full), or compact ones for microcontrollers "
                             "(see keras_uvac.model.ARCHITECTURES)")
+    train.add_argument("--clusters", type=_number(1, 1000, whole=True),
+                       help="number of clusters (default: the data's number of classes when it is labelled, else 10)")
     train.add_argument("--model-config", help='UVAC arguments as JSON, e.g. \'{"latent_dim": 16}\'')
     train.add_argument("--resume", action="store_true", help="continue an interrupted run from OUT.run/")
     train.add_argument("--tensorboard", action="store_true", help="write TensorBoard logs to OUT.run/tensorboard")

@@ -148,9 +148,30 @@ def test_a_folder_of_mp3_files_trains(tmp_path, capsys):
         samples, rate = soundfile.read(path, dtype="float32")
         soundfile.write(tmp_path / os.path.basename(path).replace(".wav", ".mp3"), samples, rate)
     out = tmp_path / "m.keras"
-    model_config = {"encoder_channels": [4, 8], "gru_units": [8], "decoder_channels": [8, 4], "num_clusters": 3,
-                    "latent_dim": 4}
+    model_config = {"encoder_channels": [4, 8], "gru_units": [8], "decoder_channels": [8, 4], "latent_dim": 4}
     assert cli.main(["-q", "train", "--data", str(tmp_path), "--out", str(out), "--epochs", "2", "--runs", "1",
-                     "--model-config", json.dumps(model_config)]) == 0
+                     "--clusters", "3", "--model-config", json.dumps(model_config)]) == 0
     assert "read 60 files as fsdd: 10 classes, 6 speakers" in capsys.readouterr().out
-    assert out.exists() and json.loads(open(f"{out}.card.json").read())["test_metrics"]
+    card = json.loads(open(f"{out}.card.json").read())
+    assert card["test_metrics"] and presets.load_preset(str(out)).num_clusters == 3
+
+
+def test_train_takes_one_cluster_per_class_of_labelled_data_unless_told(tmp_path, capsys, monkeypatch):
+    from keras_uvac import training
+
+    for name in ("cat", "dog", "owl"):
+        (tmp_path / name).mkdir()
+        for index in range(12):
+            write_wav(tmp_path / name / f"{index}.wav", tone(0.3, 16000, 200 + 40 * index), 16000)
+    asked = []
+
+    def record(*args, **kwargs):
+        asked.append(kwargs.get("num_clusters"))
+        raise KeyboardInterrupt  # stop before any training
+
+    monkeypatch.setattr(training, "train", record)
+    out = str(tmp_path / "m.keras")
+    assert cli.main(["-q", "train", "--data", str(tmp_path), "--out", out]) == 130
+    assert "3 clusters, one per class of the data" in capsys.readouterr().out
+    assert cli.main(["-q", "train", "--data", str(tmp_path), "--clusters", "2", "--out", out]) == 130
+    assert asked == [3, 2]
