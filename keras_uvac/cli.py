@@ -349,10 +349,10 @@ def run_cluster(args):
     csv_to_stdout = args.csv == "-"
     report = sys.stderr if csv_to_stdout else sys.stdout
     model = _load_model(args.model)
-    with contextlib.redirect_stdout(report):
+    with contextlib.redirect_stdout(report):  # progress bars included
         collection = _load(args)
-    features = pipeline.extract_features(collection, model.feature_config_object(), progress=not args.quiet)
-    clusters, confidence = model.predict_clusters(features)
+        features = pipeline.extract_features(collection, model.feature_config_object(), progress=not args.quiet)
+        clusters, confidence = model.predict_clusters(features)
     rows = [{"path": path, "cluster": int(cluster), "probability": round(float(probability), 4)}
             for path, cluster, probability in zip(collection.paths, clusters, confidence)]
     if args.csv:

@@ -7,7 +7,6 @@ picked when this module is imported.
 """
 
 import contextlib
-import dataclasses
 import inspect
 
 import keras
@@ -102,12 +101,10 @@ def check_model_arguments(arguments, owner="UVAC"):
         raise error.named(error.name, owner) from None
     feature_config = arguments.get("feature_config")
     if isinstance(feature_config, dict):
-        fields = [field.name for field in dataclasses.fields(features.FeatureConfig)]
-        unknown = sorted(set(feature_config) - set(fields))
-        if unknown:
-            raise ValueError(f"{owner}: feature_config: not a FeatureConfig field: {', '.join(unknown)} (the "
-                             f"fields: {', '.join(fields)})")
-        features.FeatureConfig.from_config(feature_config)
+        try:
+            features.FeatureConfig.from_config(feature_config)
+        except TypeError as error:  # a name that is not a field
+            raise ValueError(f"{owner}: feature_config: {error}") from None
     elif feature_config is not None and not isinstance(feature_config, features.FeatureConfig):
         raise validation.InvalidValue("feature_config", "a FeatureConfig or its config dict", feature_config, owner)
 
