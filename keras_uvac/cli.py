@@ -6,6 +6,7 @@
     uvac distill [--teacher M] [--architecture small|tiny] [--out student.keras]
     uvac evaluate --model M [--data DIR] [--json F] [--plots DIR]
     uvac cluster --model M FILES_OR_DIRS [--csv F]
+    uvac reference --model M [--data DIR]
     uvac demo
     uvac tune [--data DIR] [--tuner random|bayesian|hyperband] [--max-trials N] [--directory DIR]
     uvac export --model M --format {tflite-int8,tflite,onnx,tflite-audio} --out PATH
@@ -355,11 +356,19 @@ def run_cluster(args):
         clusters, confidence = model.predict_clusters(features)
     rows = [{"path": path, "cluster": int(cluster), "probability": round(float(probability), 4)}
             for path, cluster, probability in zip(collection.paths, clusters, confidence)]
+    reference = (getattr(model, "card", None) or {}).get("novelty")
+    if reference:
+        from keras_uvac import novelty
+
+        scores = novelty.novelty_scores(novelty.novelty_terms(model, collection), reference)
+        for row, score in zip(rows, scores):
+            row["novelty"] = round(float(score), 3)
+    fields = ["path", "cluster", "probability"] + (["novelty"] if reference else [])
     if args.csv:
         from keras_uvac.atomic import atomic_path
 
         def write(handle):
-            writer = csv.DictWriter(handle, fieldnames=["path", "cluster", "probability"])
+            writer = csv.DictWriter(handle, fieldnames=fields)
             writer.writeheader()
             writer.writerows(rows)
 
@@ -371,12 +380,34 @@ def run_cluster(args):
                 write(handle)
             print(f"wrote {args.csv}: {len(rows)} files")
     else:
-        print("cluster\tprobability\tpath")
+        print("\t".join(fields[1:] + ["path"]))
         for row in rows:
-            print(f"{row['cluster']}\t{row['probability']:.3f}\t{row['path']}")
+            print("\t".join(f"{row[field]:.3f}" if isinstance(row[field], float) else str(row[field])
+                            for field in fields[1:] + ["path"]))
     counts = collections.Counter(row["cluster"] for row in rows)
     print(f"{len(rows)} files in {len(counts)} of {model.num_clusters} clusters; files per cluster: "
           + ", ".join(f"{cluster}: {count}" for cluster, count in sorted(counts.items())), file=report)
+    if reference:
+        warning = novelty.describe(scores, reference)
+        if warning:
+            print(f"warning: {warning}", file=sys.stderr)
+    else:
+        print("(the model's card has no novelty reference: `uvac reference` adds one)", file=report)
+
+
+def run_reference(args):
+    from keras_uvac import novelty, presets
+    from keras_uvac.atomic import write_json
+
+    model = _load_model(args.model)
+    train = _load(args).split(args.split, seed=args.split_seed)["train"]
+    reference = novelty.fit_reference(novelty.novelty_terms(model, train))
+    model_file, card_file = presets.preset_files(args.model)
+    card_file = card_file or (os.path.join(args.model, presets.CARD_FILE) if os.path.isdir(args.model)
+                              else model_file + ".card.json")
+    write_json(card_file, {**(model.card or {}), "novelty": reference}, indent=2)
+    print(f"wrote the novelty reference of {len(train)} training clips to {card_file}: 1% of them score above "
+          f"{reference['threshold']:.2f}")
 
 
 def run_demo(args):
@@ -536,6 +567,13 @@ def build_parser():
     cluster.add_argument("--csv", help="write path, cluster, probability rows to this CSV file ('-': standard "
                                        "output, every other line then going to standard error)")
     cluster.set_defaults(run=run_cluster)
+
+    reference = commands.add_parser("reference", help="store in a model's card how its training clips score on "
+                                                      "novelty, so that `uvac cluster` flags clips unlike them")
+    reference.add_argument("--model", default=SHIPPED_MODEL, help=MODEL_HELP)
+    _add_data_arguments(reference, sample_rate=False)
+    _add_split_arguments(reference)
+    reference.set_defaults(run=run_reference)
 
     demo = commands.add_parser("demo", help="the shipped model on the bundled FSDD test split")
     demo.add_argument("--model", default=SHIPPED_MODEL, help=argparse.SUPPRESS)

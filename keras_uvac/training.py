@@ -81,7 +81,7 @@ import keras
 import numpy as np
 from sklearn import mixture as sk_mixture
 
-from keras_uvac import consensus, distribution, metrics, pipeline, validation
+from keras_uvac import consensus, distribution, metrics, novelty, pipeline, validation
 from keras_uvac.atomic import atomic_path, write_json
 from keras_uvac.features import FeatureConfig
 from keras_uvac.model import UVAC, check_model_arguments
@@ -594,6 +594,7 @@ def train(train_collection, out_path, recipe="default", validation_collection=No
             if replicas.is_chief and ("consensus" in extra or recipe.balanced_clusters):
                 save_for_inference(model, out_path)
             if replicas.is_chief:
+                extra["novelty"] = novelty.fit_reference(novelty.novelty_terms(model, train_collection))
                 card = {**(card or {}), **extra}
                 model.card = model_card(model, history, recipe, seed, feature_config, speakers, replicas.count,
                                         {"train": train_collection, "validation": validation_collection,
