@@ -78,10 +78,10 @@ def test_cluster_writes_one_row_per_file_without_labels(tmp_path):
     out = tmp_path / "clusters.csv"
     assert cli.main(["-q", "cluster", str(tmp_path), "--csv", str(out)]) == 0
     lines = out.read_text().splitlines()
-    assert lines[0] == "path,cluster,probability" and len(lines) == 4
+    assert lines[0] == "path,cluster,probability,novelty" and len(lines) == 4
     for line in lines[1:]:
-        _, cluster, probability = line.rsplit(",", 2)
-        assert 0 <= int(cluster) < 10 and 0.0 < float(probability) <= 1.0
+        _, cluster, probability, novelty = line.rsplit(",", 3)
+        assert 0 <= int(cluster) < 10 and 0.0 < float(probability) <= 1.0 and np.isfinite(float(novelty))
 
 
 def test_missing_model_is_a_clear_error(tmp_path, capsys):
