@@ -43,7 +43,7 @@ _ENCODING_BY_FORMAT = {
     (_FORMAT_IEEE_FLOAT, 32): "float32",
     (_FORMAT_IEEE_FLOAT, 64): "float64",
 }
-BITS_PER_SAMPLE = {**{encoding: bits for (_, bits), encoding in _ENCODING_BY_FORMAT.items()}, "encoded": 32}
+BITS_PER_SAMPLE = {encoding: bits for (_, bits), encoding in _ENCODING_BY_FORMAT.items()}
 # Limits of a usable header: rates real recorders use, channel counts of real files, and a length that decodes
 # in bounded memory (the features keep one second; a longer file is cut to its loudest second).
 MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1_000, 768_000
@@ -102,12 +102,10 @@ class WavInfo:
     frames: int = None
 
     @property
-    def bytes_per_frame(self):
-        return self.channels * BITS_PER_SAMPLE[self.encoding] // 8
-
-    @property
     def num_frames(self):
-        return self.frames if self.frames is not None else self.data_bytes // self.bytes_per_frame
+        if self.frames is not None:
+            return self.frames
+        return self.data_bytes // (self.channels * BITS_PER_SAMPLE[self.encoding] // 8)
 
     @property
     def duration(self):

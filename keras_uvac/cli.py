@@ -360,7 +360,7 @@ def run_cluster(args):
     if reference:
         from keras_uvac import novelty
 
-        scores = novelty.novelty_scores(novelty.novelty_terms(model, collection), reference)
+        scores = novelty.novelty_scores(novelty.novelty_terms(model, collection, features), reference)
         for row, score in zip(rows, scores):
             row["novelty"] = round(float(score), 3)
     fields = ["path", "cluster", "probability"] + (["novelty"] if reference else [])

@@ -11,8 +11,8 @@ median, 1 at their 90th percentile):
   the model cannot draw);
 - `loudness_range`: how far the dB range between the clip's loud (90th
   percentile) and quiet (10th) frames lies from the training clips' (recorded
-  speech spans 7-57 dB on the FSDD; stationary noise and tones span almost
-  none, digitally silent synthetic audio hundreds).
+  speech spans tens of dB; stationary noise and tones span almost none, and
+  digitally silent synthetic audio far more).
 
 The reference (per-term medians and scales, and the 99th percentile of the
 training clips' scores as the threshold) is fitted on the training clips and
@@ -32,12 +32,15 @@ THRESHOLD_QUANTILE = 0.99
 REPORTED_SHARE = 0.1
 
 
-def novelty_terms(model, collection, batch_size=128):
+def novelty_terms(model, collection, features=None, batch_size=128):
     """The three novelty terms of every clip of a collection, in collection order.
 
     Args:
         model: a trained `UVAC`.
         collection: a `datasets.AudioCollection`.
+        features: the collection's features (`pipeline.extract_features`), if
+            they were computed already (e.g. to cluster the clips); else the
+            model's front end computes them from the waveforms.
         batch_size: clips per batch.
 
     Returns:
@@ -49,15 +52,22 @@ def novelty_terms(model, collection, batch_size=128):
     config = model.feature_config_object()
     terms = {name: [] for name in TERMS}
     batches = pipeline.waveform_batches(collection, config, batch_size=batch_size)
+    done = 0
     with pipeline.files_named_on_failure(collection):
         for batch in batches.as_numpy_iterator():
-            computed = model.features({"waveform": batch["waveform"], "length": batch["length"]})
-            spectrogram = computed["spectrogram"]
-            mask = ops.convert_to_numpy(computed["activity_mask"])[:, None, :]
+            count = len(batch["length"])
+            if features is None:
+                computed = model.features({"waveform": batch["waveform"], "length": batch["length"]})
+                spectrogram = ops.convert_to_numpy(computed["spectrogram"])
+                mask = ops.convert_to_numpy(computed["activity_mask"])[:, None, :]
+            else:
+                spectrogram = features["spectrogram"][done:done + count]
+                mask = features["activity_mask"][done:done + count][:, None, :]
+            done += count
             z_mean, _ = model.encode(spectrogram)
             terms["latent_nll"].append(-ops.convert_to_numpy(ops.logsumexp(model.prior.cluster_logits(z_mean),
                                                                               axis=-1)))
-            error = np.square((ops.convert_to_numpy(spectrogram) - ops.convert_to_numpy(model.decoder(z_mean))) * mask)
+            error = np.square((spectrogram - ops.convert_to_numpy(model.decoder(z_mean))) * mask)
             terms["reconstruction"].append(error.sum(axis=(1, 2)) / np.maximum(mask.sum(axis=(1, 2)) * model.num_bins,
                                                                              1.0))
             terms["loudness_range"].append(_loudness_range(batch["waveform"], batch["length"], config))

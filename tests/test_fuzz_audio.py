@@ -48,24 +48,35 @@ def test_mutated_wav_files_are_refused_or_give_finite_normalised_features(tmp_pa
     rng = np.random.default_rng(0)
     sources = datasets.load_audio().paths[::150]
     originals = [open(path, "rb").read() for path in sources]
-    accepted, refused = [], 0
+    paths = []
     for case in range(CASES):
-        path = str(tmp_path / f"case{case:05d}.wav")
+        paths.append(str(tmp_path / f"case{case:05d}.wav"))
         mutated, float_samples = _mutations(originals[case % len(originals)], rng)
         if mutated is None:
             encoding = "float32" if np.all(np.abs(float_samples[np.isfinite(float_samples)]) < 3e38) else "float64"
-            write_wav(path, float_samples, 8000, encoding)
+            write_wav(paths[-1], float_samples, 8000, encoding)
         else:
-            with open(path, "wb") as handle:
+            with open(paths[-1], "wb") as handle:
                 handle.write(mutated)
+    accepted, refused = _inspect_each(paths, audio.inspect_wav)
+    assert refused > CASES // 10 and len(accepted) > CASES // 10
+    _assert_finite_normalised_features(accepted)
+
+
+def _inspect_each(paths, inspect):
+    """The files that `inspect` accepts, and how many it refused, each by its own name and with a problem."""
+    accepted, refused = [], 0
+    for path in paths:
         try:
-            accepted.append(audio.inspect_wav(path))
+            accepted.append(inspect(path))
         except audio.AudioFileError as error:
             assert error.path == path and error.problem
             refused += 1
-    assert refused > CASES // 10 and len(accepted) > CASES // 10
-    collection = datasets.AudioCollection(files=accepted)
-    spectrogram = pipeline.extract_features(collection, progress=False)["spectrogram"]
+    return accepted, refused
+
+
+def _assert_finite_normalised_features(accepted):
+    spectrogram = pipeline.extract_features(datasets.AudioCollection(files=accepted), progress=False)["spectrogram"]
     finite = np.isfinite(spectrogram).all(axis=(1, 2))
     assert finite.all(), [os.path.basename(info.path) for info, ok in zip(accepted, finite) if not ok][:5]
     assert spectrogram.min() >= 0 and spectrogram.max() <= 1
@@ -86,7 +97,7 @@ def test_mutated_flac_and_mp3_files_are_refused_or_give_finite_normalised_featur
         encoded = str(tmp_path / f"original{extension}")
         soundfile.write(encoded, samples, rate)
         originals.append(open(encoded, "rb").read())
-    accepted, refused = [], 0
+    paths = []
     for case in range(ENCODED_CASES):
         data = bytearray(originals[case % len(originals)])
         kind = rng.integers(3)
@@ -98,14 +109,9 @@ def test_mutated_flac_and_mp3_files_are_refused_or_give_finite_normalised_featur
                 data[position] = rng.integers(0, 256)
         else:  # truncated anywhere
             del data[rng.integers(0, len(data)):]
-        path = str(tmp_path / f"case{case:04d}{extension}")
-        with open(path, "wb") as handle:
+        paths.append(str(tmp_path / f"case{case:04d}{extension}"))
+        with open(paths[-1], "wb") as handle:
             handle.write(data)
-        try:
-            accepted.append(audio.inspect_audio(path))
-        except audio.AudioFileError as error:
-            assert error.path == path and error.problem
-            refused += 1
+    accepted, refused = _inspect_each(paths, audio.inspect_audio)
     assert refused > 0 and accepted  # FLAC's checksums refuse most; MP3 resynchronises and decodes most
-    spectrogram = pipeline.extract_features(datasets.AudioCollection(files=accepted), progress=False)["spectrogram"]
-    assert np.isfinite(spectrogram).all() and spectrogram.min() >= 0 and spectrogram.max() <= 1
+    _assert_finite_normalised_features(accepted)
