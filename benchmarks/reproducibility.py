@@ -32,6 +32,7 @@ def train_once(setting):
 
     from keras_uvac import consensus, datasets, pipeline, training
     from keras_uvac.model import UVAC
+    from keras_uvac.training import consensus_runs
 
     if setting == "one_op_at_a_time":
         training.repeatable_op_order()
@@ -43,7 +44,7 @@ def train_once(setting):
     consensus.adopt_clusters(model, features, clusters)
     recipe = dataclasses.replace(training.RECIPES["default"], consensus_epochs=1)
     start = time.perf_counter()
-    logs = training._train_on_targets(model, train, feature_config, recipe, "ids", 0, clusters, verbose=0)
+    logs = consensus_runs.train_on_targets(model, train, feature_config, recipe, "ids", 0, clusters, verbose=0)
     seconds = time.perf_counter() - start
     digest = hashlib.sha256(b"".join(np.asarray(weight).tobytes() for weight in model.get_weights())).hexdigest()
     print(json.dumps({"setting": setting, "digest": digest[:16], "loss": logs[-1]["loss"], "seconds": seconds}))

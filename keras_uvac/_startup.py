@@ -82,13 +82,9 @@ def choose_cpu_kernels():
     if "tensorflow" not in sys.modules:
         os.environ["TF_ENABLE_ONEDNN_OPTS"] = "1"
         return True
-    try:
-        from tensorflow.python.util import _pywrap_util_port
+    from keras_uvac._private_apis import tensorflow_uses_onednn
 
-        eigen = not _pywrap_util_port.IsMklEnabled()
-    except (ImportError, AttributeError):
-        eigen = False
-    if eigen:
+    if tensorflow_uses_onednn() is False:
         warnings.warn("TensorFlow was imported before keras_uvac and runs its Eigen CPU kernels, which train UVAC "
                       "at about half the speed of its oneDNN kernels on this CPU; import keras_uvac first, or set "
                       "TF_ENABLE_ONEDNN_OPTS=1 before TensorFlow starts", RuntimeWarning, stacklevel=3)

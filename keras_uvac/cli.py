@@ -506,9 +506,8 @@ def build_parser():
     train = commands.add_parser("train", help="train a UVAC model on the training split")
     _add_data_arguments(train)
     _add_split_arguments(train)
-    train.add_argument("--recipe", default="default", choices=("default", "paper", "speaker_runs"),
-                       help="training recipe ('speaker_runs': a candidate of the recipe search, "
-                            "docs/recipe_search.md)")
+    train.add_argument("--recipe", default="default", choices=("default", "paper"),
+                       help="training recipe: the default, or the paper's as written (docs/design.md)")
     train.add_argument("--recipe-config",
                        help='fields of keras_uvac.training.Recipe as JSON over the recipe\'s, e.g. '
                             '\'{"cluster_weight": 3.0}\'')

@@ -21,11 +21,8 @@ import numpy as np
 import scipy.signal
 import tensorflow as tf
 
-# Keras' base for layers that run inside tf.data whatever the backend (as its own audio and image
-# preprocessing layers do): in a tf.data graph it computes with TensorFlow, elsewhere with the backend.
-from keras.src.layers.preprocessing.data_layer import DataLayer
-
 from keras_uvac import validation
+from keras_uvac._private_apis import DataLayer
 
 LONG_CLIP_POLICIES = ("loudest", "start")
 MAGNITUDES = ("linear", "log", "power")

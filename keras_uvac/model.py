@@ -1,123 +1,25 @@
 """The UVAC model: encoder, GMM prior, decoder, and its training step.
 
 The loss is written once, with `keras.ops`, in `UVAC.loss_terms`. Each backend
-differentiates it its own way (a GradientTape on TensorFlow, autograd on
-PyTorch, a stateless `jax.value_and_grad` on JAX): the right `train_step` is
-picked when this module is imported.
+differentiates it its own way (`keras_uvac.train_steps`: a GradientTape on
+TensorFlow, autograd on PyTorch, a stateless `jax.value_and_grad` on JAX).
 """
 
-import contextlib
-import inspect
 
 import keras
 import numpy as np
 from keras import ops
 
-from keras_uvac import features, layers, validation
+from keras_uvac import _private_apis, features, layers, train_steps
+from keras_uvac.model_arguments import ARCHITECTURES, RECONSTRUCTION_LOSSES, check_model_arguments  # noqa: F401
 
-RECONSTRUCTION_LOSSES = ("sse", "mse", "bce")
-# Encoder sizes (`UVAC` arguments). Only the encoder and the prior are exported, so the compact ones keep the
-# paper's decoder: it shapes the codes during training and never reaches the device.
-ARCHITECTURES = {
-    "full": {},
-    "small": {"encoder_channels": (4, 16, 32, 32), "encoder_kernel_size": 5, "encoder_padding": "same",
-              "gru_units": (48,)},
-    "tiny": {"encoder_channels": (4, 8, 16, 32), "encoder_kernel_size": 5, "encoder_padding": "same",
-             "gru_units": ()},
-}
 LOSS_TERMS = ("loss", "reconstruction", "kl", "consistency", "speaker")
-
-
-def _whole_numbers(name, values, low, empty=False):
-    if not isinstance(values, (list, tuple)) or (not values and not empty):
-        raise validation.InvalidValue(name, f"a{'' if empty else ' non-empty'} list of whole numbers", values)
-    for value in values:
-        try:
-            validation.number(name, value, low, 65536, whole=True)
-        except validation.InvalidValue:
-            raise validation.InvalidValue(name, f"a list of whole numbers in [{low}, 65536]", values) from None
-
-
-def _object(name, value, of):
-    if not isinstance(value, dict):
-        raise validation.InvalidValue(name, f"an object of {of}, or null", value)
-
-
-def _optional(check):
-    return lambda name, value: value is None or check(name, value)
-
-
-_ARGUMENT_CHECKS = {
-    "num_clusters": lambda name, value: validation.number(name, value, 1, 1000, whole=True),
-    "latent_dim": lambda name, value: validation.number(name, value, 1, 1024, whole=True),
-    "encoder_channels": lambda name, value: _whole_numbers(name, value, 1),
-    "gru_units": lambda name, value: _whole_numbers(name, value, 1, empty=True),
-    "encoder_kernel_size": lambda name, value: validation.number(name, value, 1, 64, whole=True),
-    "encoder_padding": lambda name, value: validation.choice(name, value, ("paper", "same")),
-    "decoder_channels": lambda name, value: _whole_numbers(name, value, 1),
-    "num_bins": _optional(lambda name, value: validation.number(name, value, 1, whole=True)),
-    "num_frames": _optional(lambda name, value: validation.number(name, value, 1, whole=True)),
-    "reconstruction_loss": lambda name, value: validation.choice(name, value, RECONSTRUCTION_LOSSES),
-    "prior_initialization": lambda name, value: validation.choice(name, value, ("paper", "zeros")),
-    "min_log_variance": lambda name, value: validation.number(name, value, -50, 50),
-    "learn_mixture_weights": validation.flag,
-    "tied_prior_variances": validation.flag,
-    "consistency_weight": lambda name, value: validation.number(name, value, 0),
-    "speaker_weight": lambda name, value: validation.number(name, value, 0),
-    "cross_speaker_weight": lambda name, value: validation.number(name, value, 0),
-    "augmentation": _optional(lambda name, value: _object(name, value, "SpectrogramAugment arguments")),
-    "unroll": validation.flag,
-    "seed": _optional(lambda name, value: validation.number(name, value, 0, whole=True)),
-}
-
-
-def check_model_arguments(arguments, owner="UVAC"):
-    """Checks `UVAC` arguments (names, types and ranges) before a model is built.
-
-    Args:
-        arguments: a dict of `UVAC` constructor arguments (e.g. a recipe's `model` with overrides).
-        owner: what the message names them by (`"UVAC"`, `"--model-config"`).
-
-    Raises:
-        ValueError: a name that `UVAC` does not take, or a value of the wrong type or outside its range;
-            the message names the argument and what it may be.
-
-    Example:
-    >>> check_model_arguments({"num_clusters": 5, "latent_dim": 16})
-    >>> check_model_arguments({"latent_dim": -1})
-    Traceback (most recent call last):
-    ...
-    keras_uvac.validation.InvalidValue: UVAC: latent_dim must be a whole number in [1, 1024], got -1
-    """
-    known = [name for name in inspect.signature(UVAC.__init__).parameters if name not in ("self", "kwargs")]
-    unknown = sorted(set(arguments) - set(known))
-    if unknown:
-        raise ValueError(f"{owner}: not a UVAC argument: {', '.join(unknown)} (the arguments: {', '.join(known)})")
-    try:
-        for name, value in arguments.items():
-            if name in _ARGUMENT_CHECKS:
-                _ARGUMENT_CHECKS[name](name, value)
-    except validation.InvalidValue as error:
-        raise error.named(error.name, owner) from None
-    feature_config = arguments.get("feature_config")
-    if isinstance(feature_config, dict):
-        try:
-            features.FeatureConfig.from_config(feature_config)
-        except TypeError as error:  # a name that is not a field
-            raise ValueError(f"{owner}: feature_config: {error}") from None
-    elif feature_config is not None and not isinstance(feature_config, features.FeatureConfig):
-        raise validation.InvalidValue("feature_config", "a FeatureConfig or its config dict", feature_config, owner)
-
-
-def _inputs_of(data):
-    """The feature dict of a batch, whether or not it carries labels."""
-    if isinstance(data, (tuple, list)):
-        return data[0]
-    return data
+if keras.backend.backend() not in train_steps.TRAIN_STEPS:
+    raise ImportError(f"keras_uvac supports the tensorflow, jax and torch backends, not {keras.backend.backend()!r}")
 
 
 @keras.saving.register_keras_serializable(package="keras_uvac")
-class UVAC(keras.Model):
+class UVAC(_private_apis.OptimizerOnlySymbolicBuild, keras.Model):
     """Unsupervised variational acoustic clustering model.
 
     Calling the model (and so `predict`) gives the cluster posterior
@@ -287,7 +189,7 @@ class UVAC(keras.Model):
         inputs = self.features(inputs)
         spectrogram = ops.convert_to_tensor(inputs["spectrogram"])
         mask = ops.convert_to_tensor(inputs["activity_mask"])[:, None, :]
-        replicas = _Replicas(spectrogram)
+        replicas = train_steps.Replicas(spectrogram)
         z_mean, z_log_var = self._encode_float32(spectrogram, training)
         noise = replicas.local(keras.random.normal((replicas.global_batch, self.latent_dim), seed=self.seed_generator))
         z = z_mean + self.sampling * ops.exp(0.5 * z_log_var) * noise
@@ -342,7 +244,7 @@ class UVAC(keras.Model):
         draws both views' posteriors to the clip's target (self-labelling, as
         in SCAN; `training.Recipe.consensus_epochs`).
         """
-        replicas = replicas or _Replicas(spectrogram)
+        replicas = replicas or train_steps.Replicas(spectrogram)
         # The views are drawn for the global batch, so every replica draws what one device would.
         whole_batch = replicas.gather(spectrogram)
         first_view = replicas.local(self.augment(whole_batch, training=training))
@@ -388,8 +290,14 @@ class UVAC(keras.Model):
             self.trackers[name].update_state(value)
         return {name: tracker.result() for name, tracker in self.trackers.items()}
 
-    def test_step(self, data):
-        return self._record(self.loss_terms(_inputs_of(data), training=False))
+    def train_step(self, *args):
+        # Keras calls train_step(data) on TensorFlow and PyTorch, and the stateless train_step(state, data) on JAX.
+        return train_steps.TRAIN_STEPS[keras.backend.backend()](self, *args)
+
+    def test_step(self, *args):
+        if keras.backend.backend() == "jax":
+            return train_steps.jax_test_step(self, *args)
+        return self._record(self.loss_terms(train_steps.inputs_of(args[0]), training=False))
 
     def latent_mean(self, data, batch_size=256):
         """Latent means z of a dataset, array or feature dict, as a NumPy array.
@@ -516,50 +424,6 @@ def speaker_dependence(codes, speakers):
     return between / (total + 1e-6)
 
 
-class _Replicas:
-    """The replicas of a training step: one, or several under a `tf.distribute` strategy.
-
-    `gather` concatenates a per-clip tensor of every replica in replica order
-    (differentiably: each replica's gradient reaches its own clips), `local`
-    takes this replica's rows of a global-batch tensor. With one replica both
-    are the identity.
-    """
-
-    def __init__(self, batch):
-        self.context = None
-        self.count = 1
-        self.global_batch = ops.shape(batch)[0]
-        if keras.backend.backend() != "tensorflow":
-            return
-        import tensorflow as tf
-
-        context = tf.distribute.get_replica_context()
-        if context is None or context.num_replicas_in_sync == 1:
-            return
-        self.context, self.count = context, context.num_replicas_in_sync
-        self.local_batch = tf.shape(batch)[0]
-        sizes = context.all_gather(tf.reshape(self.local_batch, (1,)), axis=0)
-        self.global_batch = tf.reduce_sum(sizes)
-        self.offset = tf.reduce_sum(sizes[:context.replica_id_in_sync_group])
-
-    def gather(self, tensor):
-        if self.context is None:
-            return tensor
-        import tensorflow as tf
-
-        devices = self.context.strategy.extended.worker_devices
-        if len(devices) == 1:
-            # An input batch of a one-device multi-worker replica has no device; the collective needs one.
-            with tf.device(devices[0]):
-                tensor = tf.identity(tensor)
-        gathered = self.context.all_gather(tensor, axis=0)
-        gathered.set_shape([None, *tensor.shape[1:]])
-        return gathered
-
-    def local(self, tensor):
-        return tensor if self.context is None else tensor[self.offset:self.offset + self.local_batch]
-
-
 def _batches(data, batch_size):
     """Feature dicts from a tf.data dataset, a feature dict of arrays, or a spectrogram array."""
     if isinstance(data, dict) or isinstance(data, np.ndarray):
@@ -571,108 +435,4 @@ def _batches(data, batch_size):
                 yield {"spectrogram": data[start:start + batch_size]}
     else:
         for batch in data:
-            yield _inputs_of(batch)
-
-
-def _tensorflow_train_step(self, data):
-    import tensorflow as tf
-
-    context = tf.distribute.get_replica_context()
-    local_devices = context.strategy.extended.worker_devices if context.num_replicas_in_sync > 1 else ()
-    # A worker of MultiWorkerMirroredStrategy with one device leaves the step's ops unplaced, and the collective
-    # ops of the gathers and the synchronised batch norm then find no device to reduce to: place them.
-    placement = tf.device(local_devices[0]) if len(local_devices) == 1 else contextlib.nullcontext()
-    with placement:
-        with tf.GradientTape() as tape:
-            terms = self.loss_terms(_inputs_of(data), training=True)
-            # Every replica computes the global loss; the optimizer sums their gradients, hence the division.
-            # scale_loss is the identity unless the optimizer scales the loss (float16 mixed precision).
-            scaled_loss = self.optimizer.scale_loss(terms["loss"] / context.num_replicas_in_sync)
-        gradients = tape.gradient(scaled_loss, self.trainable_variables)
-        self.optimizer.apply_gradients(zip(gradients, self.trainable_variables))
-        logs = self._record(terms)
-    if isinstance(context.strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        # Keras averages multi-worker logs with reduce(axis=0), which fails on scalars; the values are global
-        # (the same on every replica), so their mean over one axis is the value.
-        logs = {name: tf.reshape(value, (1,)) for name, value in logs.items()}
-    return logs
-
-
-def _tensorflow_maybe_symbolic_build(self, iterator=None, data_batch=None):
-    # UVAC is built when constructed and has no compiled loss or metrics, so only the optimizer needs building.
-    # Keras' own version would take (and drop) the first batch of the training data under tf.distribute, and it
-    # cannot reduce a batch of several inputs under MultiWorkerMirroredStrategy.
-    if self.optimizer is not None and not self.optimizer.built:
-        with self.distribute_strategy.scope():
-            self.optimizer.build(self.trainable_variables)
-
-
-def _torch_train_step(self, data):
-    import torch
-
-    self.zero_grad()
-    terms = self.loss_terms(_inputs_of(data), training=True)
-    self.optimizer.scale_loss(terms["loss"]).backward()
-    gradients = [variable.value.grad for variable in self.trainable_variables]
-    with torch.no_grad():
-        self.optimizer.apply(gradients, self.trainable_variables)
-    return self._record(terms)
-
-
-def _jax_stateless_terms(self, trainable_variables, non_trainable_variables, inputs, training):
-    """`loss_terms` as a pure function of the variables, for `jax.value_and_grad`."""
-    from keras import StatelessScope
-
-    mapping = list(zip(self.trainable_variables, trainable_variables))
-    mapping += list(zip(self.non_trainable_variables, non_trainable_variables))
-    with StatelessScope(state_mapping=mapping) as scope:
-        terms = self.loss_terms(inputs, training=training)
-    updated = [scope.get_current_value(variable) for variable in self.non_trainable_variables]
-    updated = [new if new is not None else old for new, old in zip(updated, non_trainable_variables)]
-    return terms["loss"], (terms, updated)
-
-
-def _jax_record(self, terms, metrics_variables):
-    logs, new_variables, position = {}, [], 0
-    for tracker in self.metrics:
-        count = len(tracker.variables)
-        variables = tracker.stateless_update_state(metrics_variables[position:position + count], terms[tracker.name])
-        logs[tracker.name] = tracker.stateless_result(variables)
-        new_variables += list(variables)
-        position += count
-    return logs, new_variables
-
-
-def _jax_train_step(self, state, data):
-    import jax
-
-    trainable_variables, non_trainable_variables, optimizer_variables, metrics_variables = state
-    gradient_fn = jax.value_and_grad(
-        lambda trainable, non_trainable: _jax_stateless_terms(self, trainable, non_trainable,
-                                                              _inputs_of(data), True), has_aux=True)
-    (_, (terms, non_trainable_variables)), gradients = gradient_fn(trainable_variables, non_trainable_variables)
-    trainable_variables, optimizer_variables = self.optimizer.stateless_apply(
-        optimizer_variables, gradients, trainable_variables)
-    logs, metrics_variables = _jax_record(self, terms, metrics_variables)
-    return logs, (trainable_variables, non_trainable_variables, optimizer_variables, metrics_variables)
-
-
-def _jax_test_step(self, state, data):
-    trainable_variables, non_trainable_variables, metrics_variables = state
-    _, (terms, non_trainable_variables) = _jax_stateless_terms(self, trainable_variables, non_trainable_variables,
-                                                               _inputs_of(data), False)
-    logs, metrics_variables = _jax_record(self, terms, metrics_variables)
-    return logs, (trainable_variables, non_trainable_variables, metrics_variables)
-
-
-_BACKEND = keras.backend.backend()
-if _BACKEND == "tensorflow":
-    UVAC.train_step = _tensorflow_train_step
-    UVAC._maybe_symbolic_build = _tensorflow_maybe_symbolic_build
-elif _BACKEND == "torch":
-    UVAC.train_step = _torch_train_step
-elif _BACKEND == "jax":
-    UVAC.train_step = _jax_train_step
-    UVAC.test_step = _jax_test_step
-else:
-    raise ImportError(f"keras_uvac supports the tensorflow, jax and torch backends, not {_BACKEND!r}")
+            yield train_steps.inputs_of(batch)

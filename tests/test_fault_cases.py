@@ -281,12 +281,12 @@ def test_a_full_disk_during_a_checkpoint_names_it_and_leaves_a_run_that_starts_a
     def disk_full(path, *arrays):
         raise OSError(28, "No space left on device", path)
 
-    monkeypatch.setattr(training.np, "savez", disk_full)
+    monkeypatch.setattr(training.checkpoints.np, "savez", disk_full)
     with pytest.raises(OSError, match="No space left on device") as raised:
         training.train(collection, out, TINY_RECIPE, verbose=0, **TINY_MODEL)
     assert raised.value.filename == os.path.join(f"{out}.run", "checkpoints", "epoch-0001")
     assert not [name for _, _, names in os.walk(tmp_path) for name in names if ".partial" in name]
-    monkeypatch.setattr(training.np, "savez", real_savez)
+    monkeypatch.setattr(training.checkpoints.np, "savez", real_savez)
     _, history = training.train(collection, out, TINY_RECIPE, verbose=0, **TINY_MODEL)  # no --resume needed
     assert len(history) == 2
 
@@ -295,7 +295,7 @@ def test_ctrl_c_during_the_mixture_fit_is_one_line_and_exit_130(small_fsdd, tmp_
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(training, "fit_prior_to_codes", interrupted)
+    monkeypatch.setattr(training.recipes, "fit_prior_to_codes", interrupted)
     out = tmp_path / "m.keras"
     status, _, stderr = uvac(capsys, "train", "--data", small_fsdd, "--out", out, "--epochs", "2", "--runs", "1",
                              "--model-config", json.dumps(TINY_MODEL))

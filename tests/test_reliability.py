@@ -100,7 +100,7 @@ def _kill_during_mixture_fit(monkeypatch):
     def killed(*args, **kwargs):
         raise SimulatedKill
 
-    monkeypatch.setattr(training, "fit_prior_to_codes", killed)
+    monkeypatch.setattr(training.recipes, "fit_prior_to_codes", killed)
     return []
 
 
@@ -123,20 +123,20 @@ def _kill_during_checkpoint_write(monkeypatch):
             raise SimulatedKill
         return real_savez(path, *arrays)
 
-    monkeypatch.setattr(training.np, "savez", killed)
+    monkeypatch.setattr(training.checkpoints.np, "savez", killed)
     return []
 
 
 def _kill_between_checkpoint_and_history(monkeypatch):
     """Killed after epoch 2's checkpoint, before the run's history.json copy."""
-    real = training.write_json
+    real = training.checkpoints.write_json
 
     def killed(path, payload, **kwargs):
         if os.path.dirname(path).endswith(".run") and path.endswith("history.json") and len(payload) == 2:
             raise SimulatedKill
         return real(path, payload, **kwargs)
 
-    monkeypatch.setattr(training, "write_json", killed)
+    monkeypatch.setattr(training.checkpoints, "write_json", killed)
     return []
 
 

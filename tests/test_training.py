@@ -13,6 +13,7 @@ import pytest
 from conftest import copy_fsdd_subset
 
 from keras_uvac import datasets, pipeline, training
+from keras_uvac.features import FeatureConfig
 
 TINY = {"encoder_channels": [4, 8], "gru_units": [8], "decoder_channels": [8, 4], "num_clusters": 3, "latent_dim": 4}
 
@@ -46,7 +47,7 @@ def test_the_posterior_variance_starts_at_a_fraction_of_the_fitted_prior_varianc
     collection = datasets.load_audio(small_fsdd)
     recipe = training.Recipe(name="t", epochs=3, pretrain_epochs=2, gmm_initialization=True,
                              initial_posterior_variance=0.01)
-    config = training.FeatureConfig()
+    config = FeatureConfig()
     spectrograms = np.random.default_rng(0).random((3, config.num_bins, config.num_frames)).astype("float32")
     log_variances = {}
 
