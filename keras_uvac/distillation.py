@@ -17,7 +17,8 @@ import numpy as np
 
 from keras_uvac import pipeline
 from keras_uvac.atomic import atomic_path, write_json
-from keras_uvac.model import ARCHITECTURES, UVAC
+from keras_uvac.model import UVAC
+from keras_uvac.model_arguments import ARCHITECTURES
 
 
 def student_of(teacher, architecture="small", **overrides):

@@ -10,7 +10,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_uvac import _private_apis, features, layers, train_steps
+from keras_uvac import _private_apis, features, layers, presets, train_steps
 from keras_uvac.model_arguments import ARCHITECTURES, RECONSTRUCTION_LOSSES, check_model_arguments  # noqa: F401
 
 LOSS_TERMS = ("loss", "reconstruction", "kl", "consistency", "speaker")
@@ -376,8 +376,6 @@ class UVAC(_private_apis.OptimizerOnlySymbolicBuild, keras.Model):
         >>> model.card["test_metrics"]["UVAC"]["accuracy"]  # doctest: +SKIP
         0.8433333333333334
         """
-        from keras_uvac import presets
-
         return presets.load_preset(preset, cls)
 
     def save_to_preset(self, folder, card=None):
@@ -386,8 +384,6 @@ class UVAC(_private_apis.OptimizerOnlySymbolicBuild, keras.Model):
         Example:
         >>> model.save_to_preset("presets/my_corpus")  # doctest: +SKIP
         """
-        from keras_uvac import presets
-
         return presets.save_preset(self, folder, card)
 
     def feature_config_object(self):

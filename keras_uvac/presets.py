@@ -62,12 +62,12 @@ def preset_files(preset):
     return model_file, card_file if os.path.isfile(card_file) else None
 
 
-def load_preset(preset, cls=None):
+def load_preset(preset, cls):
     """Loads a preset's model (safe mode on) and attaches its card as `model.card`.
 
     Args:
         preset: a preset name, a preset folder or a `.keras` file.
-        cls: the class the model must be (default: `keras_uvac.UVAC`).
+        cls: the class the model must be (`UVAC.from_preset` passes `UVAC`).
 
     Returns:
         The model.
@@ -77,13 +77,10 @@ def load_preset(preset, cls=None):
         ValueError: the file is not a Keras archive, cannot be loaded, or holds another model.
 
     Example:
-    >>> model = load_preset("uvac_fsdd")  # doctest: +SKIP
+    >>> model = load_preset("uvac_fsdd", UVAC)  # doctest: +SKIP
     """
     import keras
 
-    from keras_uvac.model import UVAC
-
-    cls = cls or UVAC
     model_file, card_file = preset_files(preset)
     if not zipfile.is_zipfile(model_file):
         raise ValueError(f"{model_file}: not a Keras model archive (a .keras file is a zip); it may be truncated or "

@@ -25,7 +25,7 @@ import numpy as np
 from keras_uvac import metrics, pipeline, training
 from keras_uvac.atomic import write_json
 from keras_uvac.features import FeatureConfig
-from keras_uvac.model import ARCHITECTURES
+from keras_uvac.model_arguments import ARCHITECTURES
 
 OBJECTIVES = {"label-free": keras_tuner.Objective("val_label_free", "max"),
               "silhouette": keras_tuner.Objective("val_silhouette", "max"),

@@ -6,6 +6,7 @@ import numpy as np
 from conftest import tone, write_wav
 
 from keras_uvac import cli, presets
+from keras_uvac.model import UVAC
 
 
 def test_baselines_print_and_write_table_rows(tmp_path, capsys):
@@ -153,7 +154,7 @@ def test_a_folder_of_mp3_files_trains(tmp_path, capsys):
                      "--clusters", "3", "--model-config", json.dumps(model_config)]) == 0
     assert "read 60 files as fsdd: 10 classes, 6 speakers" in capsys.readouterr().out
     card = json.loads(open(f"{out}.card.json").read())
-    assert card["test_metrics"] and presets.load_preset(str(out)).num_clusters == 3
+    assert card["test_metrics"] and UVAC.from_preset(str(out)).num_clusters == 3
 
 
 def test_train_takes_one_cluster_per_class_of_labelled_data_unless_told(tmp_path, capsys, monkeypatch):

@@ -54,7 +54,8 @@ def test_tensorflow_imported_first_with_eigen_kernels_warns(monkeypatch):
 # A short fixed-seed training and the shipped model's clusters, under one kernel choice (given by the environment).
 FIXED_SEED_RUN = """
 import json, shutil, tempfile
-from keras_uvac import datasets, pipeline, presets, training
+from keras_uvac import datasets, pipeline, training
+from keras_uvac.model import UVAC
 collection = datasets.load_audio()
 subset = collection.subset(range(0, len(collection), 40))
 recipe = training.Recipe(name="t", epochs=3, pretrain_epochs=2, gmm_initialization=True, kl_weight=0.25,
@@ -63,7 +64,7 @@ folder = tempfile.mkdtemp()
 model, history = training.train(subset, folder + "/m.keras", recipe, seed=0, verbose=0, encoder_channels=[4, 8],
                                 gru_units=[8], decoder_channels=[8, 4], latent_dim=4)
 features = pipeline.extract_features(subset, progress=False)
-shipped = presets.load_preset("uvac_fsdd")
+shipped = UVAC.from_preset("uvac_fsdd")
 test_features = pipeline.extract_features(collection.split(seed=0)["test"], progress=False)
 print(json.dumps({"loss": [record["loss"] for record in history],
                   "latent_means": model.latent_mean(features).tolist(),

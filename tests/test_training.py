@@ -253,3 +253,39 @@ def test_repeatable_op_order_runs_one_op_at_a_time_and_says_when_it_is_too_late(
                                 capture_output=True, text=True, timeout=300)
         assert result.returncode == 0, result.stderr[-2000:]
         assert result.stdout.split("\n")[-2] == expected
+
+
+def test_train_without_an_out_path_works_in_memory_and_leaves_the_global_state_as_it_was(small_fsdd, tmp_path,
+                                                                                           monkeypatch):
+    import tempfile
+
+    import tensorflow as tf
+
+    collection = datasets.load_audio(small_fsdd)
+    monkeypatch.chdir(tmp_path)
+    keras.utils.set_random_seed(123)
+    expected_keras, expected_numpy = keras.random.normal((3,)), np.random.rand(3)
+    keras.utils.set_random_seed(123)
+    threads = tf.config.threading.get_inter_op_parallelism_threads()
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")  # the run trains in float32, then puts this back
+
+    recipe = dataclasses.replace(training.RECIPES["default"].with_epochs(2), runs=2, batch_size=16)
+    try:
+        model, history = training.train(collection, recipe=recipe, verbose=0, **TINY)
+        policy = keras.mixed_precision.global_policy().name
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(keras.random.normal((3,))),
+                                  keras.ops.convert_to_numpy(expected_keras))
+    np.testing.assert_array_equal(np.random.rand(3), expected_numpy)
+    assert policy == "mixed_bfloat16"
+    assert tf.config.threading.get_inter_op_parallelism_threads() == threads
+    assert os.listdir(tmp_path) == [] and not [name for name in os.listdir(tempfile.gettempdir())
+                                               if name.startswith("uvac-")]
+    clusters, probabilities = model.predict_clusters(pipeline.extract_features(collection, progress=False))
+    assert len(history) == 2 and len(clusters) == len(collection) and set(clusters.tolist()) <= {0, 1, 2}
+    assert np.all((probabilities > 0) & (probabilities <= 1))
+    assert model.card["consensus"]["seeds"] == [0, 1] and "test_metrics" not in model.card
+    with pytest.raises(ValueError, match="need an out_path"):
+        training.train(collection, recipe=recipe, resume=True, **TINY)
