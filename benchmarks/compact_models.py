@@ -6,7 +6,7 @@ round): by the default recipe (`python benchmarks/fsdd_clustering.py --architect
 linear --noise-margin-db none`) and distilled from the same seed's full model (`... --distill`). The full
 rows are those models themselves, exported into `runs/`. The way with the higher seed-0 validation accuracy
 is shipped: its seed-0 model is copied to `saved_models/uvac_fsdd_<A>.keras` (the
-preset) and exported to int8 with `uvac export` (`saved_models/uvac_fsdd_<A>_int8.tflite`
+preset) and exported to int8 with `uvac export` (`runs/exports/uvac_fsdd_<A>_int8.tflite`
 and its C files). Every row reports: int8 flatbuffer bytes, the TFLite Micro
 arena, multiply-accumulates per clip, the median TFLite Micro latency per clip
 on this host (windows of clips), the int8 model's agreement with Keras on the
@@ -143,7 +143,7 @@ def main():
         shipped = architecture != "full" and variant is best
         if shipped:
             preset, stem, folder = ship_preset(architecture, variant["model_path"]), f"uvac_fsdd_{architecture}", \
-                "saved_models"
+                os.path.join("runs", "exports")
         else:
             preset = os.path.relpath(variant["model_path"], ROOT)
             stem, folder = f"uvac_fsdd_{architecture}_{variant['training']}", "runs"

@@ -26,6 +26,7 @@ from keras_uvac.atomic import atomic_path
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAVED = os.path.join(ROOT, "saved_models")
+EXPORTS = os.path.join(ROOT, "runs", "exports")
 
 
 def timed_windows(run_one, clips, windows):
@@ -69,7 +70,8 @@ def main():
     compiled = tf.function(lambda x: inference(x, training=False), jit_compile=False)
     results = {"keras_float32": timed_windows(lambda clip: compiled(clip[None]).numpy(), clips, args.windows)}
 
-    stem = os.path.splitext(args.model)[0]
+    # The exports that `python benchmarks/export_shipped.py` wrote.
+    stem = os.path.join(EXPORTS, os.path.splitext(os.path.basename(args.model))[0])
     float_run, _ = litert_runner(stem + ".tflite")
     results["litert_float32"] = timed_windows(float_run, clips, args.windows)
     int8_run, int8_runner = litert_runner(stem + "_int8.tflite")

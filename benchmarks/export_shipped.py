@@ -1,4 +1,4 @@
-"""Exports the shipped model in every format into saved_models/, with `uvac export`.
+"""Exports the shipped model in every format into runs/exports/ (not committed), with `uvac export`.
 
 Each export is run and compared with the Keras model on the bundled FSDD test
 split; the reports go to benchmarks/results/exports.json. For comparison, the
@@ -34,7 +34,8 @@ def run_export(export_format, out, *options):
 def main():
     from keras_uvac.atomic import atomic_path
 
-    reports = [run_export(export_format, os.path.join("saved_models", name))
+    os.makedirs(os.path.join(ROOT, "runs", "exports"), exist_ok=True)
+    reports = [run_export(export_format, os.path.join("runs", "exports", name))
                for export_format, name in OUTPUTS.items()]
     unbounded = run_export("tflite-int8", os.path.join("runs", "uvac_fsdd_int8_unbounded.tflite"),
                            "--activation-percentile", "100")

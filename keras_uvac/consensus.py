@@ -57,7 +57,7 @@ def consensus_clusters(assignments, num_clusters, method="average", seed=0):
     outlying clips a cluster of their own. `"kmeans"` runs K-means on the runs' concatenated one-hot
     clusters, whose squared distances are twice the number of runs that disagree: stable, and linear in the
     number of clips (average linkage is quadratic). `training.Recipe.runs` uses `"kmeans"`
-    (docs/recipe_search.md, ninth round).
+    (docs/design.md, "Consensus of runs").
 
     Args:
         assignments: `(runs, clips)` int array.
@@ -197,9 +197,9 @@ def balance_prior(model, features, max_steps=100):
 
     A model can end with two words in one cluster and one word over two; when the classes are about equal in
     number (spoken digits), the equal-size clusters of the codes split the one and join the other
-    (docs/recipe_search.md, thirteenth round). Only the prior changes: each clip's cluster still depends on
-    that clip alone. Stops at the fixed point, when a step changes no clip's cluster (trained models reached
-    it within 28 steps; stopping at 10 cost 0.3 validation points, fourteenth round).
+    (docs/design.md, "A prior of equal cluster sizes"). Only the prior changes: each clip's cluster still depends
+    on that clip alone. Stops at the fixed point, when a step changes no clip's cluster (trained models reached
+    it within 28 steps; stopping at 10 cost 0.3 validation points).
 
     Args:
         model: a trained `UVAC`; its prior is changed in place.

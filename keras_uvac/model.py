@@ -397,7 +397,7 @@ def speaker_dependence(codes, speakers):
     0 when every speaker's clips have the same mean code, 1 when each speaker's
     clips share one code. Clustering speech by word needs codes whose speaker
     means coincide: centring each speaker's codes alone lifted K-means on
-    pretrained FSDD codes from 0.39 to 0.68 accuracy (docs/recipe_search.md).
+    pretrained FSDD codes from 0.39 to 0.68 accuracy (docs/design.md, "Speaker terms").
 
     Args:
         codes: `(batch, latent_dim)` float32.

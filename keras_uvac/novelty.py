@@ -18,7 +18,7 @@ The reference (per-term medians and scales, and the 99th percentile of the
 training clips' scores as the threshold) is fitted on the training clips and
 kept in the model card under `"novelty"`. On the FSDD validation split against
 noise, tones, chirps, music-like signals and espeak-ng speech, the three
-terms' mean separates best (docs/recipe_search.md, "Novelty").
+terms' mean separates best (docs/design.md, "Novelty").
 """
 
 import numpy as np
