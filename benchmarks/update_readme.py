@@ -1,4 +1,5 @@
-"""Regenerates the README's result tables from the committed JSON results.
+"""Regenerates every result table of README.md and docs/benchmarks.md, and the shipped model's card, from the
+committed JSON results of the benchmarks.
 
     python benchmarks/update_readme.py
 """
@@ -40,113 +41,34 @@ def feature_benchmark_section():
             f"{result['machine']['gpus']} GPUs; medians of {result['repeats']} (`{result['command']}`).")
 
 
-def fsdd_clustering_section(file_name=DEFAULT_RESULTS):
-    with open(os.path.join(RESULTS, file_name)) as handle:
-        result = json.load(handle)
-    runs_of = f"{result['runs']} runs of " if result.get("runs", 1) > 1 else ""
-    lines = ["| seed | accuracy (%) | NMI | silhouette (z) | DBI (z) | K-means accuracy (%) | GMM-EM accuracy (%) "
-             "| training time |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for seed, run in result["seeds"].items():
-        uvac, rows = run["rows"]["UVAC"], run["rows"]
-        lines.append(f"| {seed} | {100 * uvac['accuracy']:.2f} | {uvac['nmi']:.2f} | {uvac['silhouette']:.2f} | "
-                     f"{uvac['dbi']:.2f} | {100 * rows['K-means']['accuracy']:.2f} | "
-                     f"{100 * rows['GMM-EM']['accuracy']:.2f} | {run['training_seconds'] / 60:.0f} min "
-                     f"({runs_of}{run['epochs']} epochs) |")
-    mean = result["uvac_mean"]
-    lines.append(f"| **mean** | **{100 * mean['accuracy']:.2f}** | **{mean['nmi']:.2f}** | {mean['silhouette']:.2f} | "
-                 f"{mean['dbi']:.2f} | | | |")
-    lines.append("")
-    beaten = "yes" if result["every_seed_beats_kmeans_and_gmm_em"] else "no"
-    lines.append(f"Every seed beats K-means and GMM-EM: {beaten}. Produced by `{reproducing_command(result)}`.")
-    return "\n".join(lines)
+# The corpora of the README's results tables: their runs of today's default recipe, with ids and without.
+CORPUS_RESULTS = {
+    "fsdd-results": [("fsdd_pows_cons_ids.json", "the FSDD's speaker ids"),
+                     ("fsdd_pows_cons_pseudo.json", "none (pseudo-speakers)")],
+    "synthetic-results": [("synthetic_pows_cons_ids.json", "the corpus' speaker ids"),
+                          ("synthetic_pows_cons_pseudo.json", "none (pseudo-speakers)")],
+}
 
 
-SPEAKER_CONDITIONS = [
-    (DEFAULT_RESULTS, "FSDD (6 speakers)", "random 80/10/10",
-     "speaker ids; consensus of 3 runs per seed, prior of equal cluster sizes, square-root magnitude with the noise "
-     "subtracted (**today's default**)"),
-    ("fsdd_pows_cons_pseudo.json", "FSDD (6 speakers)", "random 80/10/10",
-     "none (pseudo-speakers); consensus of 3 runs per seed, prior of equal cluster sizes, square-root magnitude with "
-     "the noise subtracted (**today's default**)"),
-    ("fsdd_bal_ids.json", "FSDD (6 speakers)", "random 80/10/10",
-     "speaker ids; consensus of 3 runs per seed, prior of equal cluster sizes (the default before the sixteenth "
-     "round)"),
-    ("fsdd_bal_pseudo.json", "FSDD (6 speakers)", "random 80/10/10",
-     "none (pseudo-speakers); consensus of 3 runs per seed, prior of equal cluster sizes (the default before the "
-     "sixteenth round)"),
-    ("fsdd_kl1c_ids.json", "FSDD (6 speakers)", "random 80/10/10",
-     "speaker ids; consensus of 3 runs per seed (KL weight 1; the default before the thirteenth round)"),
-    ("fsdd_kl1c_pseudo.json", "FSDD (6 speakers)", "random 80/10/10",
-     "none (pseudo-speakers); consensus of 3 runs per seed (KL weight 1; the default before the thirteenth round)"),
-    ("fsdd_kl1_ids.json", "FSDD (6 speakers)", "random 80/10/10", "speaker ids; one run per seed (KL weight 1)"),
-    ("fsdd_kl1_pseudo.json", "FSDD (6 speakers)", "random 80/10/10",
-     "none (pseudo-speakers); one run per seed (KL weight 1)"),
-    ("fsdd_clustering_runs3.json", "FSDD (6 speakers)", "random 80/10/10",
-     "speaker ids; consensus of 3 runs per seed; KL weight 0.25 (the default before the twelfth round)"),
-    ("fsdd_clustering.json", "FSDD (6 speakers)", "random 80/10/10", "speaker ids; one run per seed; KL weight 0.25"),
-    ("fsdd_clustering_pseudo_speakers_runs3.json", "FSDD (6 speakers)", "random 80/10/10",
-     "none (pseudo-speakers); consensus of 3 runs per seed; KL weight 0.25 (the default before the twelfth round)"),
-    ("fsdd_clustering_pseudo_speakers.json", "FSDD (6 speakers)", "random 80/10/10",
-     "none (pseudo-speakers); one run per seed; KL weight 0.25"),
-    ("fsdd_restarts_pseudo_speakers.json", "FSDD (6 speakers)", "random 80/10/10",
-     "none (pseudo-speakers); best of 3 restarts (`--restarts 3`)"),
-    ("fsdd_clustering_speaker_split.json", "FSDD (6 speakers)", "speakers 4/1/1", "speaker ids; one run"),
-    ("fsdd_clustering_pseudo_speakers_speaker_split.json", "FSDD (6 speakers)", "speakers 4/1/1",
-     "none (pseudo-speakers); one run"),
-    ("synthetic_pows_cons_ids.json", "synthetic espeak-ng (48 speakers)", "random 80/10/10",
-     "speaker ids; consensus of 3 runs, prior of equal cluster sizes, square-root magnitude with the noise subtracted "
-     "(**today's default**)"),
-    ("synthetic_pows_cons_pseudo.json", "synthetic espeak-ng (48 speakers)", "random 80/10/10",
-     "none (pseudo-speakers); consensus of 3 runs, prior of equal cluster sizes, square-root magnitude with the "
-     "noise subtracted (**today's default**)"),
-    ("synthetic_bal_ids.json", "synthetic espeak-ng (48 speakers)", "random 80/10/10",
-     "speaker ids; consensus of 3 runs, prior of equal cluster sizes (the default before the sixteenth round)"),
-    ("synthetic_speaker_ids_runs3.json", "synthetic espeak-ng (48 speakers)", "random 80/10/10",
-     "speaker ids; consensus of 3 runs; KL weight 0.25"),
-    ("synthetic_speaker_runs_ids.json", "synthetic espeak-ng (48 speakers)", "random 80/10/10",
-     "speaker ids (batches dealt in runs of 4 clips per speaker, as the default does from 17 speakers); one run per "
-     "seed"),
-    ("synthetic_speaker_ids.json", "synthetic espeak-ng (48 speakers)", "random 80/10/10",
-     "speaker ids, plain shuffled batches (the default before the seventh round of the recipe search); one run per "
-     "seed"),
-    ("synthetic_pseudo_speakers_runs3.json", "synthetic espeak-ng (48 speakers)", "random 80/10/10",
-     "none (pseudo-speakers); consensus of 3 runs; KL weight 0.25"),
-    ("synthetic_pseudo_speakers_gmm.json", "synthetic espeak-ng (48 speakers)", "random 80/10/10",
-     "none (pseudo-speakers); one run per seed"),
-]
-
-
-def reproducing_command(result):
-    """The result's command as it runs today, with the defaults it ran under that have changed since.
-
-    Results from before the consensus default trained one run per seed; those from before the sixteenth round,
-    the paper's linear magnitude.
-    """
-    command = result["command"].strip()
-    if not ("runs" in result or result.get("restarts")):
-        command += " --runs 1"
-    if result.get("magnitude", "linear") == "linear" and "--magnitude" not in command:
-        command += " --magnitude linear --noise-margin-db none"
-    return command
-
-
-def speaker_conditions_section():
-    """One row per corpus, split and speaker condition, from each benchmark run's JSON."""
-    lines = ["| corpus | split | speaker ids used | seeds | UVAC accuracy (%) per seed | mean accuracy (%) | "
-             "mean NMI | K-means accuracy (%) | command |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for file_name, corpus, split, speakers in SPEAKER_CONDITIONS:
-        path = os.path.join(RESULTS, file_name)
-        if not os.path.exists(path):
-            lines.append(f"| {corpus} | {split} | {speakers} | not run | | | | | |")
-            continue
-        with open(path) as handle:
+def corpus_results_section(name):
+    """One corpus: today's default with and without speaker ids, per seed, beside K-means and GMM-EM."""
+    lines = ["| speaker ids used | UVAC accuracy (%) per seed | mean accuracy (%) | mean NMI | K-means accuracy (%) | "
+             "GMM-EM accuracy (%) | command |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for file_name, speakers in CORPUS_RESULTS[name]:
+        with open(os.path.join(RESULTS, file_name)) as handle:
             result = json.load(handle)
-        runs = result["seeds"].values()
+        runs = list(result["seeds"].values())
         per_seed = " / ".join(f"{100 * run['rows']['UVAC']['accuracy']:.1f}" for run in runs)
-        kmeans = sum(run["rows"]["K-means"]["accuracy"] for run in runs) / len(runs)
-        lines.append(f"| {corpus} | {split} | {speakers} | {', '.join(result['seeds'])} | {per_seed} | "
-                     f"{100 * result['uvac_mean']['accuracy']:.1f} | {result['uvac_mean']['nmi']:.2f} | "
-                     f"{100 * kmeans:.1f} | `{reproducing_command(result)}` |")
+        kmeans, gmm = (sum(run["rows"][method]["accuracy"] for run in runs) / len(runs)
+                       for method in ("K-means", "GMM-EM"))
+        lines.append(f"| {speakers} | {per_seed} | **{100 * result['uvac_mean']['accuracy']:.1f}** | "
+                     f"{result['uvac_mean']['nmi']:.2f} | {100 * kmeans:.1f} | {100 * gmm:.1f} | "
+                     f"`{result['command'].strip()}` |")
+    seeds = ", ".join(result["seeds"])
+    minutes = sum(run["training_seconds"] for run in runs) / len(runs) / 60
+    lines += ["", f"Seeds {seeds}, each a consensus of {result.get('runs', 1)} runs (about {minutes:.0f} min per seed "
+                  "on 2 CPU cores); test split of the seeded random 80/10/10 split; K-means and GMM-EM on the same "
+                  "features, means over the seeds."]
     return "\n".join(lines)
 
 
@@ -244,11 +166,10 @@ UVAC's silhouette and DBI are computed on the latent means z, the baselines' on 
 
 ## Exports
 
-`python benchmarks/export_shipped.py` writes `uvac_fsdd.tflite` (float LiteRT), `uvac_fsdd.onnx`,
-`uvac_fsdd_audio.tflite` (float LiteRT taking the padded waveform) and `uvac_fsdd_int8.tflite` (full int8 for
-TFLite Micro) beside this model; the README's export table gives their sizes and their agreement with this
-model. The float exports match it on every test clip; the int8 one, in the TFLite Micro interpreter, on
-{100 * int8_agreement:.2f}% (see the README for how its activations are bounded).
+`uvac export --model uvac_fsdd --format tflite-int8|tflite|onnx|tflite-audio --out PATH` writes each export and
+checks it against this model on the test split; the README's export table gives their sizes and agreement.
+The float exports match it on every test clip; the int8 one, in the TFLite Micro interpreter, on
+{100 * int8_agreement:.2f}% (docs/design.md, "Int8 export").
 
 ## Limits
 
@@ -270,30 +191,23 @@ def export_section():
         reports = json.load(handle)
     with open(os.path.join(RESULTS, "export_latency.json")) as handle:
         latency = json.load(handle)["results"]
-    names = {"tflite-int8": ("int8 TFLite (TFLite Micro)", "tflite_micro_host_int8"),
+    names = {"tflite-int8": ("int8 TFLite, in TFLite Micro", "tflite_micro_host_int8"),
              "tflite": ("float LiteRT", "litert_float32"), "onnx": ("ONNX", "onnxruntime_float32"),
              "tflite-audio": ("float LiteRT, raw audio in", None)}
-    lines = ["| export | file | size | runs in | same cluster as Keras | max prob. difference | arena |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines = ["| `--format` | export | size | same cluster as Keras | max prob. difference | TFLite Micro arena | "
+             "ms per clip |", "| --- | --- | --- | --- | --- | --- | --- |"]
     for report in reports["exports"]:
-        label, _ = names[report["format"]]
+        label, runtime = names[report["format"]]
         arena = f"{report['arena_bytes'] / 1024:.0f} KiB" if "arena_bytes" in report else ""
-        lines.append(f"| {label} | `{report['path']}` | {report['bytes'] / 2**20:.2f} MiB | "
-                     f"{report.get('interpreter', 'onnxruntime')} | {100 * report['cluster_agreement']:.2f}% | "
-                     f"{report['max_probability_difference']:.1e} | {arena} |")
-    lines.append(f"| Keras float32 weights at inference | | "
-                 f"{reports['keras_float32_inference_weights_bytes'] / 2**20:.2f} MiB | | | | |")
-    unbounded = reports.get("int8_without_activation_limits")
-    if unbounded:
-        int8 = next(report for report in reports["exports"] if report["format"] == "tflite-int8")
-        lines += ["", f"Int8 activation limits (99.99th percentile): "
-                      f"{', '.join(f'{limit:.1f}' for limit in int8['activation_limits'])}. Without them "
-                      f"(`{unbounded['command']}`, limits at the calibration maxima "
-                      f"{', '.join(f'{limit:.1f}' for limit in unbounded['activation_limits'])}): "
-                      f"{100 * unbounded['cluster_agreement']:.2f}% same cluster."]
-    lines += ["", "Per-clip latency on this CPU (batch 1, features precomputed, "
-              "`python benchmarks/export_latency.py`):", "", "| runtime | median ms per clip |", "| --- | --- |"]
-    lines += [f"| {runtime} | {result['median_ms']:.2f} |" for runtime, result in latency.items()]
+        milliseconds = f"{latency[runtime]['median_ms']:.2f}" if runtime in latency else ""
+        lines.append(f"| `{report['format']}` | {label} | {report['bytes'] / 2**20:.2f} MiB | "
+                     f"{100 * report['cluster_agreement']:.2f}% | {report['max_probability_difference']:.1e} | "
+                     f"{arena} | {milliseconds} |")
+    lines += ["", f"The shipped model on the {reports['exports'][0]['clips_checked']} FSDD test clips; Keras float32 "
+                  f"itself: {reports['keras_float32_inference_weights_bytes'] / 2**20:.2f} MiB of weights at inference,"
+                  f" {latency['keras_float32']['median_ms']:.2f} ms per clip. Batch 1, features precomputed, medians "
+                  "on this 2-core CPU (`python benchmarks/export_shipped.py`, then `python "
+                  "benchmarks/export_latency.py`)."]
     return "\n".join(lines)
 
 
@@ -305,16 +219,18 @@ def compact_models_section():
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for row in results["rows"]:
         seeds = " / ".join(f"{100 * value:.1f}" for value in row["test_accuracy_by_seed"])
-        preset = f"`{row['preset']}`" if row["preset"] else ""
+        # The full row is the earlier model the presets were distilled from, not today's uvac_fsdd.
+        preset = f"`{row['preset']}`" if row["preset"] and row["architecture"] != "full" else ""
+        if row["architecture"] == "full":
+            row = {**row, "training": "recipe (the presets' teacher)"}
         lines.append(f"| {row['architecture']} | {row['training']} | {preset} | {row['int8_bytes'] / 1000:.1f} KB | "
                      f"{row['arena_bytes'] / 1000:.1f} KB | {row['macs_per_clip'] / 1e6:.1f} M | "
                      f"{row['tflm_host_latency_ms']:.2f} ms | {100 * row['int8_cluster_agreement']:.2f}% | "
                      f"{seeds} ({100 * row['test_accuracy_mean']:.1f}%) | {row['test_nmi_mean']:.2f} |")
-    lines += ["", f"`{results['command']}` (accuracies from `python benchmarks/fsdd_clustering.py "
+    lines += ["", f"`{results['command']}`; accuracies from `python benchmarks/fsdd_clustering.py "
                   "[--architecture small|tiny] [--distill] --runs 1 --magnitude linear --noise-margin-db none`, one "
-                  "run per seed; KB = 1,000 bytes; of the two ways to train each compact encoder, the one with the "
-                  "higher validation accuracy is the preset).", "",
-              "![accuracy against int8 size](docs/compact_models.png)"]
+                  "run per seed of the recipe and features these presets were made with (the full row is their "
+                  "teacher); KB = 1,000 bytes."]
     return "\n".join(lines)
 
 
@@ -336,29 +252,24 @@ def tuning_section():
     return "\n".join(lines)
 
 
-def figures_section():
-    names = [("tsne_clusters.png", "t-SNE of the latent means, by cluster and by label (the paper's Fig. 3)"),
-             ("contingency.png", "clusters against labels"), ("cluster_means.png", "mean spectrogram per cluster"),
-             ("training_curves.png", "training curves")]
-    return "\n".join(f"![{caption}](docs/figures/{name})" for name, caption in names
-                     if os.path.exists(os.path.join(ROOT, "docs", "figures", name)))
+# The sections of each document, between `<!-- name:start -->` and `<!-- name:end -->`.
+DOCUMENTS = {
+    "README.md": {"exports": export_section, "compact-models": compact_models_section,
+                  "fsdd-results": lambda: corpus_results_section("fsdd-results"),
+                  "synthetic-results": lambda: corpus_results_section("synthetic-results")},
+    os.path.join("docs", "benchmarks.md"): {
+        "baselines": baselines_section, "tuning": tuning_section, "feature-benchmark": feature_benchmark_section,
+        "training-throughput": training_throughput_section, "step-profile": step_profile_section},
+}
 
 
-SECTIONS = {"figures": figures_section, "exports": export_section, "compact-models": compact_models_section,
-            "baselines": baselines_section, "tuning": tuning_section,
-            "feature-benchmark": feature_benchmark_section, "fsdd-clustering": fsdd_clustering_section,
-            "fsdd-clustering-mixed": lambda: fsdd_clustering_section("fsdd_clustering_mixed.json"),
-            "training-throughput": training_throughput_section,
-            "step-profile": step_profile_section, "speaker-conditions": speaker_conditions_section}
-
-
-def main():
-    path = os.path.join(ROOT, "README.md")
+def update(document, sections):
+    path = os.path.join(ROOT, document)
     with open(path) as handle:
         text = handle.read()
-    for name, build in SECTIONS.items():
+    for name, build in sections.items():
         if f"<!-- {name}:start -->" not in text:
-            continue
+            raise SystemExit(f"{document} has no <!-- {name}:start --> marker")
         try:
             body = build()
         except FileNotFoundError as missing:
@@ -368,7 +279,12 @@ def main():
         text = pattern.sub(lambda match, body=body: match.group(1) + body + "\n" + match.group(2), text)
     with open(path, "w") as handle:
         handle.write(text)
-    print(f"updated {path}")
+    print(f"updated {document}")
+
+
+def main():
+    for document, sections in DOCUMENTS.items():
+        update(document, sections)
     if os.path.exists(os.path.join(ROOT, "saved_models", "uvac_fsdd.keras.card.json")):
         model_card()
 

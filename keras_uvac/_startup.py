@@ -13,7 +13,7 @@ or TensorFlow imported beforehand leave the log as TensorFlow writes it.
 It also chooses TensorFlow's CPU kernels. On Linux, TensorFlow uses oneDNN's
 kernels only on CPUs with AVX-512 VNNI/BF16 or AMX, and Eigen's elsewhere; on an
 AVX2-only CPU the UVAC training step then runs at 0.43x its speed with oneDNN
-(`benchmarks/training_throughput.py`, README "Benchmarks"). So on x86 Linux the
+(`benchmarks/training_throughput.py`, docs/benchmarks.md). So on x86 Linux the
 package turns oneDNN on (`TF_ENABLE_ONEDNN_OPTS=1`) unless the user set the
 variable. TensorFlow reads it once, when it is imported: imported before
 keras_uvac (`import keras` first), it keeps its own choice, and the package
