@@ -15,7 +15,7 @@ import time
 import keras
 import numpy as np
 
-from keras_uvac import pipeline
+from keras_uvac import _private_apis, pipeline
 from keras_uvac.atomic import atomic_path, write_json
 from keras_uvac.model import UVAC
 from keras_uvac.model_arguments import ARCHITECTURES
@@ -63,7 +63,8 @@ def distill(teacher, train_collection, out_path=None, architecture="small", epoc
         views: augmented views per clip, beside the clip itself.
         batch_size: clips per step.
         learning_rate: Adam's initial rate (decays tenfold over the run).
-        seed: seed of the student's initialisation, the views and the order.
+        seed: seed of the student's initialisation, the views and the order (the global random state is
+            as it was when `distill` returns).
         verbose: Keras progress bar mode.
         test_collection: labeled clips to score the student on for its card, or None.
         card: extra entries for the student's card (e.g. the command), or None.
@@ -77,6 +78,14 @@ def distill(teacher, train_collection, out_path=None, architecture="small", epoc
     Example:
     >>> student, history = distill(UVAC.from_preset("uvac_fsdd"), splits["train"], "small.keras")  # doctest: +SKIP
     """
+    # Seeded for the run, and the caller's global random state put back afterwards.
+    with _private_apis.global_random_state_kept():
+        return _distill(teacher, train_collection, out_path, architecture, epochs, views, batch_size, learning_rate,
+                        seed, verbose, test_collection, card, overrides)
+
+
+def _distill(teacher, train_collection, out_path, architecture, epochs, views, batch_size, learning_rate, seed,
+             verbose, test_collection, card, overrides):
     started = time.perf_counter()
     keras.utils.set_random_seed(seed)
     student = student_of(teacher, architecture, seed=seed, **overrides)

@@ -46,6 +46,8 @@ print({name: len(part) for name, part in splits.items()})'''),
            "FSDD's speaker ids feed the speaker terms; the digit labels are never used. Plain `model.fit` works "
            "too; here a few epochs of the recipe, or a tiny network in small mode."),
     ("code", '''recipe = training.RECIPES["default"].with_epochs(2 if SMALL else 20)
+if SMALL:
+    recipe = recipe.with_changes({"runs": 2, "consensus_epochs": 1})
 small_network = dict(encoder_channels=(4, 8, 16, 32), gru_units=(16, 16), decoder_channels=(32, 16, 8, 4))
 model, history = training.train(splits["train"], "quickstart_uvac.keras", recipe,
                                 validation_collection=splits["validation"], resume=True,

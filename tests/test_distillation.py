@@ -2,11 +2,13 @@ import json
 
 import keras
 import numpy as np
+import pytest
 
 from keras_uvac import datasets, distillation, pipeline
 from keras_uvac.model import ARCHITECTURES, UVAC
 
 
+@pytest.mark.slow
 def test_student_learns_the_teachers_codes_and_keeps_its_prior(tmp_path):
     collection = datasets.load_audio().subset(range(0, 3000, 30))
     splits = collection.split(seed=0, fractions=(0.8, 0.0, 0.2))

@@ -92,6 +92,7 @@ def assert_same_step(result):
     assert result["weight_difference"] < 1e-5
 
 
+@pytest.mark.slow
 def test_a_mirrored_step_on_two_cpu_devices_equals_one_device():
     code = ("import tensorflow as tf\n"
             "cpu = tf.config.list_physical_devices('CPU')[0]\n"
@@ -101,6 +102,7 @@ def test_a_mirrored_step_on_two_cpu_devices_equals_one_device():
     assert_same_step(run_python(code, {"KERAS_BACKEND": "tensorflow"}, json.dumps({**TINY, "cluster_weight": 1.0})))
 
 
+@pytest.mark.slow
 def test_a_jax_data_parallel_step_on_two_devices_equals_one_device():
     result = run_python(JAX, {"KERAS_BACKEND": "jax", "XLA_FLAGS": "--xla_force_host_platform_device_count=2"},
                         json.dumps(TINY))

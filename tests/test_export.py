@@ -113,6 +113,7 @@ def test_c_files_compile_and_carry_the_model_and_an_example(trained, tmp_path):
     assert 0 <= int(cluster) < model.num_clusters and int(arena) == report["arena_bytes"]
 
 
+@pytest.mark.slow
 def test_tiny_architecture_fits_a_small_microcontroller(tmp_path):
     collection = datasets.load_audio().subset(range(0, 3000, 25))
     arrays = pipeline.extract_features(collection, progress=False)

@@ -313,6 +313,7 @@ print(json.dumps({"statuses": statuses, "peak_bytes": resource.getrusage(resourc
 """
 
 
+@pytest.mark.slow
 def test_huge_but_valid_headers_are_refused_within_2_gb(tmp_path, good):
     # 64 channels of 768 kHz float64 for 10.9 s: every value within the header limits, 4.3 GB of samples (sparse).
     frames = int(10.9 * 768_000)

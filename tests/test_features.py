@@ -190,6 +190,7 @@ def fsdd_test_clips():
     return waveforms, lengths, pipeline.extract_features(test, progress=False)
 
 
+@pytest.mark.slow
 def test_one_stft_the_pipeline_the_models_front_end_and_the_raw_audio_export_agree(fsdd_test_clips):
     import keras
 
@@ -205,6 +206,7 @@ def test_one_stft_the_pipeline_the_models_front_end_and_the_raw_audio_export_agr
     # recorded audio (a microphone's window has no padding), so the noise floor is measured over the whole clip.
     inputs = keras.Input((waveforms.shape[1],), batch_size=1)
     front_end = keras.Model(inputs, AudioFeatures(FeatureConfig(), dft="matrix")(inputs))
+    waveforms = waveforms[::5]  # LiteRT runs one clip at a time: every fifth test clip
     exported = export.TFLiteRunner(export.convert_tflite(front_end))(waveforms)
     whole = model.features({"waveform": waveforms, "length": np.full(len(waveforms), waveforms.shape[1])})
     # The square root magnifies the two DFTs' float32 rounding just above 0.

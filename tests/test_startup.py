@@ -31,6 +31,7 @@ print(json.dumps([os.environ.get("TF_ENABLE_ONEDNN_OPTS"), _pywrap_util_port.IsM
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not ON_X86_LINUX, reason="TensorFlow's oneDNN choice applies to x86 Linux only")
 def test_onednn_kernels_are_chosen_unless_the_user_chose():
     assert run_python(KERNELS) == ["1", True]
