@@ -47,7 +47,7 @@ print({name: len(part) for name, part in splits.items()})'''),
            "too; here a few epochs of the recipe, or a tiny network in small mode."),
     ("code", '''recipe = training.RECIPES["default"].with_epochs(2 if SMALL else 20)
 if SMALL:
-    recipe = recipe.with_changes({"runs": 2, "consensus_epochs": 1})
+    recipe = recipe.with_changes({"runs": 1})  # tests/test_training.py trains consensus runs
 small_network = dict(encoder_channels=(4, 8, 16, 32), gru_units=(16, 16), decoder_channels=(32, 16, 8, 4))
 model, history = training.train(splits["train"], "quickstart_uvac.keras", recipe,
                                 validation_collection=splits["validation"], resume=True,

@@ -68,8 +68,3 @@ def copy_fsdd_subset(folder, every):
 @pytest.fixture
 def audiomnist_sample():
     return AUDIOMNIST_SAMPLE
-
-
-def pytest_collection_modifyitems(items):
-    # The slow tests first, so that the two test processes (-n 2) do not end with one of them alone on a long test.
-    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

@@ -10,7 +10,7 @@ import warnings
 from keras_uvac import _private_apis, consensus, distribution, novelty, pipeline, validation
 from keras_uvac.atomic import write_json
 from keras_uvac.features import FeatureConfig
-from keras_uvac.model import check_model_arguments
+from keras_uvac.model_arguments import check_model_arguments
 from keras_uvac.training.card import model_card
 from keras_uvac.training.checkpoints import CHECKPOINTS, TrainingError, latest_checkpoint, run_lock, save_for_inference
 from keras_uvac.training.consensus_runs import choose_restart, consensus_of_runs, sub_runs
