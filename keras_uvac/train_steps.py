@@ -19,7 +19,6 @@ def inputs_of(data):
     return data
 
 
-
 class Replicas:
     """The replicas of a training step: one, or several under a `tf.distribute` strategy.
 
