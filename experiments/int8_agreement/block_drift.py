@@ -13,10 +13,9 @@ import json
 import keras
 import numpy as np
 from keras import ops
+from shipped import shipped_model_and_features
 
-from keras_uvac import datasets, pipeline
-from keras_uvac.export import graph, litert, micro
-from keras_uvac.model import UVAC
+from keras_uvac.export import graph, litert
 
 
 def stages(encoder, inputs):
@@ -42,13 +41,7 @@ def main():
     parser.add_argument("--clips", type=int, default=100)
     parser.add_argument("--json", required=True)
     args = parser.parse_args()
-    model = UVAC.from_preset("uvac_fsdd")
-    config = model.feature_config_object()
-    splits = datasets.load_audio().split(seed=0)
-    calibration = micro.representative_subset(
-        pipeline.extract_features(splits["train"], config, progress=False)["spectrogram"])
-    validation = pipeline.extract_features(splits["validation"].subset(range(args.clips)), config,
-                                           progress=False)["spectrogram"]
+    model, _, calibration, validation = shipped_model_and_features(args.clips)
     limits = graph.calibrated_activation_limits(model, calibration, 99.99)
     encoder = graph.inference_model(model, activation_limits=limits).get_layer("encoder")
     inputs = keras.Input((model.num_bins, model.num_frames), batch_size=1)

@@ -12,22 +12,16 @@ import json
 
 import keras
 import numpy as np
+from shipped import shipped_model_and_features
 
-from keras_uvac import datasets, pipeline
-from keras_uvac.export import graph, litert, micro
-from keras_uvac.model import UVAC
+from keras_uvac.export import graph, litert
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--json", required=True)
     args = parser.parse_args()
-    model = UVAC.from_preset("uvac_fsdd")
-    config = model.feature_config_object()
-    splits = datasets.load_audio().split(seed=0)
-    calibration = micro.representative_subset(
-        pipeline.extract_features(splits["train"], config, progress=False)["spectrogram"])
-    validation = pipeline.extract_features(splits["validation"], config, progress=False)["spectrogram"]
+    model, _, calibration, validation = shipped_model_and_features()
     limits = graph.calibrated_activation_limits(model, calibration, 99.99)
     full = graph.inference_model(model, with_latent_mean=True, activation_limits=limits)
     encoder_only = keras.Model(full.inputs, full.outputs[0])  # the outputs are z (the encoder's), then q(c|z)

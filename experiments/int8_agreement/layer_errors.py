@@ -12,15 +12,12 @@ import csv
 import io
 import json
 import re
-import tempfile
 
-import keras
 import numpy as np
 import tensorflow as tf
+from shipped import shipped_model_and_features
 
-from keras_uvac import datasets, pipeline
-from keras_uvac.export import graph, micro
-from keras_uvac.model import UVAC
+from keras_uvac.export import graph, litert
 
 
 def main():
@@ -28,26 +25,13 @@ def main():
     parser.add_argument("--clips", type=int, default=30)
     parser.add_argument("--json", required=True)
     args = parser.parse_args()
-    model = UVAC.from_preset("uvac_fsdd")
-    config = model.feature_config_object()
-    splits = datasets.load_audio().split(seed=0)
-    calibration = micro.representative_subset(
-        pipeline.extract_features(splits["train"], config, progress=False)["spectrogram"])
-    validation = pipeline.extract_features(splits["validation"].subset(range(args.clips)), config,
-                                           progress=False)["spectrogram"]
+    model, _, calibration, validation = shipped_model_and_features(args.clips)
     limits = graph.calibrated_activation_limits(model, calibration, 99.99)
     export_model = graph.inference_model(model, logit_floor=graph.calibrated_floor(model, calibration),
                                          activation_limits=limits)
-    with tempfile.TemporaryDirectory() as directory:
-        archive = keras.export.ExportArchive()
-        archive.track(export_model)
-        archive.add_endpoint("serve", lambda x: export_model(x, training=False),
-                             input_signature=[tf.TensorSpec(export_model.inputs[0].shape, tf.float32)])
-        archive.write_out(directory, verbose=False)
-        converter = tf.lite.TFLiteConverter.from_saved_model(directory, signature_keys=["serve"])
-        converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        converter.representative_dataset = lambda: ([clip[None].astype(np.float32)] for clip in calibration)
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    with litert.tflite_converter(export_model, calibration) as converter:
+        # The debugger compares float and int8 tensors itself; it takes float inputs and outputs.
+        converter.inference_input_type = converter.inference_output_type = tf.float32
         debugger = tf.lite.experimental.QuantizationDebugger(
             converter=converter, debug_dataset=lambda: ([clip[None].astype(np.float32)] for clip in validation))
         debugger.run()

@@ -8,26 +8,21 @@ import json
 
 import keras
 import numpy as np
+from shipped import shipped_model_and_features
 
-from keras_uvac import datasets, pipeline
 from keras_uvac.export import graph, litert, micro
-from keras_uvac.model import UVAC
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--json", required=True)
     args = parser.parse_args()
-    model = UVAC.from_preset("uvac_fsdd")
-    config = model.feature_config_object()
-    splits = datasets.load_audio().split(seed=0)
-    train = pipeline.extract_features(splits["train"], config, progress=False)["spectrogram"]
-    validation = pipeline.extract_features(splits["validation"], config, progress=False)["spectrogram"]
+    model, _, calibration, validation = shipped_model_and_features()
     posterior = graph.QuadraticPosterior.from_prior(model.prior)
     logits = keras.ops.convert_to_numpy(posterior.logits(model.latent_mean(validation)))
     top_two = np.sort(logits, axis=1)[:, -2:]
     margins = top_two[:, 1] - top_two[:, 0]
-    model_bytes, _, _ = micro.convert_int8(model, micro.representative_subset(train), 99.99)
+    model_bytes, _, _ = micro.convert_int8(model, calibration, 99.99)
     runner = litert.TFLiteRunner(model_bytes)
     int8 = micro.MicroRunner(model_bytes, (runner.input, runner.output))(validation).argmax(axis=1)
     differs = int8 != logits.argmax(axis=1)

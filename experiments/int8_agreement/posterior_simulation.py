@@ -7,19 +7,13 @@ how many clusters change, and by how much the logits move.
 """
 
 import numpy as np
+from shipped import shipped_model_and_features
 
-from keras_uvac import datasets, pipeline
-from keras_uvac.export import graph, micro
-from keras_uvac.model import UVAC
+from keras_uvac.export import graph
 
 
 def main():
-    model = UVAC.from_preset("uvac_fsdd")
-    config = model.feature_config_object()
-    splits = datasets.load_audio().split(seed=0)
-    calibration = micro.representative_subset(
-        pipeline.extract_features(splits["train"], config, progress=False)["spectrogram"])
-    validation = pipeline.extract_features(splits["validation"], config, progress=False)["spectrogram"]
+    model, _, calibration, validation = shipped_model_and_features()
     posterior = graph.QuadraticPosterior.from_prior(model.prior)
     weights, bias = [np.asarray(weight, np.float64) for weight in posterior.linear.get_weights()]
     codes_calibration = model.latent_mean(calibration).astype(np.float64)

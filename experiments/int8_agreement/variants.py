@@ -13,10 +13,9 @@ import time
 
 import keras
 import numpy as np
+from shipped import shipped_model_and_features
 
-from keras_uvac import datasets, pipeline
 from keras_uvac.export import graph, litert, micro
-from keras_uvac.model import UVAC
 
 
 def agreement_on(model_bytes, features, reference):
@@ -29,11 +28,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--json", required=True)
     args = parser.parse_args()
-    model = UVAC.from_preset("uvac_fsdd")
-    config = model.feature_config_object()
-    splits = datasets.load_audio().split(seed=0)
-    train = pipeline.extract_features(splits["train"], config, progress=False)["spectrogram"]
-    validation = pipeline.extract_features(splits["validation"], config, progress=False)["spectrogram"]
+    model, train, _, validation = shipped_model_and_features()
     reference = keras.ops.convert_to_numpy(model(validation)).argmax(axis=1)
     variants = {"percentile 99.99, 400 clips (today)": (99.99, 400), "plain ReLUs, 400 clips": (None, 400),
                 "percentile 99.9, 400 clips": (99.9, 400), "percentile 99.999, 400 clips": (99.999, 400),

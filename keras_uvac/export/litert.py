@@ -1,5 +1,6 @@
 """LiteRT (TFLite) conversion and the ai-edge-litert interpreter: the `tflite` and `tflite-audio` targets."""
 
+import contextlib
 import tempfile
 
 import keras
@@ -10,11 +11,13 @@ from keras_uvac.atomic import atomic_path
 from keras_uvac.export import graph
 
 
-def convert_tflite(export_model, representative_features=None):
-    """Converts to TFLite with builtin operators only.
+@contextlib.contextmanager
+def tflite_converter(export_model, representative_features=None):
+    """A TFLite converter of `export_model`, builtin operators only, through a SavedModel.
 
-    Goes through a SavedModel with the static input signature, so that the
-    weights are frozen into constants (no resource-variable operators).
+    The SavedModel has the static input signature, so that the weights are
+    frozen into constants (no resource-variable operators). It exists while
+    the context is open (TFLite's QuantizationDebugger also reads it there).
 
     Args:
         export_model: from `inference_model`.
@@ -22,8 +25,8 @@ def convert_tflite(export_model, representative_features=None):
             is fully int8 (weights, activations, input, output) with
             activation ranges calibrated on them.
 
-    Returns:
-        The flatbuffer bytes.
+    Yields:
+        The configured `tf.lite.TFLiteConverter`.
     """
     with tempfile.TemporaryDirectory() as directory:
         archive = keras.export.ExportArchive()
@@ -44,6 +47,16 @@ def convert_tflite(export_model, representative_features=None):
             converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
             converter.inference_input_type = tf.int8
             converter.inference_output_type = tf.int8
+        yield converter
+
+
+def convert_tflite(export_model, representative_features=None):
+    """Converts to TFLite with builtin operators only (`tflite_converter`); full int8 given real inputs.
+
+    Returns:
+        The flatbuffer bytes.
+    """
+    with tflite_converter(export_model, representative_features) as converter:
         return converter.convert()
 
 
