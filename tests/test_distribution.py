@@ -10,6 +10,7 @@ import textwrap
 
 import numpy as np
 import pytest
+from conftest import run_uvac
 
 TINY = {"encoder_channels": [4, 8], "gru_units": [8], "decoder_channels": [8, 4], "num_clusters": 3, "latent_dim": 4,
         "consistency_weight": 1.0, "speaker_weight": 1.0, "cross_speaker_weight": 1.0, "cluster_weight": 0.0}
@@ -116,7 +117,7 @@ def free_port():
 
 
 @pytest.mark.slow
-def test_two_worker_processes_train_one_epoch_and_the_model_clusters(tmp_path):
+def test_two_worker_processes_train_one_epoch_and_the_model_clusters(tmp_path, capsys):
     data = tmp_path / "fsdd"
     data.mkdir()
     from keras_uvac import datasets
@@ -138,9 +139,8 @@ def test_two_worker_processes_train_one_epoch_and_the_model_clusters(tmp_path):
         assert process.returncode == 0, [line[:1500] for line in error.splitlines() if "error" in line]
     card = json.loads((tmp_path / "m.keras.card.json").read_text())
     assert card["replicas"] == 2 and card["epochs_done"] == 2
-    result = subprocess.run([sys.executable, "-m", "keras_uvac.cli", "-q", "cluster", "--model", str(out),
-                             *datasets.load_audio().paths[:3]], capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    clusters = [line.split("\t")[0] for line in result.stdout.splitlines() if line.endswith(".wav")]
+    status, output, error = run_uvac(capsys, "cluster", "--model", out, *datasets.load_audio().paths[:3])
+    assert status == 0, error[-3000:]
+    clusters = [line.split("\t")[0] for line in output.splitlines() if line.endswith(".wav")]
     assert len(clusters) == 3 and all(cluster.isdigit() for cluster in clusters)
     assert np.isfinite(card["test_metrics"]["UVAC"]["nmi"])

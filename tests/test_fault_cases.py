@@ -5,14 +5,12 @@ memory run in a subprocess that reports its own peak memory. A case that would h
 alarm, so a regression fails instead of stalling CI.
 """
 
-import contextlib
 import csv
 import io
 import json
 import os
 import re
 import shutil
-import signal
 import stat
 import subprocess
 import sys
@@ -21,7 +19,7 @@ import zipfile
 import keras
 import numpy as np
 import pytest
-from conftest import copy_fsdd_subset, tone, write_raw_wav, write_wav
+from conftest import copy_fsdd_subset, no_hang, run_uvac, tone, write_raw_wav, write_wav
 
 from keras_uvac import audio, cli, datasets, presets, training
 
@@ -30,31 +28,6 @@ TINY_MODEL = {"encoder_channels": [4, 8], "gru_units": [8], "decoder_channels": 
               "latent_dim": 4}
 TINY_RECIPE = training.Recipe(name="t", epochs=2, batch_size=32, pretrain_epochs=1, gmm_initialization=True,
                               kl_warmup_epochs=1, kl_weight=0.25)
-
-
-@contextlib.contextmanager
-def no_hang(seconds=120):
-    def stop(signum, frame):
-        raise TimeoutError(f"hung for {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, stop)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-def uvac(capsys, *arguments):
-    """Runs `uvac -q ARGUMENTS` here; returns (exit status, stdout, stderr)."""
-    with no_hang():
-        try:
-            status = cli.main(["-q", *map(str, arguments)])
-        except SystemExit as exit_:  # argparse's errors
-            status = exit_.code
-    captured = capsys.readouterr()
-    return status, captured.out, captured.err
 
 
 @pytest.fixture
@@ -159,7 +132,7 @@ CASES = [
 def test_a_fault_gives_one_clear_line_and_exit_2(tmp_path, good, capsys, case, arguments, status, message):
     folder = tmp_path / "work"
     folder.mkdir()
-    given, stdout, stderr = uvac(capsys, *arguments(str(folder), good))
+    given, stdout, stderr = run_uvac(capsys, *arguments(str(folder), good))
     assert given == status, stderr
     last_line = stderr.strip().splitlines()[-1]
     assert re.search(message, last_line), last_line
@@ -184,9 +157,9 @@ def test_stray_names_keep_the_labels_of_the_others(tmp_path, capsys):
     folder = copy_fsdd_subset(tmp_path / "digits", 25)
     write_wav(folder / "recording notes.wav", tone(0.3, 8000), 8000)
     out = tmp_path / "f.npz"
-    status, _, stderr = uvac(capsys, "features", folder, "--out", out)
+    status, _, stderr = run_uvac(capsys, "features", folder, "--out", out)
     assert status == 2 and "recording notes.wav: name does not follow" in stderr and "--skip-bad-files" in stderr
-    status, stdout, stderr = uvac(capsys, "features", folder, "--out", out, "--skip-bad-files")
+    status, stdout, stderr = run_uvac(capsys, "features", folder, "--out", out, "--skip-bad-files")
     assert status == 0 and "read 120 files as fsdd: 10 classes, 6 speakers, 1 skipped" in stdout
     assert np.load(out)["label"].shape == (120,)
     assert "recording notes.wav" in stderr
@@ -200,15 +173,15 @@ def test_unreadable_names_loops_and_fifos_are_skipped_and_counted(tmp_path, good
     os.mkfifo(folder / "pipe.wav")
     with open(os.path.join(os.fsencode(folder), b"caf\xe9.wav"), "wb") as handle:
         handle.write(open(good, "rb").read())
-    status, _, stderr = uvac(capsys, "features", folder, "--out", tmp_path / "f.npz")
+    status, _, stderr = run_uvac(capsys, "features", folder, "--out", tmp_path / "f.npz")
     assert status == 2 and "Traceback" not in stderr
-    status, stdout, stderr = uvac(capsys, "features", folder, "--out", tmp_path / "f.npz", "--skip-bad-files")
+    status, stdout, stderr = run_uvac(capsys, "features", folder, "--out", tmp_path / "f.npz", "--skip-bad-files")
     assert status == 0 and "skipped 3 file(s)" in stderr and "read 1 files" in stdout
     assert "caf\\xe9.wav: the file name is not valid UTF-8" in stderr
     assert "loop.wav: cannot be read (Too many levels of symbolic links)" in stderr
     assert "pipe.wav: a FIFO, not a regular file" in stderr
     # Named one by one on the command line, the loop is skipped too.
-    status, _, stderr = uvac(capsys, "features", folder / "loop.wav", good, "--out", tmp_path / "g.npz",
+    status, _, stderr = run_uvac(capsys, "features", folder / "loop.wav", good, "--out", tmp_path / "g.npz",
                              "--skip-bad-files")
     assert status == 0 and "skipped 1 file(s)" in stderr
 
@@ -230,7 +203,7 @@ def test_a_full_disk_names_the_output_and_leaves_nothing(tmp_path, good, capsys,
 
     monkeypatch.setattr(np, "savez_compressed", disk_full)
     out = tmp_path / "f.npz"
-    status, _, stderr = uvac(capsys, "features", good, "--out", out)
+    status, _, stderr = run_uvac(capsys, "features", good, "--out", out)
     assert status == 2 and stderr.strip() == f"uvac features: error: {out}: No space left on device"
     assert os.listdir(tmp_path) == ["good.wav"]
 
@@ -297,7 +270,7 @@ def test_ctrl_c_during_the_mixture_fit_is_one_line_and_exit_130(small_fsdd, tmp_
 
     monkeypatch.setattr(training.recipes, "fit_prior_to_codes", interrupted)
     out = tmp_path / "m.keras"
-    status, _, stderr = uvac(capsys, "train", "--data", small_fsdd, "--out", out, "--epochs", "2", "--runs", "1",
+    status, _, stderr = run_uvac(capsys, "train", "--data", small_fsdd, "--out", out, "--epochs", "2", "--runs", "1",
                              "--model-config", json.dumps(TINY_MODEL))
     assert status == 130 and stderr.strip().splitlines()[-1] == "uvac train: interrupted; resume with --resume"
     assert "Traceback" not in stderr

@@ -10,7 +10,7 @@ import zipfile
 import keras
 import numpy as np
 import pytest
-from conftest import copy_fsdd_subset, tone, write_raw_wav, write_wav
+from conftest import copy_fsdd_subset, run_uvac, tone, write_raw_wav, write_wav
 
 from keras_uvac import audio, cli, datasets, pipeline, presets, training
 
@@ -165,27 +165,27 @@ def test_a_run_killed_anywhere_resumes_to_the_uninterrupted_result(small_fsdd, t
 
 # 4. Small data and argument ranges.
 @pytest.mark.parametrize("count", [1, 6, 80])
-def test_too_little_data_is_refused_before_any_work(tmp_path, count):
+def test_too_little_data_is_refused_before_any_work(tmp_path, capsys, count):
     for path in datasets.load_audio().paths[:count]:
         shutil.copy(path, tmp_path)
     out = tmp_path / "m.keras"
-    status, _, error = run_cli(["train", "--data", str(tmp_path), "--out", str(out)])
+    status, _, error = run_uvac(capsys, "train", "--data", str(tmp_path), "--out", str(out))
     assert status == 2 and "10 clusters need at least 10 clips in each of the training, validation and test" in error
     assert f"got {count}" in error and not out.exists() and not (tmp_path / "m.keras.run").exists()
 
 
 @pytest.mark.parametrize("epochs", ["0", "-1", "two"])
-def test_epoch_counts_below_one_are_refused(epochs):
-    status, _, error = run_cli(["train", "--epochs", epochs])
+def test_epoch_counts_below_one_are_refused(capsys, epochs):
+    status, _, error = run_uvac(capsys, "train", "--epochs", epochs)
     assert status == 2 and "--epochs" in error and "Traceback" not in error
 
 
 @pytest.mark.parametrize("recipe_config, message", [('{"cluster_wieght": 3}', "not a recipe field: cluster_wieght"),
                                                     ("{cluster_weight: 3}", "Expecting property name"),
                                                     ("[3]", "not [3]")])
-def test_a_bad_recipe_config_is_refused_before_any_work(tmp_path, recipe_config, message):
+def test_a_bad_recipe_config_is_refused_before_any_work(tmp_path, capsys, recipe_config, message):
     out = tmp_path / "m.keras"
-    status, _, error = run_cli(["train", "--recipe-config", recipe_config, "--out", str(out)])
+    status, _, error = run_uvac(capsys, "train", "--recipe-config", recipe_config, "--out", str(out))
     assert status == 2 and message in error and "Traceback" not in error
     assert not (tmp_path / "m.keras.run").exists()
 
@@ -228,7 +228,7 @@ def call_cli_raising(arguments, error):
 
 
 @pytest.mark.parametrize("content", ["text", "truncated", "h5", "sequential", "os_system"])
-def test_bad_model_files_are_named_without_a_traceback(tmp_path, content):
+def test_bad_model_files_are_named_without_a_traceback(tmp_path, capsys, content):
     path = tmp_path / "bad.keras"
     shipped = presets.preset_files("uvac_fsdd")[0]
     if content == "text":
@@ -248,7 +248,7 @@ def test_bad_model_files_are_named_without_a_traceback(tmp_path, content):
             archive.writestr("config.json", '{"module": "os", "class_name": "system", "config": {}}')
             archive.writestr("metadata.json", '{"keras_version": "3.15.1"}')
         expected = "cannot be loaded as a keras_uvac model"
-    status, _, error = run_cli(["cluster", "--model", str(path), shipped])
+    status, _, error = run_uvac(capsys, "cluster", "--model", str(path), shipped)
     assert status == 2 and expected in error and str(path) in error and "Traceback" not in error
 
 
@@ -274,12 +274,6 @@ def test_a_second_training_into_the_same_run_is_refused(small_fsdd, tmp_path):
 
 
 # 8. A file name that starts with "-".
-def test_a_dash_file_name_gets_a_hint(tmp_path):
-    status, _, error = run_cli(["cluster", "-clip.wav"])
+def test_a_dash_file_name_gets_a_hint(capsys):
+    status, _, error = run_uvac(capsys, "cluster", "-clip.wav")
     assert status == 2 and "goes after '--'" in error
-
-
-def run_cli(arguments):
-    result = subprocess.run([sys.executable, "-m", "keras_uvac.cli", "-q", *arguments], capture_output=True, text=True,
-                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}, timeout=600)
-    return result.returncode, result.stdout, result.stderr

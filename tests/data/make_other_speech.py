@@ -15,12 +15,17 @@ WORDS = {"de": ["eins", "zwei", "drei"], "fr": ["un", "deux", "trois"], "es": ["
          "it": ["uno", "due", "tre"], "nl": ["een", "twee", "drie"], "pl": ["jeden", "dwa", "trzy"]}
 FOLDER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "other_speech")
 
-os.makedirs(FOLDER, exist_ok=True)
-with tempfile.TemporaryDirectory() as scratch:
-    for voice, words in WORDS.items():
-        for word in words:
-            spoken = os.path.join(scratch, "word.wav")
-            subprocess.run(["espeak-ng", "-v", voice, "-w", spoken, word], check=True)
-            samples, rate = soundfile.read(spoken, dtype="float32")
-            soundfile.write(os.path.join(FOLDER, f"{voice}_{word}.flac"),
-                            scipy.signal.resample_poly(samples, 16000, rate).astype("float32"), 16000)
+def main():
+    os.makedirs(FOLDER, exist_ok=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        for voice, words in WORDS.items():
+            for word in words:
+                spoken = os.path.join(scratch, "word.wav")
+                subprocess.run(["espeak-ng", "-v", voice, "-w", spoken, word], check=True)
+                samples, rate = soundfile.read(spoken, dtype="float32")
+                soundfile.write(os.path.join(FOLDER, f"{voice}_{word}.flac"),
+                                scipy.signal.resample_poly(samples, 16000, rate).astype("float32"), 16000)
+
+
+if __name__ == "__main__":
+    main()

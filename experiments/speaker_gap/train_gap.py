@@ -1,0 +1,62 @@
+"""Trains the default recipe on a corpus with its speaker ids or with pseudo-speakers; scores validation clips.
+
+Issue 37, step 1: does a development corpus show the gap between the two paths that real many-speaker corpora
+show? Validation clips only (the seeded 80/10/10 split's middle part); the test split is not read.
+
+    python experiments/speaker_gap/train_gap.py DATA {ids,pseudo} [--seed S] [--recipe-config JSON] [--name NAME]
+
+Writes experiments/results/speaker_gap/<NAME>.json.
+"""
+
+import argparse
+import json
+import os
+import time
+
+import numpy as np
+from sklearn.metrics import normalized_mutual_info_score
+
+from keras_uvac import baselines, datasets, metrics, pipeline, training
+
+RESULTS = os.path.join(os.path.dirname(__file__), "..", "results", "speaker_gap")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("data")
+    parser.add_argument("speakers", choices=["ids", "pseudo"])
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--recipe-config", default="{}")
+    parser.add_argument("--name")
+    args = parser.parse_args()
+    name = args.name or f"{os.path.basename(os.path.normpath(args.data))}_{args.speakers}_seed{args.seed}"
+    splits = datasets.load_audio(args.data).split(seed=0)
+    train, validation = splits["train"], splits["validation"]
+    recipe = training.RECIPES["default"].with_changes(json.loads(args.recipe_config))
+    groups = training.speaker_groups(train, args.speakers, recipe, seed=args.seed)
+    grouping = {"groups": int(len(np.unique(groups))),
+                "speaker_nmi": float(normalized_mutual_info_score(train.speakers, groups)),
+                "digit_nmi": float(normalized_mutual_info_score(train.labels, groups))}
+    print("speaker groups:", grouping, flush=True)
+    start = time.time()
+    os.makedirs("runs/speaker_gap", exist_ok=True)
+    model, _ = training.train(train, f"runs/speaker_gap/{name}.keras", recipe, seed=args.seed, verbose=0,
+                              speakers=args.speakers, resume=os.path.exists(f"runs/speaker_gap/{name}.keras.run"))
+    seconds = time.time() - start
+    features = pipeline.extract_features(validation, progress=False)
+    dataset = pipeline.feature_dataset(validation, batch_size=256)
+    clusters, _ = model.predict_clusters(dataset)
+    result = {"name": name, "data": args.data, "speakers": args.speakers, "seed": args.seed,
+              "recipe_changes": json.loads(args.recipe_config), "grouping": grouping,
+              "validation": metrics.clustering_report(clusters, validation.labels),
+              "kmeans_validation": metrics.clustering_report(
+                  baselines.kmeans_clusters(features["spectrogram"], 10, seed=args.seed), validation.labels),
+              "runs_agreement": model.card.get("consensus", {}).get("agreement"), "seconds": round(seconds)}
+    print(json.dumps(result), flush=True)
+    os.makedirs(RESULTS, exist_ok=True)
+    with open(os.path.join(RESULTS, f"{name}.json"), "w") as handle:
+        json.dump(result, handle, indent=1)
+
+
+if __name__ == "__main__":
+    main()
