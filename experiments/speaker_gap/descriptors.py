@@ -1,0 +1,74 @@
+"""How well pseudo-speaker groups follow the speakers and avoid the digits, per descriptor and group count.
+
+Issue 37, step 2 (no training): on a corpus's training split, groups from each candidate descriptor, scored by
+their NMI with the speaker ids (higher is better) and with the digits (lower is better).
+
+    python experiments/speaker_gap/descriptors.py DATA [DATA ...] [--json F]
+"""
+
+import argparse
+import json
+
+import numpy as np
+from sklearn.metrics import normalized_mutual_info_score as nmi
+
+from keras_uvac import datasets, nuisance, pipeline
+
+SPLIT = nuisance.BACKGROUND_BANDS
+
+
+def pitch(waveform, rate, config=nuisance.DESCRIPTOR_CONFIG):
+    """Median and spread of log F0 over the clip's voiced frames (normalised autocorrelation peak above 0.5)."""
+    frames = np.lib.stride_tricks.sliding_window_view(np.asarray(waveform, np.float64),
+                                                      config.frame_length)[::config.hop_length]
+    energy = np.sum(frames ** 2, axis=1)
+    frames = frames[energy > 0.05 * energy.max()]
+    frames = frames - frames.mean(axis=1, keepdims=True)
+    spectrum = np.fft.rfft(frames, 2 * config.frame_length, axis=1)
+    correlation = np.fft.irfft(np.abs(spectrum) ** 2, axis=1)[:, :config.frame_length]
+    correlation = correlation / (correlation[:, :1] + 1e-12)
+    low, high = int(rate / 400), int(rate / 60)
+    lags = low + np.argmax(correlation[:, low:high], axis=1)
+    voiced = correlation[np.arange(len(lags)), lags] > 0.5
+    if not voiced.any():
+        return np.zeros(2)
+    log_f0 = np.log(rate / lags[voiced])
+    return np.array([np.median(log_f0), np.std(log_f0)])
+
+
+def descriptors(collection):
+    config = nuisance.DESCRIPTOR_CONFIG
+    rows = []
+    for waveform, length in pipeline.waveform_dataset(collection, config).as_numpy_iterator():
+        clip = waveform[:length]
+        rows.append(np.concatenate([nuisance.voice_descriptor(clip), pitch(clip, config.sample_rate)]))
+    return np.stack(rows)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("data", nargs="+")
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    results = []
+    for data in args.data:
+        train = datasets.load_audio(data if data != "fsdd" else None).split(seed=0)["train"]
+        table = descriptors(train)
+        candidates = {"background+cepstrum (today)": table[:, :-2], "background": table[:, :SPLIT],
+                      "cepstrum": table[:, SPLIT:-2], "background+cepstrum+pitch": table,
+                      "pitch": table[:, -2:], "background+pitch": np.concatenate([table[:, :SPLIT], table[:, -2:]], 1)}
+        for name, values in candidates.items():
+            for groups in (6, 20, 60):
+                found = nuisance.group_descriptors(values, groups, seed=0)
+                row = {"data": data, "descriptor": name, "groups": groups,
+                       "speaker_nmi": round(float(nmi(train.speakers, found)), 3),
+                       "digit_nmi": round(float(nmi(train.labels, found)), 3)}
+                print(json.dumps(row), flush=True)
+                results.append(row)
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(results, handle, indent=1)
+
+
+if __name__ == "__main__":
+    main()
