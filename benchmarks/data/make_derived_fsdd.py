@@ -6,13 +6,13 @@ are dealt to `--per-speaker` derived speakers (by the clip's index, so each deri
 the same number of times). A derived speaker has its own vocal-tract-length-and-pitch factor (the clip is
 resampled, which scales formants, pitch and duration together, as a shorter or longer vocal tract and
 faster or slower speech do) and its own recording channel (colouring filter, room and noise floor, as in
-`make_synthetic_digits.py`). Files are 8 kHz like the FSDD, written as
+`make_synthetic_digits.py`, or `--channel mild`: one studio's microphones). Files are 8 kHz like the FSDD, written as
 `data/<speaker>/<digit>_<speaker>_<index>.wav` with no `audioMNIST_meta.txt` (the layout is found from the names).
 
 The FSDD is CC BY-SA 4.0 (Zohar Jackson and contributors, github.com/Jakobovski/free-spoken-digit-dataset);
 a corpus derived from it is too, and keeps this attribution.
 
-    python benchmarks/data/make_derived_fsdd.py runs/derived_fsdd [--per-speaker 10] [--warp 0.12]
+    python benchmarks/data/make_derived_fsdd.py runs/derived_fsdd [--per-speaker 10] [--warp 0.12] [--channel mild]
 """
 
 import argparse
@@ -31,6 +31,16 @@ FSDD = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data
 RATE = 8000
 
 
+def mild_channel(rng):
+    """A channel of one studio's microphones: a gentle band limit, a short room and a low noise floor."""
+    colouring = scipy.signal.butter(1, [rng.uniform(50, 150), rng.uniform(3300, 3900)], btype="bandpass", fs=RATE,
+                                    output="sos")
+    length = int(rng.uniform(0.02, 0.08) * RATE)
+    tail = rng.normal(size=length) * np.exp(-6.9 * np.arange(length) / length)
+    room = np.concatenate([[1.0], rng.uniform(0.02, 0.1) * tail / np.abs(tail).max()])
+    return colouring, room, rng.uniform(-60, -45)
+
+
 def derived_clip(samples, warp, recording_channel, rng):
     """One FSDD clip as the derived speaker says it: resampled by `warp`, then recorded on its channel."""
     colouring, room, noise_db = recording_channel
@@ -47,6 +57,8 @@ def main():
     parser.add_argument("--per-speaker", type=int, default=10, help="derived speakers per real speaker")
     parser.add_argument("--warp", type=float, default=0.12,
                         help="largest relative change of vocal tract length and pitch (factor in 1 +- warp)")
+    parser.add_argument("--channel", choices=["varied", "mild"], default="varied",
+                        help="each derived speaker's channel: as varied as make_synthetic_digits.py's, or one studio's")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
@@ -58,9 +70,10 @@ def main():
     for real in real_speakers:
         for part in range(args.per_speaker):
             speaker = f"{len(voices) + 1:02d}"
-            voices[real, part] = speaker, rng.uniform(1 - args.warp, 1 + args.warp), channel(rng)
+            new_channel = channel if args.channel == "varied" else mild_channel
+            voices[real, part] = speaker, rng.uniform(1 - args.warp, 1 + args.warp), new_channel(rng)
             os.makedirs(os.path.join(data, speaker))
-    # The channel filters are designed at 16 kHz; at 8 kHz their bands scale by half, which keeps them in band.
+    # The varied channels' filters are designed at 16 kHz; at 8 kHz their bands scale by half, which keeps them in band.
     for name in names:
         digit, real, index = name[:-4].split("_")
         speaker, warp, recording_channel = voices[real, int(index) % args.per_speaker]
