@@ -12,7 +12,8 @@ faster or slower speech do) and its own recording channel (colouring filter, roo
 The FSDD is CC BY-SA 4.0 (Zohar Jackson and contributors, github.com/Jakobovski/free-spoken-digit-dataset);
 a corpus derived from it is too, and keeps this attribution.
 
-    python benchmarks/data/make_derived_fsdd.py runs/derived_fsdd [--per-speaker 10] [--warp 0.12] [--channel mild]
+    python experiments/speaker_gap/make_derived_fsdd.py runs/derived_fsdd [--per-speaker 10] [--warp 0.12] \
+        [--channel mild]
 """
 
 import argparse
@@ -24,7 +25,7 @@ import numpy as np
 import scipy.io.wavfile
 import scipy.signal
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "benchmarks", "data"))
 from make_synthetic_digits import channel  # noqa: E402
 
 FSDD = os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data", "fsdd", "recordings")
