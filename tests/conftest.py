@@ -1,4 +1,4 @@
-"""Shared fixtures: small WAV files written on the fly, and the bundled sample data."""
+"""Shared test helpers: small WAV files written on the fly, the bundled sample data, and `uvac` run in-process."""
 
 import contextlib
 import os
