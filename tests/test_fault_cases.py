@@ -278,7 +278,7 @@ def test_ctrl_c_during_the_mixture_fit_is_one_line_and_exit_130(small_fsdd, tmp_
 
 
 # The peak of this process's own memory (VmHWM): getrusage's ru_maxrss also counts the parent's memory at the fork,
-# which is a test worker's, often above 2 GB.
+# which is a test worker's, often above 2 GB (experiments/ci_time/maxrss_after_fork.py).
 MEMORY_SCRIPT = """
 import json, sys
 from keras_uvac import cli

@@ -44,8 +44,7 @@ def main():
                               speakers=args.speakers, resume=os.path.exists(f"runs/speaker_gap/{name}.keras.run"))
     seconds = time.time() - start
     features = pipeline.extract_features(validation, progress=False)
-    dataset = pipeline.feature_dataset(validation, batch_size=256)
-    clusters, _ = model.predict_clusters(dataset)
+    clusters, _ = model.predict_clusters(features)
     result = {"name": name, "data": args.data, "speakers": args.speakers, "seed": args.seed,
               "recipe_changes": json.loads(args.recipe_config), "grouping": grouping,
               "validation": metrics.clustering_report(clusters, validation.labels),
