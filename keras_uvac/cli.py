@@ -128,7 +128,7 @@ def run_distill(args):
 
 
 def run_train(args):
-    from keras_uvac import distribution, training
+    from keras_uvac import distribution, quality, training
 
     model_config, recipe = args.model_config, args.recipe
     collection = _load(args)
@@ -163,6 +163,7 @@ def run_train(args):
     print(f"wrote {args.out} and its card {args.out}.card.json")
     if "test_metrics" in model.card:
         _print_table(model.card["test_metrics"])
+    print(quality.format_report(model.card["quality"]))
 
 
 def run_evaluate(args):

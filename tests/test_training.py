@@ -96,6 +96,7 @@ def test_runs_train_each_seed_to_the_end_and_one_carries_their_consensus(small_f
     with open(f"{out}.run/runs/consensus.json") as handle:
         record = json.load(handle)
     assert record["seeds"] == [2, 3] and record["carrying_seed"] in (2, 3) and model.card["consensus"] == record
+    assert model.card["quality"]["headline"] == {"name": "run_agreement", "value": np.mean(record["agreement"])}
     assert sum(record["cluster_sizes"]) == len(collection) and len(record["cluster_sizes"]) == 3
     assert 0 < record["clips_with_targets"] <= len(collection)
     assert len(record["self_labelling"]) == 1 and math.isfinite(record["self_labelling"][0]["loss"])
@@ -204,8 +205,9 @@ def test_interrupted_uvac_train_resumes_without_losing_an_epoch(small_fsdd, tmp_
     status, _, error = run_uvac(capsys, "train", *arguments)
     assert status == 2 and "--resume" in error
 
-    status, _, error = run_uvac(capsys, "train", *arguments, "--resume")
+    status, output, error = run_uvac(capsys, "train", *arguments, "--resume")
     assert status == 0, error[-3000:]
+    assert "quality (no labels): runs agree" in output
     for seed in (0, 1):
         history = json.loads((tmp_path / "model.keras.run" / "runs" / f"seed-{seed}.keras.run" / "history.json")
                              .read_text())

@@ -7,7 +7,7 @@ import tempfile
 import time
 import warnings
 
-from keras_uvac import _private_apis, consensus, distribution, novelty, pipeline, validation
+from keras_uvac import _private_apis, consensus, distribution, novelty, pipeline, quality, validation
 from keras_uvac.atomic import write_json
 from keras_uvac.features import FeatureConfig
 from keras_uvac.model_arguments import check_model_arguments
@@ -64,7 +64,8 @@ def train(train_collection, out_path=None, recipe="default", validation_collecti
     Returns:
         `(model, history)`: the trained model and the per-epoch records.
         The model card, also written to `<out_path>.card.json`, is
-        `model.card`.
+        `model.card`; its `"quality"` is the label-free quality report
+        (`keras_uvac.quality`).
 
     Raises:
         TrainingError: a NaN loss (the last good checkpoint is kept), an
@@ -150,6 +151,7 @@ def _train(train_collection, out_path, recipe, validation_collection, feature_co
                 save_for_inference(model, out_path)
             if replicas.is_chief:
                 extra["novelty"] = novelty.fit_reference(novelty.novelty_terms(model, train_collection))
+                extra["quality"] = quality.quality_report(model, train_collection, extra)
                 card = {**(card or {}), **extra}
                 model.card = model_card(model, history, recipe, seed, feature_config, speakers, replicas.count,
                                         {"train": train_collection, "validation": validation_collection,

@@ -1,0 +1,196 @@
+"""Does the quality report track accuracy? Many models, good and deliberately weak, scored with and without labels.
+
+Trains a list of settings (`SETTINGS`: the default recipe on the FSDD and on two FSDD subsets, shortened to
+1-12 epochs, with the right and wrong number of clusters, speaker ids, pseudo-speakers or none, and the compact
+encoders), each a consensus of three runs as the default trains it, into `runs/quality_calibration/`. Each
+model's quality report (`keras_uvac.quality`, no labels) is set beside its validation and test accuracy; the
+Spearman correlation of the report's headline number with test accuracy, over all models, is the calibration,
+and `docs/figures/quality_calibration.png` plots it. The report's verdict thresholds are chosen on the
+validation accuracies (`--thresholds`), never on the test split.
+
+The FSDD subsets, also development corpora of other shapes than the FSDD:
+- `fsdd5`: the digits 0-4 (1,500 clips, five classes);
+- `fsdd_unequal`: ten digits with 300/300/200/200/100/100/50/50/25/25 clips (a seeded random choice of each
+  digit's files; 1,350 clips; the largest class 12x the smallest).
+
+    python benchmarks/quality_calibration.py [--only NAME ...] [--json benchmarks/results/quality_calibration.json]
+
+Resumable: a setting whose model exists is scored again, not retrained; results are rewritten after each one.
+"""
+
+import argparse
+import dataclasses
+import json
+import os
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+UNEQUAL_SIZES = (300, 300, 200, 200, 100, 100, 50, 50, 25, 25)
+
+
+@dataclasses.dataclass(frozen=True)
+class Setting:
+    name: str
+    corpus: str  # fsdd, fsdd5 or fsdd_unequal
+    epochs: int
+    clusters: int
+    speakers: str = "ids"
+    architecture: str = "full"
+
+
+# Ordered so that any prefix spans weak and good models (the list is trained in this order).
+SETTINGS = [
+    Setting("fsdd5_e4", "fsdd5", 4, 5),
+    Setting("fsdd5_e2_none", "fsdd5", 2, 5, "none"),
+    Setting("unequal_e4", "fsdd_unequal", 4, 10),
+    Setting("fsdd5_e8", "fsdd5", 8, 5),
+    Setting("fsdd5_e4_k10", "fsdd5", 4, 10),
+    Setting("fsdd_e2", "fsdd", 2, 10),
+    Setting("fsdd5_e6_pseudo", "fsdd5", 6, 5, "pseudo"),
+    Setting("fsdd5_e4_k3", "fsdd5", 4, 3),
+    Setting("unequal_e6_pseudo", "fsdd_unequal", 6, 10, "pseudo"),
+    Setting("fsdd_e3_none_tiny", "fsdd", 3, 10, "none", "tiny"),
+    Setting("fsdd5_e1", "fsdd5", 1, 5),
+    Setting("fsdd_e1", "fsdd", 1, 10),
+    Setting("fsdd5_e12", "fsdd5", 12, 5),
+    Setting("unequal_e4_k5", "fsdd_unequal", 4, 5),
+    Setting("fsdd_e4_k20", "fsdd", 4, 20),
+    Setting("fsdd5_e4_tiny", "fsdd5", 4, 5, "ids", "tiny"),
+    Setting("fsdd5_e2_small", "fsdd5", 2, 5, "ids", "small"),
+    Setting("unequal_e2_none", "fsdd_unequal", 2, 10, "none"),
+    Setting("fsdd_e5", "fsdd", 5, 10),
+    Setting("fsdd5_e6_none", "fsdd5", 6, 5, "none"),
+    Setting("unequal_e10", "fsdd_unequal", 10, 10),
+    Setting("fsdd5_e3_k7_pseudo", "fsdd5", 3, 7, "pseudo"),
+    Setting("fsdd_e8", "fsdd", 8, 10),
+    Setting("fsdd_e12_pseudo", "fsdd", 12, 10, "pseudo"),
+]
+
+
+def corpus(name):
+    """The bundled FSDD or one of its subsets (see the module docstring), as a labeled collection.
+
+    Example:
+    >>> len(corpus("fsdd_unequal"))  # doctest: +SKIP
+    1350
+    """
+    from keras_uvac import datasets
+
+    fsdd = datasets.load_audio()
+    if name == "fsdd":
+        return fsdd
+    # Seeded, not the first files in name order: those would be one speaker's.
+    order = np.random.default_rng(0).permutation(len(fsdd))
+    labels = fsdd.labels[order]
+    if name == "fsdd5":
+        return fsdd.subset(np.sort(order[labels < 5]))
+    if name == "fsdd_unequal":
+        keep = [order[labels == digit][:size] for digit, size in enumerate(UNEQUAL_SIZES)]
+        return fsdd.subset(np.sort(np.concatenate(keep)))
+    raise ValueError(f"unknown corpus {name!r}")
+
+
+def train_setting(setting, folder):
+    """Trains (or reads back) one setting's model; its path and the splits it used."""
+    from keras_uvac import training
+    from keras_uvac.model import UVAC
+    from keras_uvac.model_arguments import ARCHITECTURES
+
+    splits = corpus(setting.corpus).split(seed=0)
+    path = os.path.join(folder, f"{setting.name}.keras")
+    if os.path.exists(path):
+        return UVAC.from_preset(path), path, splits
+    recipe = training.RECIPES["default"].with_epochs(setting.epochs)
+    overrides = {**ARCHITECTURES.get(setting.architecture, {}), "num_clusters": setting.clusters}
+    resume = os.path.isdir(path + ".run")
+    model, _ = training.train(splits["train"], path, recipe, validation_collection=None, seed=0, resume=resume,
+                              verbose=0, speakers=setting.speakers, test_collection=None,
+                              card={"setting": dataclasses.asdict(setting)}, **overrides)
+    return model, path, splits
+
+
+def score(model, path, splits):
+    """Accuracy and NMI on the validation and test clips, and the quality report (no labels)."""
+    from keras_uvac import evaluation, quality
+
+    row = {}
+    for part in ("validation", "test"):
+        rows, _ = evaluation.evaluate(model, splits[part], with_baselines=part == "test")
+        row[part] = {"accuracy": rows["UVAC"]["accuracy"], "nmi": rows["UVAC"]["nmi"]}
+        if part == "test":
+            row["kmeans_test_accuracy"] = rows["K-means"]["accuracy"]
+    row["quality"] = quality.quality_report(model, splits["train"], model.card)
+    row["training_seconds"] = model.card.get("training_seconds_all_epochs")
+    return row
+
+
+def spearman(x, y):
+    from scipy import stats
+
+    return float(stats.spearmanr(x, y).statistic)
+
+
+def plot(results, path):
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(5.5, 4))
+    axes = figure.subplots()
+    markers = {"fsdd": "o", "fsdd5": "s", "fsdd_unequal": "^"}
+    for corpus_name, marker in markers.items():
+        rows = [row for row in results["models"].values() if row["setting"]["corpus"] == corpus_name]
+        axes.scatter([row["quality"]["headline"]["value"] for row in rows],
+                     [100 * row["test"]["accuracy"] for row in rows], marker=marker, label=corpus_name)
+    axes.set_xlabel("agreement of the independent runs (NMI, no labels)")
+    axes.set_ylabel("test accuracy (%)")
+    axes.set_title(f"{len(results['models'])} models: Spearman {results['spearman_headline_test_accuracy']:.2f}")
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--only", nargs="*", help="settings to train or score (default: all, in order)")
+    parser.add_argument("--json", default=os.path.join(ROOT, "benchmarks", "results", "quality_calibration.json"))
+    parser.add_argument("--plot", default=os.path.join(ROOT, "docs", "figures", "quality_calibration.png"))
+    parser.add_argument("--folder", default=os.path.join(ROOT, "runs", "quality_calibration"))
+    parser.add_argument("--train-only", action="store_true", help="train the models, score none")
+    args = parser.parse_args()
+    from keras_uvac.atomic import write_json
+    from keras_uvac.training import repeatable_op_order
+
+    repeatable_op_order()
+    os.makedirs(args.folder, exist_ok=True)
+    results = {"command": "python benchmarks/quality_calibration.py", "models": {}}
+    if os.path.exists(args.json):
+        with open(args.json) as handle:
+            results = json.load(handle)
+    for setting in SETTINGS:
+        if args.only and setting.name not in args.only:
+            continue
+        start = time.perf_counter()
+        model, path, splits = train_setting(setting, args.folder)
+        print(f"{setting.name}: trained in {time.perf_counter() - start:.0f} s", flush=True)
+        if args.train_only:
+            continue
+        results["models"][setting.name] = {"setting": dataclasses.asdict(setting), **score(model, path, splits)}
+        row = results["models"][setting.name]
+        print(f"  {row['quality']['headline']['name']} {row['quality']['headline']['value']:.3f}, "
+              f"validation {row['validation']['accuracy']:.3f}, test {row['test']['accuracy']:.3f}", flush=True)
+        rows = list(results["models"].values())
+        if len(rows) >= 3:
+            headline = [row["quality"]["headline"]["value"] for row in rows]
+            results["spearman_headline_test_accuracy"] = spearman(headline, [row["test"]["accuracy"] for row in rows])
+            results["spearman_headline_validation_accuracy"] = spearman(
+                headline, [row["validation"]["accuracy"] for row in rows])
+        write_json(args.json, results, indent=2)
+    if len(results["models"]) >= 3 and not args.train_only:
+        plot(results, args.plot)
+        print(f"Spearman (headline, test accuracy) over {len(results['models'])} models: "
+              f"{results['spearman_headline_test_accuracy']:.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""The label-free quality report: the runs' agreement, stability under augmentation, and the verdict."""
+
+import numpy as np
+import pytest
+from keras import ops
+
+from keras_uvac import datasets, quality
+from keras_uvac.model import UVAC
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    """The shipped model and 120 of its training clips."""
+    return UVAC.from_preset("uvac_fsdd"), datasets.load_audio().split(seed=0)["train"].subset(range(0, 2400, 20))
+
+
+def test_the_verdict_follows_the_thresholds():
+    good, moderate = quality.THRESHOLDS["run_agreement"]["good"], quality.THRESHOLDS["run_agreement"]["moderate"]
+    assert quality.verdict("run_agreement", good) == "good"
+    assert quality.verdict("run_agreement", (good + moderate) / 2) == "moderate"
+    assert quality.verdict("run_agreement", moderate - 0.01) == "poor"
+    assert quality.run_agreement({"consensus": {"agreement": [0.5, 0.7]}}) == pytest.approx(0.6)
+    assert quality.run_agreement({"seed": 0}) is None and quality.run_agreement(None) is None
+
+
+def test_the_shipped_models_report_reads_its_runs_agreement_and_repeats(shipped):
+    model, clips = shipped
+    state = ops.convert_to_numpy(model.augment.seed_generator.state).copy()
+    report = quality.quality_report(model, clips, model.card)
+    assert report["headline"] == {"name": "run_agreement",
+                                  "value": pytest.approx(np.mean(model.card["consensus"]["agreement"]))}
+    assert report["runs"] == 3 and sum(report["cluster_sizes"]) == len(clips)
+    assert report["verdict"] == quality.verdict("run_agreement", report["headline"]["value"])
+    assert 0.7 < report["stability"] <= 1 and 0.9 < report["balance"] <= 1
+    assert report == quality.quality_report(model, clips, model.card)  # the views are seeded
+    np.testing.assert_array_equal(ops.convert_to_numpy(model.augment.seed_generator.state), state)
+    text = quality.format_report(report)
+    assert text.startswith("quality (no labels): runs agree") and "least stable clusters" in text
+
+
+def test_stability_falls_as_the_augmentation_grows(shipped, monkeypatch):
+    model, clips = shipped
+    stabilities = []
+    for strength in (0.0, 1.0, 4.0):
+        config = {"frequency_warp": 0.1 * strength, "time_warp": 0.1 * strength, "time_shift": int(8 * strength),
+                  "tilt": strength, "mask_bins": int(16 * strength), "mask_frames": int(12 * strength)}
+        monkeypatch.setattr(model.augment, "get_config", lambda config=config: config)
+        _, stable = quality.cluster_stability(model, clips)
+        stabilities.append(stable.mean())
+    assert stabilities[0] == 1.0 and stabilities[0] > stabilities[1] > stabilities[2]
+
+
+def test_one_run_is_judged_by_its_label_free_score(shipped):
+    model, clips = shipped
+    report = quality.quality_report(model, clips.subset(range(30)), card=None)
+    assert report["headline"]["name"] == "label_free_score" and report["run_agreement"] is None
+    assert report["headline"]["value"] == pytest.approx(report["stability"] * report["balance"])
+    assert "one run" in quality.format_report(report)
+
+
+def test_the_report_names_the_least_stable_clusters_and_advises():
+    report = {"headline": {"name": "run_agreement", "value": 0.41}, "verdict": "poor", "advice": quality.ADVICE["poor"],
+              "thresholds": quality.THRESHOLDS["run_agreement"], "runs": 3, "stability": 0.6,
+              "cluster_stability": [0.9, None, 0.2, 0.5], "cluster_sizes": [10, 0, 5, 7], "balance": 0.8}
+    text = quality.format_report(report)
+    assert "runs agree poorly (NMI 0.41 between 3 runs" in text and "--clusters" in text
+    assert "least stable clusters: 2 (20%), 3 (50%), 0 (90%)" in text
