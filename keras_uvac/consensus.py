@@ -84,25 +84,35 @@ def consensus_clusters(assignments, num_clusters, method="average", seed=0):
     return linkage.fit_predict(1.0 - co_association)
 
 
-def agreeing_clips(assignments, clusters):
-    """Which clips every run puts in its cluster matched (Hungarian) to the clip's consensus cluster.
+def runs_agreeing(assignments, clusters):
+    """The share of runs that put each clip in its cluster, each run's clusters matched (Hungarian) to `clusters`.
 
     Args:
         assignments: `(runs, clips)` int array.
         clusters: `(clips,)` int array, e.g. `consensus_clusters(assignments, ...)`.
 
     Returns:
-        A bool array `(clips,)`.
+        A float array `(clips,)` in [0, 1].
+
+    Example:
+    >>> runs_agreeing(np.array([[0, 0, 1, 1], [1, 1, 0, 1]]), np.array([0, 0, 1, 1])).tolist()
+    [1.0, 1.0, 1.0, 0.5]
+    """
+    agree = np.zeros(len(clusters))
+    for run in np.asarray(assignments):
+        matched, consensus_index = metrics.matched_label_index(clusters, run)
+        agree += matched == consensus_index
+    return agree / len(assignments)
+
+
+def agreeing_clips(assignments, clusters):
+    """Which clips every run puts in its cluster matched (Hungarian) to the clip's consensus cluster.
 
     Example:
     >>> agreeing_clips(np.array([[0, 0, 1, 1], [1, 1, 0, 1]]), np.array([0, 0, 1, 1])).tolist()
     [True, True, True, False]
     """
-    agree = np.ones(len(clusters), bool)
-    for run in np.asarray(assignments):
-        matched, consensus_index = metrics.matched_label_index(clusters, run)
-        agree &= matched == consensus_index
-    return agree
+    return runs_agreeing(assignments, clusters) == 1.0
 
 
 def combine_runs(assignments, num_clusters, seed=0):

@@ -57,6 +57,11 @@ class UVAC(_private_apis.OptimizerOnlySymbolicBuild, keras.Model):
             a term that pulls each clip's code towards its nearest neighbour
             among the other speakers' clips in the batch (needs `speaker`).
         augmentation: config dict of `layers.SpectrogramAugment`, or None.
+        posterior_temperature: the cluster probabilities are the softmax of
+            the posterior's logits divided by this (1: the model's own
+            posterior). Training leaves it at 1 and fits it at the end,
+            without labels, so that a probability means what it says
+            (`quality.calibrate_temperature`); clusters do not change.
         unroll: unroll the GRUs.
         feature_config: the `features.FeatureConfig` (or its config dict) of
             the model's inputs (default: `FeatureConfig()`); it sets the input
@@ -77,7 +82,7 @@ class UVAC(_private_apis.OptimizerOnlySymbolicBuild, keras.Model):
                  num_frames=None, reconstruction_loss="sse", prior_initialization="paper", min_log_variance=-6.0,
                  learn_mixture_weights=True, tied_prior_variances=False,
                  consistency_weight=0.0, speaker_weight=0.0, cross_speaker_weight=0.0, augmentation=None,
-                 unroll=False, feature_config=None, seed=None, **kwargs):
+                 posterior_temperature=1.0, unroll=False, feature_config=None, seed=None, **kwargs):
         check_model_arguments({name: value for name, value in locals().items()
                                if name not in ("self", "kwargs", "__class__")})
         super().__init__(**kwargs)
@@ -105,6 +110,7 @@ class UVAC(_private_apis.OptimizerOnlySymbolicBuild, keras.Model):
         self.speaker_weight = speaker_weight
         self.cross_speaker_weight = cross_speaker_weight
         self.augmentation = augmentation
+        self.posterior_temperature = posterior_temperature
         self.unroll = unroll
         self.seed = seed
 
@@ -164,7 +170,9 @@ class UVAC(_private_apis.OptimizerOnlySymbolicBuild, keras.Model):
 
     def call(self, inputs, training=False):
         z_mean, _ = self.encode(inputs, training=training)
-        return self.prior(z_mean)
+        if self.posterior_temperature == 1.0:
+            return self.prior(z_mean)
+        return ops.softmax(self.prior.cluster_logits(z_mean) / self.posterior_temperature, axis=-1)
 
     def loss_terms(self, inputs, training=True):
         """Per-batch mean loss terms; the one place the UVAC objective is written.
@@ -331,7 +339,7 @@ class UVAC(_private_apis.OptimizerOnlySymbolicBuild, keras.Model):
                 "learn_mixture_weights": self.learn_mixture_weights, "tied_prior_variances": self.tied_prior_variances,
                 "consistency_weight": self.consistency_weight, "speaker_weight": self.speaker_weight,
                 "cross_speaker_weight": self.cross_speaker_weight,
-                "augmentation": self.augmentation,
+                "augmentation": self.augmentation, "posterior_temperature": self.posterior_temperature,
                 "unroll": self.unroll, "feature_config": self.feature_config, "seed": self.seed}
 
     def parameter_counts(self):

@@ -63,6 +63,7 @@ _ARGUMENT_CHECKS = {
     "speaker_weight": lambda name, value: validation.number(name, value, 0),
     "cross_speaker_weight": lambda name, value: validation.number(name, value, 0),
     "augmentation": _optional(lambda name, value: _object(name, value, "SpectrogramAugment arguments")),
+    "posterior_temperature": lambda name, value: validation.number(name, value, 0.01, 100),
     "unroll": validation.flag,
     "feature_config": _optional(_feature_config),
     "seed": _optional(lambda name, value: validation.number(name, value, 0, whole=True)),

@@ -18,12 +18,21 @@ measures what can be measured without labels:
 
 The verdict compares the headline with thresholds chosen on the validation
 clips of those models (`THRESHOLDS`).
+
+`calibrate_temperature` makes the cluster probabilities honest: a model's
+posterior says 0.99 for nearly every clip, while independent runs of the same
+recipe agree on far fewer. The temperature that `train` fits (on the
+validation clips, without labels) makes the mean top probability equal to the
+share of runs that put a clip in the model's cluster.
 """
 
 import numpy as np
+import scipy.optimize
 from keras import ops
 
-from keras_uvac import layers, pipeline
+from keras_uvac import consensus, layers, pipeline
+
+TEMPERATURE_RANGE = (0.05, 100.0)
 
 # Chosen on validation accuracy in benchmarks/quality_calibration.py (results/quality_calibration.json): at or
 # above "good" the models reached at least 75% validation accuracy; below "moderate", none reached 60%.
@@ -156,3 +165,77 @@ def format_report(report):
                  + ", ".join(f"{cluster} ({100 * report['cluster_stability'][cluster]:.0f}%)" for cluster in least))
     lines.append(f"  training clips per cluster: {report['cluster_sizes']} (balance {report['balance']:.2f})")
     return "\n".join(lines)
+
+
+def fit_temperature(logits, target):
+    """The temperature at which the mean top probability of `softmax(logits / T)` is `target`.
+
+    The mean top probability falls as T grows, so one value matches; a target beyond what the range
+    `TEMPERATURE_RANGE` reaches gets the range's end.
+
+    Args:
+        logits: `(clips, clusters)` posterior logits.
+        target: the mean top probability wanted, in [1 / clusters, 1].
+
+    Returns:
+        A float.
+
+    Example:
+    >>> logits = np.log([[0.98, 0.02], [0.99, 0.01]])
+    >>> round(fit_temperature(logits, 0.8), 2)
+    3.05
+    """
+    logits = np.asarray(logits, "float64")
+
+    def excess(log_temperature):
+        return mean_top_probability(logits, np.exp(log_temperature)) - target
+
+    low, high = np.log(TEMPERATURE_RANGE)
+    if excess(low) <= 0:
+        return TEMPERATURE_RANGE[0]
+    if excess(high) >= 0:
+        return TEMPERATURE_RANGE[1]
+    return float(np.exp(scipy.optimize.brentq(excess, low, high, xtol=1e-6)))
+
+
+def calibrate_temperature(model, runs, collection, batch_size=256):
+    """Fits `model.posterior_temperature` to the agreement of independent runs, without labels.
+
+    On each clip of `collection`, the share of `runs` that put it in the model's cluster (each run's clusters
+    matched to the model's, Hungarian) is how often the recipe repeats that cluster; the temperature makes the
+    mean top probability equal to its mean. Sets the model's temperature.
+
+    Args:
+        model: a trained `UVAC` (e.g. the consensus' carrier).
+        runs: the independent runs' `UVAC` models.
+        collection: clips to fit on (the validation clips; their labels are not used).
+        batch_size: clips per batch.
+
+    Returns:
+        What was fitted: `temperature`, `clips`, `runs_agreeing` (the mean share) and the mean top probability
+        `before` and `after`.
+
+    Example:
+    >>> runs = [UVAC.from_preset(path) for path in run_paths]  # doctest: +SKIP
+    >>> record = calibrate_temperature(model, runs, splits["validation"])  # doctest: +SKIP
+    """
+    data = pipeline.feature_dataset(collection, model.feature_config_object(), batch_size, with_labels=False)
+    codes = model.latent_mean(data)
+    logits = ops.convert_to_numpy(model.prior.cluster_logits(codes)).astype("float64")
+    clusters = logits.argmax(axis=1)
+    agreeing = float(consensus.runs_agreeing(consensus.run_assignments(runs, data), clusters).mean())
+    temperature = fit_temperature(logits, agreeing)
+    model.posterior_temperature = temperature
+    return {"temperature": temperature, "clips": len(clusters), "runs_agreeing": agreeing,
+            "before": mean_top_probability(logits, 1.0), "after": mean_top_probability(logits, temperature)}
+
+
+def mean_top_probability(logits, temperature=1.0):
+    """The mean over clips of the largest probability of `softmax(logits / temperature)`.
+
+    Example:
+    >>> round(mean_top_probability(np.log([[0.9, 0.1], [0.6, 0.4]])), 2)
+    0.75
+    """
+    scaled = np.asarray(logits, "float64") / temperature
+    return float(np.mean(1.0 / np.exp(scaled - scaled.max(axis=1, keepdims=True)).sum(axis=1)))

@@ -46,6 +46,17 @@ def test_quadratic_posterior_equals_the_gmm_posterior(trained):
                                atol=1e-6)
 
 
+def test_the_export_carries_the_models_posterior_temperature(trained):
+    model, arrays, _ = trained
+    warm = UVAC.from_config({**model.get_config(), "posterior_temperature": 2.5})
+    warm.set_weights(model.get_weights())
+    spectrograms = arrays["spectrogram"][:16]
+    exported = export.inference_model(warm, batch_size=16)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(exported(spectrograms)),
+                               keras.ops.convert_to_numpy(warm(arrays)[:16]), atol=1e-5)
+    assert not np.allclose(keras.ops.convert_to_numpy(warm(arrays)), keras.ops.convert_to_numpy(model(arrays)))
+
+
 def test_activation_limits_are_percentiles_of_each_block_and_clamp_the_export(trained):
     model, arrays, _ = trained
     spectrograms = arrays["spectrogram"]

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from keras import ops
 
-from keras_uvac import datasets, quality
+from keras_uvac import datasets, pipeline, quality
 from keras_uvac.model import UVAC
 
 
@@ -65,3 +65,40 @@ def test_the_report_names_the_least_stable_clusters_and_advises():
     text = quality.format_report(report)
     assert "runs agree poorly (NMI 0.41 between 3 runs" in text and "--clusters" in text
     assert "least stable clusters: 2 (20%), 3 (50%), 0 (90%)" in text
+
+
+def test_the_fitted_temperature_brings_the_mean_top_probability_to_the_target():
+    logits = np.random.default_rng(0).normal(scale=6.0, size=(200, 10))
+    target = quality.mean_top_probability(logits, 2.5)
+    assert quality.fit_temperature(logits, target) == pytest.approx(2.5, rel=1e-4)
+    assert quality.mean_top_probability(logits, quality.fit_temperature(logits, 0.6)) == pytest.approx(0.6)
+    assert quality.fit_temperature(logits, 1.0) == quality.TEMPERATURE_RANGE[0]
+    assert quality.fit_temperature(logits, 0.1) == quality.TEMPERATURE_RANGE[1]
+
+
+def test_the_temperature_softens_the_probabilities_not_the_clusters(shipped):
+    model, clips = shipped
+    features = pipeline.extract_features(clips.subset(range(40)), model.feature_config_object(), progress=False)
+    clusters, confidence = model.predict_clusters(features)
+    warm = UVAC.from_config({**model.get_config(), "posterior_temperature": 3.0})
+    warm.set_weights(model.get_weights())
+    warm_clusters, warm_confidence = warm.predict_clusters(features)
+    np.testing.assert_array_equal(warm_clusters, clusters)
+    assert (warm_confidence <= confidence + 1e-6).all() and warm_confidence.mean() < confidence.mean() - 0.05
+    logits = ops.convert_to_numpy(model.prior.cluster_logits(model.latent_mean(features)))
+    assert warm_confidence.mean() == pytest.approx(quality.mean_top_probability(logits, 3.0), abs=1e-5)
+
+
+def test_calibration_matches_the_share_of_runs_that_agree(shipped):
+    model, clips = shipped
+    calibrated = UVAC.from_config(model.get_config())
+    calibrated.set_weights(model.get_weights())
+    # Stand-ins for independent runs: the model itself (always agrees) and one whose cluster centres moved.
+    moved = UVAC.from_config(model.get_config())
+    moved.set_weights(model.get_weights())
+    means = ops.convert_to_numpy(moved.prior.means)
+    moved.prior.means.assign(means + np.random.default_rng(0).normal(scale=1.0, size=means.shape))
+    record = quality.calibrate_temperature(calibrated, [model, moved], clips)
+    assert 0.5 <= record["runs_agreeing"] < 1.0 and record["before"] > record["after"]
+    assert record["after"] == pytest.approx(record["runs_agreeing"], abs=1e-4)
+    assert calibrated.posterior_temperature == record["temperature"] > 1

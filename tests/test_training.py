@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from conftest import copy_fsdd_subset, run_uvac
 
-from keras_uvac import datasets, pipeline, training
+from keras_uvac import datasets, pipeline, quality, training
 from keras_uvac.features import FeatureConfig
 
 TINY = {"encoder_channels": [4, 8], "gru_units": [8], "decoder_channels": [8, 4], "num_clusters": 3, "latent_dim": 4}
@@ -105,6 +105,11 @@ def test_runs_train_each_seed_to_the_end_and_one_carries_their_consensus(small_f
     # The carrying run's model went on training (self-labelling) from its own weights, with a refitted prior.
     member = keras.saving.load_model(f"{out}.run/runs/seed-{record['carrying_seed']}.keras")
     saved = keras.saving.load_model(out)
+    # The probabilities were calibrated to the runs' agreement on the training clips (no validation clips here).
+    assert saved.posterior_temperature == model.posterior_temperature == model.card["temperature"]["temperature"]
+    low, high = quality.TEMPERATURE_RANGE
+    if low < saved.posterior_temperature < high:
+        assert model.card["temperature"]["after"] == pytest.approx(model.card["temperature"]["runs_agreeing"], abs=1e-3)
     changes = [np.abs(mine - theirs).max() for mine, theirs in zip(saved.encoder.get_weights(),
                                                                     member.encoder.get_weights())]
     assert 0 < max(changes) < 1.0

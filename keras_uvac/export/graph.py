@@ -66,8 +66,8 @@ class QuadraticPosterior(keras.layers.Layer):
         return keras.ops.softmax(self.logits(z), axis=-1)
 
     @classmethod
-    def from_prior(cls, prior, logit_floor=None):
-        """Builds the layer with weights that reproduce `prior`'s posterior."""
+    def from_prior(cls, prior, logit_floor=None, temperature=1.0):
+        """Builds the layer with weights that reproduce `prior`'s posterior, its logits divided by `temperature`."""
         log_weights = keras.ops.convert_to_numpy(prior.log_weights()).astype(np.float64)
         means = keras.ops.convert_to_numpy(prior.means).astype(np.float64)
         log_var = keras.ops.convert_to_numpy(prior.log_variances()).astype(np.float64)
@@ -77,8 +77,9 @@ class QuadraticPosterior(keras.layers.Layer):
         layer = cls(prior.num_clusters, logit_floor=logit_floor, quadratic=not tied, name="posterior")
         layer.build((None, prior.latent_dim))
         if not tied:
-            layer.squares.set_weights([(-0.5 * precision.T).astype("float32")])
-        layer.linear.set_weights([(means * precision).T.astype("float32"), bias.astype("float32")])
+            layer.squares.set_weights([(-0.5 * precision.T / temperature).astype("float32")])
+        layer.linear.set_weights([((means * precision).T / temperature).astype("float32"),
+                                  (bias / temperature).astype("float32")])
         return layer
 
     def get_config(self):
@@ -110,7 +111,7 @@ def calibrated_activation_limits(model, spectrograms, percentile=99.99, batch_si
 
 def calibrated_floor(model, spectrograms, margin=20.0):
     """A logit floor `margin` below the lowest top logit (`QuadraticPosterior.logits`) of any calibration clip."""
-    posterior = QuadraticPosterior.from_prior(model.prior)
+    posterior = QuadraticPosterior.from_prior(model.prior, temperature=model.posterior_temperature)
     logits = keras.ops.convert_to_numpy(posterior.logits(model.latent_mean(spectrograms)))
     return float(logits.max(axis=1).min() - margin)
 
@@ -145,7 +146,7 @@ def inference_model(model, with_latent_mean=False, batch_size=1, waveform_input=
                                           "activation_limits": activation_limits, "mean_only": True})
     encoder.build((batch_size, model.num_bins, model.num_frames))
     encoder.set_weights(model.encoder.get_weights())
-    posterior = QuadraticPosterior.from_prior(model.prior, logit_floor)
+    posterior = QuadraticPosterior.from_prior(model.prior, logit_floor, model.posterior_temperature)
     if waveform_input:
         inputs = keras.Input(shape=(config.num_samples,), batch_size=batch_size, name="waveform")
         spectrogram = features_lib.AudioFeatures(config, dft="matrix", name="features")(inputs)

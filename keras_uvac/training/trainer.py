@@ -10,9 +10,17 @@ import warnings
 from keras_uvac import _private_apis, consensus, distribution, novelty, pipeline, quality, validation
 from keras_uvac.atomic import write_json
 from keras_uvac.features import FeatureConfig
+from keras_uvac.model import UVAC
 from keras_uvac.model_arguments import check_model_arguments
 from keras_uvac.training.card import model_card
-from keras_uvac.training.checkpoints import CHECKPOINTS, TrainingError, latest_checkpoint, run_lock, save_for_inference
+from keras_uvac.training.checkpoints import (
+    CHECKPOINTS,
+    MEMBERS,
+    TrainingError,
+    latest_checkpoint,
+    run_lock,
+    save_for_inference,
+)
 from keras_uvac.training.consensus_runs import choose_restart, consensus_of_runs, sub_runs
 from keras_uvac.training.recipes import RECIPES
 from keras_uvac.training.run import train_one_run
@@ -147,6 +155,18 @@ def _train(train_collection, out_path, recipe, validation_collection, feature_co
                     print("prior refitted to clusters of equal size: training clips per cluster "
                           f"{extra['balanced_clusters']['cluster_sizes_before']} -> "
                           f"{extra['balanced_clusters']['cluster_sizes']}", flush=True)
+            if "consensus" in extra:
+                runs = [UVAC.from_preset(os.path.join(run_directory, MEMBERS, f"seed-{member}.keras"))
+                        for member in extra["consensus"]["seeds"]]
+                # Fitted on clips the model did not train on where there are some; no labels are read.
+                extra["temperature"] = quality.calibrate_temperature(model, runs,
+                                                                     validation_collection or train_collection)
+                if verbose:
+                    record = extra["temperature"]
+                    print(f"cluster probabilities calibrated to the runs' agreement: temperature "
+                          f"{record['temperature']:.2f}, mean top probability {record['before']:.2f} -> "
+                          f"{record['after']:.2f} ({100 * record['runs_agreeing']:.0f}% of runs agree on "
+                          f"{record['clips']} clips)", flush=True)
             if replicas.is_chief and ("consensus" in extra or recipe.balanced_clusters):
                 save_for_inference(model, out_path)
             if replicas.is_chief:
