@@ -252,9 +252,37 @@ def tuning_section():
     return "\n".join(lines)
 
 
+def quality_section():
+    """The quality report against test accuracy over the calibration models, and the probabilities' calibration."""
+    with open(os.path.join(RESULTS, "quality_calibration.json")) as handle:
+        result = json.load(handle)
+    models = list(result["models"].values())
+    lines = ["| verdict (runs' agreement) | models | test accuracy (%), lowest to highest | mean |",
+             "| --- | --- | --- | --- |"]
+    for verdict in ("good", "moderate", "poor"):
+        accuracies = [100 * row["test"]["accuracy"] for row in models if row["quality"]["verdict"] == verdict]
+        if accuracies:
+            lines.append(f"| {verdict} | {len(accuracies)} | {min(accuracies):.1f} to {max(accuracies):.1f} | "
+                         f"{sum(accuracies) / len(accuracies):.1f} |")
+    gaps = [100 * abs(row["probabilities"]["test_mean_top_probability_after"]
+                      - row["probabilities"]["test_runs_agreeing"]) for row in models]
+    fsdd_gaps = [gap for gap, row in zip(gaps, models) if row["setting"]["corpus"] == "fsdd"]
+    before = [100 * row["probabilities"]["test_mean_top_probability_before"] for row in models]
+    lines += ["", f"{len(models)} models (`{result['command']}`): Spearman between the runs' agreement and test "
+              f"accuracy **{result['spearman_headline_test_accuracy']:.2f}** (validation accuracy "
+              f"{result['spearman_headline_validation_accuracy']:.2f}; the label-free score of one run "
+              f"{result['spearman_label_free_score_test_accuracy']:.2f}).",
+              "", f"Probabilities: before calibration the mean top probability on the test clips was "
+              f"{min(before):.0f}-{max(before):.0f}%; with the temperature fitted on the validation clips it is "
+              f"within {max(gaps):.1f} points of the share of runs that agree with the clip's cluster "
+              f"(median {sorted(gaps)[len(gaps) // 2]:.1f}; on the {len(fsdd_gaps)} FSDD models at most "
+              f"{max(fsdd_gaps, default=float('nan')):.1f})."]
+    return "\n".join(lines)
+
+
 # The sections of each document, between `<!-- name:start -->` and `<!-- name:end -->`.
 DOCUMENTS = {
-    "README.md": {"exports": export_section, "compact-models": compact_models_section,
+    "README.md": {"exports": export_section, "compact-models": compact_models_section, "quality": quality_section,
                   "fsdd-results": lambda: corpus_results_section("fsdd-results"),
                   "synthetic-results": lambda: corpus_results_section("synthetic-results")},
     os.path.join("docs", "benchmarks.md"): {

@@ -7,6 +7,7 @@
     uvac evaluate --model M [--data DIR] [--json F] [--plots DIR]
     uvac cluster --model M FILES_OR_DIRS [--csv F]
     uvac reference --model M [--data DIR]
+    uvac quality --model M [--data DIR]
     uvac demo
     uvac tune [--data DIR] [--tuner random|bayesian|hyperband] [--max-trials N] [--directory DIR]
     uvac export --model M --format {tflite-int8,tflite,onnx,tflite-audio} --out PATH
@@ -258,6 +259,15 @@ def run_reference(args):
           f"{reference['threshold']:.2f}")
 
 
+def run_quality(args):
+    from keras_uvac import quality
+
+    model = _load_model(args.model)
+    train = _load(args).split(args.split, seed=args.split_seed)["train"]
+    print(f"the quality report of {args.model} on its {len(train)} training clips")
+    print(quality.format_report(quality.quality_report(model, train, model.card)))
+
+
 def run_demo(args):
     vars(args).update(data=None, layout="auto", skip_bad_files=False, split="random", split_seed=0, seed=0, json=None)
     print(f"Clustering the bundled FSDD test split with the shipped model {args.model}")
@@ -305,7 +315,8 @@ def run_tune(args):
 
 # The handler of each command.
 COMMANDS = {"features": run_features, "baselines": run_baselines, "train": run_train, "distill": run_distill,
-            "evaluate": run_evaluate, "cluster": run_cluster, "reference": run_reference, "demo": run_demo,
+            "evaluate": run_evaluate, "cluster": run_cluster, "reference": run_reference, "quality": run_quality,
+            "demo": run_demo,
             "tune": run_tune, "export": run_export}
 
 

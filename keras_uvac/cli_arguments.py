@@ -272,6 +272,12 @@ def build_parser():
     _add_data_arguments(reference, sample_rate=False)
     _add_split_arguments(reference)
 
+    report = commands.add_parser("quality", help="a trained model's quality report, without labels (the one that "
+                                                 "`uvac train` ends with)")
+    report.add_argument("--model", default=SHIPPED_MODEL, help=MODEL_HELP)
+    _add_data_arguments(report, sample_rate=False)
+    _add_split_arguments(report)
+
     demo = commands.add_parser("demo", help="the shipped model on the bundled FSDD test split")
     demo.add_argument("--model", default=SHIPPED_MODEL, help=argparse.SUPPRESS)
     demo.add_argument("--plots", help="write figures (PNG) to this folder")

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from conftest import copy_fsdd_subset, run_uvac
 from keras import ops
 
 from keras_uvac import datasets, pipeline, quality
@@ -102,3 +103,11 @@ def test_calibration_matches_the_share_of_runs_that_agree(shipped):
     assert 0.5 <= record["runs_agreeing"] < 1.0 and record["before"] > record["after"]
     assert record["after"] == pytest.approx(record["runs_agreeing"], abs=1e-4)
     assert calibrated.posterior_temperature == record["temperature"] > 1
+
+
+def test_uvac_quality_reports_on_the_training_split(tmp_path, capsys):
+    copy_fsdd_subset(tmp_path, every=25)
+    status, output, error = run_uvac(capsys, "quality", "--data", tmp_path)
+    assert status == 0, error
+    assert "the quality report of uvac_fsdd on its 96 training clips" in output
+    assert "quality (no labels): runs agree" in output and "training clips per cluster" in output
