@@ -260,12 +260,14 @@ def run_reference(args):
 
 
 def run_quality(args):
-    from keras_uvac import quality
+    from keras_uvac import presets, quality
 
     model = _load_model(args.model)
     train = _load(args).split(args.split, seed=args.split_seed)["train"]
-    print(f"the quality report of {args.model} on its {len(train)} training clips")
-    print(quality.format_report(quality.quality_report(model, train, model.card)))
+    runs = quality.consensus_runs(presets.preset_files(args.model)[0], model.card, train)
+    print(f"the quality report of {args.model} on its {len(train)} training clips"
+          + ("" if runs else " (its runs were not kept: their agreement as the card recorded it)"))
+    print(quality.format_report(quality.quality_report(model, train, runs, model.card)))
 
 
 def run_demo(args):

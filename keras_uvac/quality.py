@@ -26,6 +26,8 @@ validation clips, without labels) makes the mean top probability equal to the
 share of runs that put a clip in the model's cluster.
 """
 
+import os
+
 import numpy as np
 import scipy.optimize
 from keras import ops
@@ -48,15 +50,48 @@ ADVICE = {
 }
 
 
-def run_agreement(card):
-    """Mean NMI between the consensus' runs, from a model card; None for a model trained as one run.
+def consensus_runs(model_file, card, collection):
+    """The consensus' runs of a model trained to files, each ending as the recipe ends; None without them.
+
+    A run's model is kept in `<model>.run/runs/seed-<seed>.keras`; when the recipe refits the final prior to
+    clusters of equal size (the default), each run gets the same refit on `collection`, so that the runs are
+    compared as finished models (a short run can leave clusters empty that the refit fills).
+
+    Args:
+        model_file: the trained model's `.keras` file.
+        card: its card (the consensus' seeds, and the recipe's `balanced_clusters`).
+        collection: its training clips.
+
+    Returns:
+        A list of `UVAC` models, or None when the card names no consensus or a run's file is gone.
 
     Example:
-    >>> run_agreement({"consensus": {"agreement": [0.8, 0.7, 0.75]}})
-    0.75
+    >>> runs = consensus_runs("my_model.keras", model.card, splits["train"])  # doctest: +SKIP
     """
-    agreement = (card or {}).get("consensus", {}).get("agreement")
-    return float(np.mean(agreement)) if agreement else None
+    from keras_uvac.model import UVAC
+
+    seeds = (card or {}).get("consensus", {}).get("seeds")
+    if not seeds:
+        return None
+    paths = [os.path.join(os.fspath(model_file) + ".run", "runs", f"seed-{seed}.keras") for seed in seeds]
+    if not all(os.path.isfile(path) for path in paths):
+        return None
+    runs = [UVAC.from_preset(path) for path in paths]
+    if card.get("recipe", {}).get("balanced_clusters"):
+        data = pipeline.feature_dataset(collection, runs[0].feature_config_object(), 256, with_labels=False)
+        for run in runs:
+            consensus.balance_prior(run, data)
+    return runs
+
+
+def run_agreement(assignments):
+    """Mean NMI between every two runs' clusters of the same clips.
+
+    Example:
+    >>> run_agreement(np.array([[0, 0, 1, 1], [1, 1, 0, 0]]))
+    1.0
+    """
+    return float(np.mean(consensus.most_typical_run(np.asarray(assignments))[1]))
 
 
 def cluster_stability(model, collection, views=2, seed=0, batch_size=256):
@@ -106,13 +141,15 @@ def verdict(name, value):
     return "good" if value >= thresholds["good"] else "moderate" if value >= thresholds["moderate"] else "poor"
 
 
-def quality_report(model, collection, card=None, views=2, seed=0):
+def quality_report(model, collection, runs=None, card=None, views=2, seed=0):
     """The quality report of a trained model on its training clips, without labels.
 
     Args:
         model: a trained `UVAC`.
         collection: its training clips (a `datasets.AudioCollection`).
-        card: its model card (for the runs' agreement), or None.
+        runs: the consensus' runs (`consensus_runs`), whose agreement on `collection` heads the report; or None,
+            and then the agreement recorded in `card` when training kept no runs, else the label-free score.
+        card: the model card, or None.
         views: augmented views per clip for the stability.
         seed: seed of the augmentation.
 
@@ -122,7 +159,7 @@ def quality_report(model, collection, card=None, views=2, seed=0):
         `balance` and `label_free_score`.
 
     Example:
-    >>> report = quality_report(model, splits["train"], model.card)  # doctest: +SKIP
+    >>> report = quality_report(model, splits["train"], runs)  # doctest: +SKIP
     >>> print(format_report(report))  # doctest: +SKIP
     """
     clusters, stable = cluster_stability(model, collection, views, seed)
@@ -130,13 +167,19 @@ def quality_report(model, collection, card=None, views=2, seed=0):
     usage = sizes[sizes > 0] / len(clusters)
     balance = float(-np.sum(usage * np.log(usage)) / np.log(model.num_clusters)) if model.num_clusters > 1 else 1.0
     stability = float(np.mean(stable))
-    agreement = run_agreement(card)
-    runs = len((card or {}).get("consensus", {}).get("agreement") or []) or 1
+    recorded = (card or {}).get("consensus", {}).get("agreement")
+    if runs:
+        data = pipeline.feature_dataset(collection, model.feature_config_object(), 256, with_labels=False)
+        agreement, count = run_agreement(consensus.run_assignments(runs, data)), len(runs)
+    elif recorded:
+        agreement, count = float(np.mean(recorded)), len(recorded)
+    else:
+        agreement, count = None, 1
     name, value = (("run_agreement", agreement) if agreement is not None
                    else ("label_free_score", stability * balance))
     rating = verdict(name, value)
     return {"headline": {"name": name, "value": value}, "verdict": rating, "advice": ADVICE[rating],
-            "thresholds": THRESHOLDS[name], "run_agreement": agreement, "runs": runs, "stability": stability,
+            "thresholds": THRESHOLDS[name], "run_agreement": agreement, "runs": count, "stability": stability,
             "cluster_stability": [float(np.mean(stable[clusters == cluster])) if size else None
                                   for cluster, size in enumerate(sizes)],
             "cluster_sizes": sizes.tolist(), "balance": balance, "label_free_score": stability * balance}

@@ -20,20 +20,20 @@ def test_the_verdict_follows_the_thresholds():
     assert quality.verdict("run_agreement", good) == "good"
     assert quality.verdict("run_agreement", (good + moderate) / 2) == "moderate"
     assert quality.verdict("run_agreement", moderate - 0.01) == "poor"
-    assert quality.run_agreement({"consensus": {"agreement": [0.5, 0.7]}}) == pytest.approx(0.6)
-    assert quality.run_agreement({"seed": 0}) is None and quality.run_agreement(None) is None
+    assert quality.run_agreement([[0, 0, 1, 1], [1, 1, 0, 0], [0, 0, 1, 1]]) == pytest.approx(1.0)
+    assert quality.run_agreement([[0, 0, 1, 1], [0, 1, 0, 1]]) == pytest.approx(0.0)
 
 
-def test_the_shipped_models_report_reads_its_runs_agreement_and_repeats(shipped):
+def test_without_its_runs_the_shipped_models_report_reads_their_recorded_agreement_and_repeats(shipped):
     model, clips = shipped
     state = ops.convert_to_numpy(model.augment.seed_generator.state).copy()
-    report = quality.quality_report(model, clips, model.card)
+    report = quality.quality_report(model, clips, card=model.card)
     assert report["headline"] == {"name": "run_agreement",
                                   "value": pytest.approx(np.mean(model.card["consensus"]["agreement"]))}
     assert report["runs"] == 3 and sum(report["cluster_sizes"]) == len(clips)
     assert report["verdict"] == quality.verdict("run_agreement", report["headline"]["value"])
     assert 0.7 < report["stability"] <= 1 and 0.9 < report["balance"] <= 1
-    assert report == quality.quality_report(model, clips, model.card)  # the views are seeded
+    assert report == quality.quality_report(model, clips, card=model.card)  # the views are seeded
     np.testing.assert_array_equal(ops.convert_to_numpy(model.augment.seed_generator.state), state)
     text = quality.format_report(report)
     assert text.startswith("quality (no labels): runs agree") and "least stable clusters" in text
@@ -109,5 +109,5 @@ def test_uvac_quality_reports_on_the_training_split(tmp_path, capsys):
     copy_fsdd_subset(tmp_path, every=25)
     status, output, error = run_uvac(capsys, "quality", "--data", tmp_path)
     assert status == 0, error
-    assert "the quality report of uvac_fsdd on its 96 training clips" in output
+    assert "the quality report of uvac_fsdd on its 96 training clips (its runs were not kept" in output
     assert "quality (no labels): runs agree" in output and "training clips per cluster" in output

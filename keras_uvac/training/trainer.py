@@ -10,12 +10,10 @@ import warnings
 from keras_uvac import _private_apis, consensus, distribution, novelty, pipeline, quality, validation
 from keras_uvac.atomic import write_json
 from keras_uvac.features import FeatureConfig
-from keras_uvac.model import UVAC
 from keras_uvac.model_arguments import check_model_arguments
 from keras_uvac.training.card import model_card
 from keras_uvac.training.checkpoints import (
     CHECKPOINTS,
-    MEMBERS,
     TrainingError,
     latest_checkpoint,
     run_lock,
@@ -155,9 +153,11 @@ def _train(train_collection, out_path, recipe, validation_collection, feature_co
                     print("prior refitted to clusters of equal size: training clips per cluster "
                           f"{extra['balanced_clusters']['cluster_sizes_before']} -> "
                           f"{extra['balanced_clusters']['cluster_sizes']}", flush=True)
+            runs = None
             if "consensus" in extra:
-                runs = [UVAC.from_preset(os.path.join(run_directory, MEMBERS, f"seed-{member}.keras"))
-                        for member in extra["consensus"]["seeds"]]
+                finished = {"consensus": extra["consensus"], "recipe": recipe.get_config()}
+                runs = quality.consensus_runs(out_path, finished, train_collection)
+            if runs:
                 # Fitted on clips the model did not train on where there are some; no labels are read.
                 extra["temperature"] = quality.calibrate_temperature(model, runs,
                                                                      validation_collection or train_collection)
@@ -171,7 +171,7 @@ def _train(train_collection, out_path, recipe, validation_collection, feature_co
                 save_for_inference(model, out_path)
             if replicas.is_chief:
                 extra["novelty"] = novelty.fit_reference(novelty.novelty_terms(model, train_collection))
-                extra["quality"] = quality.quality_report(model, train_collection, extra)
+                extra["quality"] = quality.quality_report(model, train_collection, runs, extra)
                 card = {**(card or {}), **extra}
                 model.card = model_card(model, history, recipe, seed, feature_config, speakers, replicas.count,
                                         {"train": train_collection, "validation": validation_collection,
