@@ -45,29 +45,29 @@ class Setting:
     architecture: str = "full"
 
 
-# Ordered so that any prefix spans weak and good models (the list is trained in this order, the longest last).
+# Trained in this order: the cheapest first, so that any prefix spans weak and good models.
 SETTINGS = [
     Setting("fsdd5_e4", "fsdd5", 4, 5),
     Setting("fsdd5_e2_none", "fsdd5", 2, 5, "none"),
     Setting("derived_e20", "derived_fsdd", 20, 10),
     Setting("unequal_e4", "fsdd_unequal", 4, 10),
+    Setting("fsdd5_e1", "fsdd5", 1, 5),
+    Setting("fsdd5_e2_small", "fsdd5", 2, 5, "ids", "small"),
+    Setting("fsdd5_e4_tiny", "fsdd5", 4, 5, "ids", "tiny"),
+    Setting("unequal_e2_none", "fsdd_unequal", 2, 10, "none"),
+    Setting("fsdd_e3_none_tiny", "fsdd", 3, 10, "none", "tiny"),
+    Setting("fsdd5_e3", "fsdd5", 3, 5),
+    Setting("fsdd_e1", "fsdd", 1, 10),
     Setting("fsdd5_e8", "fsdd5", 8, 5),
+    Setting("fsdd5_e3_k7_pseudo", "fsdd5", 3, 7, "pseudo"),
     Setting("fsdd5_e4_k10", "fsdd5", 4, 10),
-    Setting("fsdd_e2", "fsdd", 2, 10),
     Setting("fsdd5_e4_pseudo", "fsdd5", 4, 5, "pseudo"),
     Setting("fsdd5_e4_k3", "fsdd5", 4, 3),
     Setting("unequal_e4_pseudo", "fsdd_unequal", 4, 10, "pseudo"),
-    Setting("fsdd_e3_none_tiny", "fsdd", 3, 10, "none", "tiny"),
-    Setting("fsdd5_e1", "fsdd5", 1, 5),
-    Setting("fsdd_e1", "fsdd", 1, 10),
     Setting("unequal_e4_k5", "fsdd_unequal", 4, 5),
-    Setting("fsdd5_e4_tiny", "fsdd5", 4, 5, "ids", "tiny"),
-    Setting("fsdd5_e2_small", "fsdd5", 2, 5, "ids", "small"),
-    Setting("unequal_e2_none", "fsdd_unequal", 2, 10, "none"),
     Setting("fsdd5_e4_none", "fsdd5", 4, 5, "none"),
-    Setting("fsdd5_e3_k7_pseudo", "fsdd5", 3, 7, "pseudo"),
+    Setting("fsdd_e2", "fsdd", 2, 10),
     Setting("fsdd5_e12", "fsdd5", 12, 5),
-    Setting("fsdd_e5", "fsdd", 5, 10),
 ]
 
 
@@ -152,6 +152,25 @@ def score(model, path, splits):
     return row
 
 
+def thresholds(values, validation_accuracies, good_accuracy=0.7, poor_accuracy=0.5):
+    """The verdict's thresholds by the rule of the research log, from validation accuracies only.
+
+    "good" from the lowest value above which every model reached `good_accuracy`; "poor" below the highest value
+    under which no model reached `poor_accuracy`.
+
+    Example:
+    >>> thresholds([0.3, 0.5, 0.6, 0.8], [0.3, 0.45, 0.72, 0.8])
+    {'good': 0.6, 'moderate': 0.6}
+    """
+    pairs = sorted(zip(values, validation_accuracies))
+    # No model good enough: nothing is "good" (the threshold lies above every model).
+    good = next((value for index, (value, _) in enumerate(pairs)
+                 if all(accuracy >= good_accuracy for _, accuracy in pairs[index:])), pairs[-1][0] + 0.01)
+    below = [value for index, (value, _) in enumerate(pairs)
+             if all(accuracy < poor_accuracy for _, accuracy in pairs[:index])]
+    return {"good": round(good, 2), "moderate": round(min(max(below), good), 2)}
+
+
 def spearman(x, y):
     from scipy import stats
 
@@ -216,6 +235,10 @@ def main():
                 headline, [row["validation"]["accuracy"] for row in rows])
             results["spearman_label_free_score_test_accuracy"] = spearman(
                 [row["quality"]["label_free_score"] for row in rows], [row["test"]["accuracy"] for row in rows])
+            validation = [row["validation"]["accuracy"] for row in rows]
+            results["candidates_spearman_validation_accuracy"] = {
+                name: spearman([row["candidates"][name] for row in rows], validation) for name in rows[0]["candidates"]}
+            results["thresholds_from_validation"] = thresholds(headline, validation)
         write_json(args.json, results, indent=2)
     if len(results["models"]) >= 3 and not args.train_only:
         plot(results, args.plot)
