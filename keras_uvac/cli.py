@@ -5,7 +5,7 @@
     uvac train [--data DIR] [--recipe default] [--architecture full|small|tiny] [--out model.keras] [--resume]
     uvac distill [--teacher M] [--architecture small|tiny] [--out student.keras]
     uvac evaluate --model M [--data DIR] [--json F] [--plots DIR]
-    uvac cluster --model M FILES_OR_DIRS [--csv F]
+    uvac cluster --model M FILES_OR_DIRS [--csv F] [--windows [--hop S]]
     uvac reference --model M [--data DIR]
     uvac quality --model M [--data DIR]
     uvac demo
@@ -199,12 +199,22 @@ def run_cluster(args):
     csv_to_stdout = args.csv == "-"
     report = sys.stderr if csv_to_stdout else sys.stdout
     model = _load_model(args.model)
+    if args.hop and not args.windows:
+        raise ValueError("--hop sets the step between windows; it needs --windows")
+    config = model.feature_config_object()
     with contextlib.redirect_stdout(report):  # progress bars included
         collection = _load(args)
-        features = pipeline.extract_features(collection, model.feature_config_object(), progress=not args.quiet)
+        if args.windows:
+            files = len(collection)
+            collection = collection.windows(config, args.hop)
+            print(f"{len(collection)} windows of {config.duration:g} s from {files} files")
+        features = pipeline.extract_features(collection, config, progress=not args.quiet)
         clusters, confidence = model.predict_clusters(features)
     rows = [{"path": path, "cluster": int(cluster), "probability": round(float(probability), 4)}
             for path, cluster, probability in zip(collection.paths, clusters, confidence)]
+    if args.windows:
+        for row, start, end in zip(rows, *collection.window_seconds(config.duration)):
+            row.update(start_s=round(float(start), 3), end_s=round(float(end), 3))
     reference = (getattr(model, "card", None) or {}).get("novelty")
     if reference:
         from keras_uvac import novelty
@@ -212,7 +222,8 @@ def run_cluster(args):
         scores = novelty.novelty_scores(novelty.novelty_terms(model, collection, features), reference)
         for row, score in zip(rows, scores):
             row["novelty"] = round(float(score), 3)
-    fields = ["path", "cluster", "probability"] + (["novelty"] if reference else [])
+    fields = (["path", "cluster", "probability"] + (["novelty"] if reference else [])
+              + (["start_s", "end_s"] if args.windows else []))
     if args.csv:
         from keras_uvac.atomic import atomic_path
 
@@ -227,14 +238,15 @@ def run_cluster(args):
         else:
             with atomic_path(args.csv) as temporary, open(temporary, "w", newline="") as handle:
                 write(handle)
-            print(f"wrote {args.csv}: {len(rows)} files")
+            print(f"wrote {args.csv}: {len(rows)} {'windows' if args.windows else 'files'}")
     else:
         print("\t".join(fields[1:] + ["path"]))
         for row in rows:
             print("\t".join(f"{row[field]:.3f}" if isinstance(row[field], float) else str(row[field])
                             for field in fields[1:] + ["path"]))
     counts = collections.Counter(row["cluster"] for row in rows)
-    print(f"{len(rows)} files in {len(counts)} of {model.num_clusters} clusters; files per cluster: "
+    unit = "windows" if args.windows else "files"
+    print(f"{len(rows)} {unit} in {len(counts)} of {model.num_clusters} clusters; {unit} per cluster: "
           + ", ".join(f"{cluster}: {count}" for cluster, count in sorted(counts.items())), file=report)
     if reference:
         warning = novelty.describe(scores, reference)

@@ -265,6 +265,11 @@ def build_parser():
     _add_data_arguments(cluster, positional=True, sample_rate=False)
     cluster.add_argument("--csv", help="write path, cluster, probability rows to this CSV file ('-': standard "
                                        "output, every other line then going to standard error)")
+    cluster.add_argument("--windows", action="store_true",
+                         help="cluster every window of a clip longer than the model's window (one row per window, "
+                              "with its start and end in seconds) instead of its loudest window")
+    cluster.add_argument("--hop", type=_number(0.01, 3600), help="with --windows: seconds between window starts "
+                                                                 "(default: the window's length)")
 
     reference = commands.add_parser("reference", help="store in a model's card how its training clips score on "
                                                       "novelty, so that `uvac cluster` flags clips unlike them")

@@ -18,12 +18,13 @@ out, logged, and counted in `AudioCollection.skipped`.
 import dataclasses
 import json
 import logging
+import math
 import os
 import re
 
 import numpy as np
 
-from keras_uvac import audio
+from keras_uvac import audio, validation
 from keras_uvac.validation import file_kind
 
 logger = logging.getLogger(__name__)
@@ -47,6 +48,9 @@ class AudioCollection:
         speaker_metadata: per-speaker facts from the dataset, if any.
         skipped: `(path, problem)` for every file left out.
         layout: how the files were read (one of `LAYOUTS` but `"auto"`), if known.
+        window_starts: where each clip's window starts, in frames at its file's
+            rate (`windows`), or None: the feature config's long-clip policy
+            chooses.
 
     Example:
     >>> collection = load_fsdd()  # doctest: +SKIP
@@ -61,6 +65,7 @@ class AudioCollection:
     speaker_metadata: dict = dataclasses.field(default_factory=dict)
     skipped: list = dataclasses.field(default_factory=list)
     layout: str = None
+    window_starts: np.ndarray = None
 
     def __len__(self):
         return len(self.files)
@@ -90,7 +95,52 @@ class AudioCollection:
             labels=None if self.labels is None else self.labels[indices],
             speakers=None if self.speakers is None else [self.speakers[i] for i in indices],
             skipped=[],
+            window_starts=None if self.window_starts is None else self.window_starts[indices],
         )
+
+    def windows(self, config, hop=None):
+        """Every window of each clip as a clip of its own, for clustering long recordings window by window.
+
+        A clip no longer than the feature window stays one clip; a longer one becomes windows that start every
+        `hop` seconds, the last one ending at the clip's end. Starts fall where the file's and the features'
+        sample grids meet (every sample at 8 kHz, every 10 ms at 44.1 kHz). Labels and speakers follow their clip.
+
+        Args:
+            config: the `features.FeatureConfig` whose `duration` and `sample_rate` make the window.
+            hop: seconds between window starts (default: the window's duration, so windows do not overlap).
+
+        Returns:
+            A new collection with `window_starts` set; `window_seconds` gives each window's start and end.
+
+        Example:
+        >>> windows = load_audio("recordings/").windows(FeatureConfig(duration=1.0))  # doctest: +SKIP
+        """
+        hop = config.duration if hop is None else validation.number("hop", hop, 0, 3600, low_open=True)
+        clips, starts = [], []
+        for index, info in enumerate(self.files):
+            down = info.sample_rate // math.gcd(info.sample_rate, config.sample_rate)
+            window = math.ceil(config.duration * info.sample_rate)
+            step = max(down, round(hop * info.sample_rate) // down * down)
+            last = max(info.num_frames - window, 0) // down * down
+            clip_starts = list(range(0, last, step)) + [last]
+            clips += [index] * len(clip_starts)
+            starts += clip_starts
+        windowed = self.subset(clips)
+        windowed.window_starts = np.asarray(starts, np.int64)
+        return windowed
+
+    def window_seconds(self, duration):
+        """`(starts, ends)` of each clip's window in seconds: the whole clip, or its `windows` window.
+
+        Example:
+        >>> starts, ends = windows.window_seconds(1.0)  # doctest: +SKIP
+        """
+        rates = np.array([info.sample_rate for info in self.files], np.float64)
+        lengths = np.array([info.num_frames for info in self.files], np.float64) / rates
+        if self.window_starts is None:
+            return np.zeros(len(self)), lengths
+        starts = self.window_starts / rates
+        return starts, np.minimum(starts + duration, lengths)
 
     def split(self, method="random", fractions=(0.8, 0.1, 0.1), seed=0):
         """Splits into train, validation and test collections.

@@ -64,15 +64,16 @@ def _file_table(collection, config):
     # Source samples beyond a window's edges that SciPy's polyphase filter (10 taps per phase either side) reads.
     margin = down * -(-(10 * np.maximum(up, down) // up + 1) // down)
     window = -(-config.num_samples * down // up)
+    starts = np.zeros(len(files), np.int64) if collection.window_starts is None else collection.window_starts
     return {
         "path": [info.path for info in files],
         "data_offset": np.array([info.data_offset for info in files], np.int64),
         "data_bytes": np.array([info.data_bytes for info in files], np.int64),
         "encoding": np.array([audio.ENCODINGS.index(info.encoding) for info in files], np.int32),
         "channels": np.array([info.channels for info in files], np.int32),
-        "up": up, "down": down, "margin": margin, "frames": frames, "window": window,
-        # Kept samples that hold recorded audio: a long clip's window is filled wherever it starts.
-        "length": np.minimum(config.num_samples, -(-frames * up // down)).astype(np.int32),
+        "up": up, "down": down, "margin": margin, "frames": frames, "window": window, "start": starts,
+        # Kept samples that hold recorded audio: a long clip's loudest window is filled wherever it starts.
+        "length": np.minimum(config.num_samples, -(-(frames - starts) * up // down)).astype(np.int32),
     }
 
 
@@ -81,10 +82,12 @@ def _resampling_bytes(table):
     return (table["window"] + 2 * table["margin"]) * 4 * 2
 
 
-def _source_window(waveform, file, config):
+def _source_window(waveform, file, config, given_start=False):
     """The stretch of a decoded clip, at its own rate, that resamples to the kept `config.duration`.
 
-    A clip longer than the duration keeps, by `config.long_clip_policy`, its
+    A clip longer than the duration keeps the window that starts at the
+    table's `start` when `given_start` (`AudioCollection.windows`), else, by
+    `config.long_clip_policy`, its
     loudest window or its start, chosen at the source rate where the source
     and output sample grids meet (every sample at 8 kHz, every 10 ms at
     44.1 kHz), plus the margin the resampling filter reads on either side
@@ -93,8 +96,8 @@ def _source_window(waveform, file, config):
     resampled stretch of a rate.
     """
     window, margin, down = file["window"], file["margin"], file["down"]
-    start = tf.constant(0, tf.int64)
-    if config.long_clip_policy == "loudest":
+    start = file["start"]
+    if not given_start and config.long_clip_policy == "loudest":
         def loudest():
             energy = tf.concat([[0.0], tf.cumsum(tf.cast(waveform, tf.float64) ** 2)], axis=0)
             position = tf.argmax(energy[window:] - energy[:-window])
@@ -173,7 +176,8 @@ def waveform_batches(collection, config, batch_size=FEATURE_BATCH, shuffle=False
     def window(file):
         waveform = audio.decode_samples(file["path"], file["data_offset"], file["data_bytes"],
                                         file["encoding"], file["channels"])
-        return {**_source_window(waveform, file, config), **{name: file[name] for name in columns}}
+        return {**_source_window(waveform, file, config, collection.window_starts is not None),
+                **{name: file[name] for name in columns}}
 
     def resample(batch):
         return {"waveform": _resample_batch(batch, rates, config.num_samples), "length": batch["length"],

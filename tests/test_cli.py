@@ -176,3 +176,25 @@ def test_train_takes_one_cluster_per_class_of_labelled_data_unless_told(tmp_path
     assert "3 clusters, one per class of the data" in capsys.readouterr().out
     assert cli.main(["-q", "train", "--data", str(tmp_path), "--clusters", "2", "--out", out]) == 130
     assert asked == [3, 2]
+
+
+def test_cluster_windows_gives_one_row_per_window_of_a_long_recording(tmp_path, capsys):
+    import csv
+
+    import soundfile
+
+    from keras_uvac import datasets
+
+    samples = np.concatenate([soundfile.read(path, dtype="float32")[0] for path in datasets.load_audio().paths[:3]])
+    soundfile.write(tmp_path / "long.wav", samples, 8000)
+    out = tmp_path / "rows.csv"
+    assert cli.main(["-q", "cluster", str(tmp_path / "long.wav"), "--windows", "--hop", "0.25", "--csv",
+                     str(out)]) == 0
+    with open(out) as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == ["path", "cluster", "probability", "novelty", "start_s", "end_s"]
+    starts = [float(row["start_s"]) for row in rows]
+    assert starts[:3] == [0.0, 0.25, 0.5] and float(rows[-1]["end_s"]) == round(len(samples) / 8000, 3)
+    assert f"{len(rows)} windows of 1 s from 1 files" in capsys.readouterr().out
+    assert cli.main(["-q", "cluster", str(tmp_path / "long.wav"), "--hop", "0.5"]) == 2
+    assert "--hop sets the step between windows; it needs --windows" in capsys.readouterr().err

@@ -155,3 +155,25 @@ def test_a_folder_named_like_a_wav_file_does_not_change_the_layout(tmp_path):
 def test_describe_says_when_there_are_no_labels_or_speakers(tmp_path):
     write_wav(tmp_path / "a.wav", tone(0.2, 16000), 16000)
     assert datasets.load_audio(tmp_path).describe() == "read 1 files as unlabeled: no labels, no speaker ids"
+
+
+def test_windows_cover_each_long_clip_and_leave_short_ones_whole(tmp_path):
+    from keras_uvac.features import FeatureConfig
+
+    for name, seconds, rate in (("long", 3.5, 16000), ("short", 0.5, 16000), ("odd", 2.3, 44100)):
+        (tmp_path / name).mkdir()
+        write_wav(tmp_path / name / "clip.wav", tone(seconds, rate), rate)
+    collection = datasets.load_audio(tmp_path)
+    windows = collection.windows(FeatureConfig(duration=1.0))
+    starts, ends = windows.window_seconds(1.0)
+    by_class = {name: [(round(start, 3), round(end, 3)) for start, end, label in zip(starts, ends, windows.labels)
+                       if windows.class_names[label] == name] for name in ("long", "short", "odd")}
+    assert by_class["long"] == [(0.0, 1.0), (1.0, 2.0), (2.0, 3.0), (2.5, 3.5)]
+    assert by_class["short"] == [(0.0, 0.5)]
+    # At 44.1 kHz a start falls every 441 samples (10 ms), where the 16 kHz grid meets the file's.
+    odd = np.array([windows.class_names[label] == "odd" for label in windows.labels])
+    assert by_class["odd"][:2] == [(0.0, 1.0), (1.0, 2.0)] and all(windows.window_starts[odd] % 441 == 0)
+    assert len(by_class["odd"]) == 3 and 2.29 <= by_class["odd"][2][1] <= 2.3
+    overlapping = collection.windows(FeatureConfig(duration=1.0), hop=0.5)
+    assert sum(windows.class_names[label] == "long" for label in overlapping.labels) == 6
+    assert collection.window_seconds(1.0)[0].tolist() == [0.0, 0.0, 0.0]

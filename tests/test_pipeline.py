@@ -145,3 +145,19 @@ def test_48k_config_gives_same_shape():
     collection = datasets.load_audio().subset([0, 1])
     arrays = pipeline.extract_features(collection, FeatureConfig(sample_rate=48000), progress=False)
     assert arrays["spectrogram"].shape == (2, 128, 99)
+
+
+def test_each_window_of_a_long_clip_is_its_stretch_of_the_resampled_clip(tmp_path):
+    rng = np.random.default_rng(0)
+    samples = {16000: 0.1 * rng.standard_normal(int(3.5 * 16000)), 44100: 0.1 * rng.standard_normal(int(2.3 * 44100))}
+    for rate, signal in samples.items():
+        write_wav(tmp_path / f"clip{rate}.wav", signal.astype("float32"), rate, encoding="float32")
+    config = FeatureConfig(duration=1.0)
+    windows = datasets.load_audio(tmp_path).windows(config)
+    batch = next(iter(pipeline.waveform_batches(windows, config, batch_size=16)))
+    assert len(windows) == 7 and batch["length"].numpy().tolist() == [16000] * 7
+    for index, (info, start) in enumerate(zip(windows.files, windows.window_starts)):
+        whole = scipy.signal.resample_poly(samples[info.sample_rate], 16000 // np.gcd(info.sample_rate, 16000),
+                                           info.sample_rate // np.gcd(info.sample_rate, 16000))
+        offset = start * 16000 // info.sample_rate
+        np.testing.assert_allclose(batch["waveform"].numpy()[index], whole[offset:offset + 16000], atol=1e-5)
