@@ -137,6 +137,20 @@ def run_train(args):
         model_config = {**model_config, "num_clusters": len(collection.class_names)}
         print(f"{len(collection.class_names)} clusters, one per class of the data (--clusters K to choose)")
     splits = _split(collection, args, {**recipe.model, **model_config}.get("num_clusters", 10))
+    facts = {}
+    if args.duration == "auto":
+        import numpy as np
+
+        from keras_uvac import pipeline
+
+        seconds = pipeline.active_durations(splits["train"], args.feature_config.sample_rate)
+        args.feature_config = dataclasses.replace(args.feature_config, duration=pipeline.choose_duration(seconds))
+        facts["duration_auto"] = {"clips": len(seconds), "median_s": float(np.median(seconds)),
+                                  "p95_s": float(np.percentile(seconds, 95, method="inverted_cdf")),
+                                  "window_s": args.feature_config.duration}
+        print(f"--duration auto: the sound of 95% of the {len(seconds)} training clips lasts at most "
+              f"{facts['duration_auto']['p95_s']:.2f} s (median {facts['duration_auto']['median_s']:.2f} s); "
+              f"window {args.feature_config.duration:g} s")
     if args.epochs:
         recipe = recipe.with_epochs(args.epochs)
     if args.restarts:  # restarts instead of the recipe's consensus of runs
@@ -157,7 +171,7 @@ def run_train(args):
         distribute=args.distribute,
         card={"command": "uvac " + " ".join(args.argv), "data": args.data or "bundled FSDD",
               "architecture": args.architecture,
-              "split": {"method": args.split, "seed": args.split_seed}}, **model_config)
+              "split": {"method": args.split, "seed": args.split_seed}, **facts}, **model_config)
     if not distribution.is_chief():
         print("worker finished; the chief writes the model")
         return

@@ -28,9 +28,11 @@ def _add_data_arguments(parser, positional=False, sample_rate=True):
         parser.add_argument("--sample-rate", type=int, default=16000,
                             help="rate audio is resampled to before the STFT, 12800-96000 (default 16000; 48000 is the "
                                  "paper's)")
-        parser.add_argument("--duration", type=float, default=1.0,
+        parser.add_argument("--duration", type=_duration, default=1.0,
                             help="seconds per clip, at most 30: shorter ones are padded, longer ones cut to their "
-                                 "loudest part (default 1.0; the model's input grows with it)")
+                                 "loudest part (default 1.0; the model's input grows with it); with uvac train, "
+                                 "'auto': the 95th percentile of how long the training clips' sound lasts, rounded "
+                                 "up to 0.1 s, at most 10 s")
         parser.add_argument("--magnitude", default="power", choices=("linear", "log", "power"),
                             help="STFT magnitude raised to --power-exponent (the default), as it is (the paper's), "
                                  "or in dB below each clip's peak")
@@ -78,6 +80,15 @@ def _number(low=None, high=None, whole=False, low_open=False):
 
 _positive_int = _number(1, whole=True)
 _seed = _number(0, 2**32 - 1, whole=True)
+
+
+def _duration(text):
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds or auto, got {text!r}") from None
 # The command line's names of the FeatureConfig fields it sets.
 FEATURE_OPTIONS = {"sample_rate": "--sample-rate", "duration": "--duration", "magnitude": "--magnitude",
                    "log_range_db": "--log-range-db", "noise_margin_db": "--noise-margin-db",
@@ -93,8 +104,12 @@ def _add_split_arguments(parser):
 def _feature_config(args):
     from keras_uvac.features import FeatureConfig
 
+    if args.duration == "auto" and args.command != "train":
+        raise ValueError("--duration auto: only uvac train chooses the window from the data; give seconds")
     try:
-        return FeatureConfig(sample_rate=args.sample_rate, duration=args.duration, magnitude=args.magnitude,
+        # With --duration auto, uvac train replaces the placeholder once it has read the training clips.
+        duration = 1.0 if args.duration == "auto" else args.duration
+        return FeatureConfig(sample_rate=args.sample_rate, duration=duration, magnitude=args.magnitude,
                              log_range_db=args.log_range_db, noise_margin_db=args.noise_margin_db,
                              power_exponent=args.power_exponent)
     except validation.InvalidValue as error:

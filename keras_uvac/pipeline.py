@@ -301,6 +301,15 @@ def _speaker_runs(clips, run_length, count, seed):
     return runs.unbatch()
 
 
+def _batch_within_budget(collection, config, batch_size):
+    """`batch_size`, or fewer clips where their windows would take more than the decoding budget to resample."""
+    if not len(collection):
+        return batch_size
+    # Batches only set the speed here: long windows at high rates go in smaller ones.
+    largest = int(_resampling_bytes(_file_table(collection, config)).max())
+    return max(1, min(batch_size, audio.MAX_DECODING_BYTES // largest))
+
+
 def extract_features(collection, config=None, batch_size=FEATURE_BATCH, progress=True):
     """Computes the features of every clip into NumPy arrays, in collection order.
 
@@ -320,11 +329,8 @@ def extract_features(collection, config=None, batch_size=FEATURE_BATCH, progress
     (3000, 128, 99)
     """
     config = config or features_lib.FeatureConfig()
-    if len(collection):
-        # Batches only set the speed here: long windows at high rates go in smaller ones.
-        largest = int(_resampling_bytes(_file_table(collection, config)).max())
-        batch_size = max(1, min(batch_size, audio.MAX_DECODING_BYTES // largest))
-    dataset = feature_dataset(collection, config, batch_size=batch_size, with_labels=False)
+    dataset = feature_dataset(collection, config, batch_size=_batch_within_budget(collection, config, batch_size),
+                              with_labels=False)
     bar = keras.utils.Progbar(len(collection), unit_name="clip") if progress else None
     spectrograms, masks = [], []
     with files_named_on_failure(collection):
@@ -334,3 +340,78 @@ def extract_features(collection, config=None, batch_size=FEATURE_BATCH, progress
             if bar is not None:
                 bar.add(len(batch["activity_mask"]))
     return {"spectrogram": np.concatenate(spectrograms), "activity_mask": np.concatenate(masks)}
+
+
+def active_seconds(waveforms, lengths, sample_rate, frame_ms=25.0, hop_ms=10.0):
+    """How long each clip's sound lasts: from its first to its last active frame, in seconds.
+
+    A frame is active when its level (RMS, in dB) is at least 20 dB below the clip's peak frame and above the
+    clip's own noise floor (its 10th-percentile frame) by 6 dB, but never more than 50 dB below the peak: a clip
+    recorded in silence is judged by its peak, a noisy one by its floor.
+
+    Args:
+        waveforms: `(clips, samples)` float array.
+        lengths: samples of each clip that hold audio.
+        sample_rate: their rate in Hz.
+        frame_ms: frame length in milliseconds.
+        hop_ms: hop between frames in milliseconds.
+
+    Returns:
+        A float array `(clips,)`.
+
+    Example:
+    >>> clip = np.r_[np.zeros(8000), np.sin(np.arange(4000) / 5.0), np.zeros(4000)]
+    >>> round(float(active_seconds(clip[None], [16000], 16000)[0]), 2)  # 0.25 s of tone, give or take a frame
+    0.27
+    """
+    frame, hop = round(frame_ms * sample_rate / 1000), round(hop_ms * sample_rate / 1000)
+    seconds = np.zeros(len(waveforms))
+    for index, (waveform, length) in enumerate(zip(waveforms, lengths)):
+        waveform = np.asarray(waveform[:int(length)], np.float64)
+        if len(waveform) < frame:
+            seconds[index] = len(waveform) / sample_rate
+            continue
+        frames = np.lib.stride_tricks.sliding_window_view(waveform, frame)[::hop]
+        level = 10 * np.log10(np.mean(frames**2, axis=1) + 1e-12)
+        peak, floor = level.max(), np.percentile(level, 10)
+        active = np.flatnonzero(level >= min(max(floor + 6.0, peak - 50.0), peak - 20.0))
+        # From the first active frame's centre to the last's, plus one hop: frames that overlap an edge are active.
+        seconds[index] = min((active[-1] - active[0] + 1) * hop, len(waveform)) / sample_rate
+    return seconds
+
+
+def active_durations(collection, sample_rate=16000, longest=10.0, batch_size=32):
+    """How long the sound lasts in every clip of a collection (`active_seconds`), decoded as training decodes it.
+
+    Args:
+        collection: a `datasets.AudioCollection`.
+        sample_rate: the rate clips are resampled to.
+        longest: clips are read up to this many seconds (their loudest stretch).
+        batch_size: clips per batch.
+
+    Returns:
+        A float array `(clips,)` in collection order.
+
+    Example:
+    >>> seconds = active_durations(load_audio("clips/"))  # doctest: +SKIP
+    """
+    config = features_lib.FeatureConfig(sample_rate=sample_rate, duration=longest)
+    seconds = []
+    with files_named_on_failure(collection):
+        batches = waveform_batches(collection, config, _batch_within_budget(collection, config, batch_size))
+        for batch in batches.as_numpy_iterator():
+            seconds.append(active_seconds(batch["waveform"], batch["length"], sample_rate))
+    return np.concatenate(seconds) if seconds else np.zeros(0)
+
+
+def choose_duration(seconds, percentile=95.0, longest=10.0, step=0.1):
+    """The window that holds the sound of most clips: the `percentile` of their active durations, rounded up to
+    `step` seconds, at most `longest`.
+
+    Example:
+    >>> choose_duration(np.r_[np.full(95, 0.62), np.full(5, 3.0)])
+    0.7
+    """
+    # The duration that `percentile`% of the clips do not exceed.
+    chosen = np.ceil(np.percentile(seconds, percentile, method="inverted_cdf") / step - 1e-9) * step
+    return float(round(min(max(chosen, step), longest), 6))

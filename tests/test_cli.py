@@ -198,3 +198,27 @@ def test_cluster_windows_gives_one_row_per_window_of_a_long_recording(tmp_path, 
     assert f"{len(rows)} windows of 1 s from 1 files" in capsys.readouterr().out
     assert cli.main(["-q", "cluster", str(tmp_path / "long.wav"), "--hop", "0.5"]) == 2
     assert "--hop sets the step between windows; it needs --windows" in capsys.readouterr().err
+
+
+def test_train_duration_auto_takes_the_window_from_the_training_clips(tmp_path, capsys, monkeypatch):
+    from keras_uvac import training
+
+    for name in ("low", "high"):
+        (tmp_path / name).mkdir()
+        for index in range(12):
+            write_wav(tmp_path / name / f"{index}.wav", tone(0.3, 16000, 200 + 40 * index), 16000)
+    asked = []
+
+    def record(*args, **kwargs):
+        asked.append((kwargs["feature_config"].duration, kwargs["card"]["duration_auto"]["window_s"]))
+        raise KeyboardInterrupt  # stop before any training
+
+    monkeypatch.setattr(training, "train", record)
+    assert cli.main(["-q", "train", "--data", str(tmp_path), "--duration", "auto",
+                     "--out", str(tmp_path / "m.keras")]) == 130
+    assert asked == [(0.3, 0.3)]
+    output = capsys.readouterr().out
+    assert "--duration auto: the sound of 95% of the 19 training clips lasts at most" in output
+    assert "; window 0.3 s" in output
+    assert cli.main(["-q", "baselines", "--duration", "auto"]) == 2
+    assert "only uvac train chooses the window" in capsys.readouterr().err

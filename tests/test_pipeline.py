@@ -161,3 +161,21 @@ def test_each_window_of_a_long_clip_is_its_stretch_of_the_resampled_clip(tmp_pat
                                            info.sample_rate // np.gcd(info.sample_rate, 16000))
         offset = start * 16000 // info.sample_rate
         np.testing.assert_allclose(batch["waveform"].numpy()[index], whole[offset:offset + 16000], atol=1e-5)
+
+
+def test_active_seconds_find_the_sound_in_silence_and_in_noise():
+    rate = 16000
+    rng = np.random.default_rng(0)
+    burst = np.sin(2 * np.pi * 440 * np.arange(int(0.4 * rate)) / rate)
+    silent = np.r_[np.zeros(rate // 2), burst, np.zeros(rate // 2)]
+    noisy = silent + 0.003 * rng.standard_normal(len(silent))  # about 47 dB below the tone
+    seconds = pipeline.active_seconds(np.stack([silent, noisy]), [len(silent)] * 2, rate)
+    np.testing.assert_allclose(seconds, 0.4, atol=0.03)
+    assert pipeline.active_seconds(burst[None, :200], [200], rate)[0] == 200 / rate  # shorter than a frame
+
+
+def test_the_chosen_duration_holds_most_clips_sound_and_is_capped():
+    assert pipeline.choose_duration(np.r_[np.full(95, 0.62), np.full(5, 3.0)]) == 0.7
+    assert pipeline.choose_duration(np.full(10, 0.6)) == 0.6
+    assert pipeline.choose_duration(np.full(10, 25.0)) == 10.0
+    assert pipeline.choose_duration(np.full(10, 0.01)) == 0.1
