@@ -9,14 +9,12 @@ test accuracy over all models is the calibration, and `docs/figures/quality_cali
 number heads the report, and the verdict's thresholds, were chosen on the validation accuracies, never on the
 test split.
 
-The FSDD subsets, also development corpora of other shapes than the FSDD:
-- `fsdd5`: the digits 0-4 (1,500 clips, five classes);
-- `fsdd_unequal`: ten digits with 300/300/200/200/100/100/50/50/25/25 clips (a seeded random choice of each
-  digit's files; 1,350 clips; the largest class 12x the smallest).
-And `derived_fsdd`, 60 speakers derived from the FSDD's six (`python experiments/speaker_gap/make_derived_fsdd.py
-runs/derived_fsdd`), on which the default recipe at its full 20 epochs is a hard case (`derived_e20`; the same
-training as `python experiments/speaker_gap/train_gap.py runs/derived_fsdd/data ids`, whose model it reuses when
-copied to `runs/quality_calibration/derived_e20.keras`).
+The FSDD subsets (`benchmarks/data/make_fsdd_subsets.py`; development corpora of other shapes than the FSDD):
+`fsdd5`, the digits 0-4, and `fsdd_unequal`, ten digits of 300 down to 25 clips. And `derived_fsdd`, 60 speakers
+derived from the FSDD's six (`python experiments/speaker_gap/make_derived_fsdd.py runs/derived_fsdd`), on which
+the default recipe at its full 20 epochs is a hard case (`derived_e20`: the same training as `python
+experiments/speaker_gap/train_gap.py runs/derived_fsdd/data ids`, whose model it reuses when copied to
+`runs/quality_calibration/derived_e20.keras`).
 
     python benchmarks/quality_calibration.py [--only NAME ...] [--train-only | --score-only]
 
@@ -32,7 +30,6 @@ import time
 import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-UNEQUAL_SIZES = (300, 300, 200, 200, 100, 100, 50, 50, 25, 25)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,28 +69,20 @@ SETTINGS = [
 
 
 def corpus(name):
-    """The bundled FSDD or one of its subsets (see the module docstring), as a labeled collection.
+    """The bundled FSDD, one of its subsets (`data/make_fsdd_subsets.py`) or the derived corpus, labeled.
 
     Example:
     >>> len(corpus("fsdd_unequal"))  # doctest: +SKIP
     1350
     """
+    from data.make_fsdd_subsets import subset_indices
+
     from keras_uvac import datasets
 
     if name == "derived_fsdd":
         return datasets.load_audio(os.path.join(ROOT, "runs", "derived_fsdd", "data"))
     fsdd = datasets.load_audio()
-    if name == "fsdd":
-        return fsdd
-    # Seeded, not the first files in name order: those would be one speaker's.
-    order = np.random.default_rng(0).permutation(len(fsdd))
-    labels = fsdd.labels[order]
-    if name == "fsdd5":
-        return fsdd.subset(np.sort(order[labels < 5]))
-    if name == "fsdd_unequal":
-        keep = [order[labels == digit][:size] for digit, size in enumerate(UNEQUAL_SIZES)]
-        return fsdd.subset(np.sort(np.concatenate(keep)))
-    raise ValueError(f"unknown corpus {name!r}")
+    return fsdd if name == "fsdd" else fsdd.subset(subset_indices(fsdd.labels, name))
 
 
 def train_setting(setting, folder):
