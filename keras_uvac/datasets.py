@@ -48,9 +48,8 @@ class AudioCollection:
         speaker_metadata: per-speaker facts from the dataset, if any.
         skipped: `(path, problem)` for every file left out.
         layout: how the files were read (one of `LAYOUTS` but `"auto"`), if known.
-        window_starts: where each clip's window starts, in frames at its file's
-            rate (`windows`), or None: the feature config's long-clip policy
-            chooses.
+        window_starts: each clip's window start in frames at its file's rate
+            (`windows`), or None: the feature config's long-clip policy.
 
     Example:
     >>> collection = load_fsdd()  # doctest: +SKIP
@@ -99,18 +98,18 @@ class AudioCollection:
         )
 
     def windows(self, config, hop=None):
-        """Every window of each clip as a clip of its own, for clustering long recordings window by window.
+        """Every window of each clip as a clip of its own (a clip no longer than a window stays whole).
 
-        A clip no longer than the feature window stays one clip; a longer one becomes windows that start every
-        `hop` seconds, the last one ending at the clip's end. Starts fall where the file's and the features'
-        sample grids meet (every sample at 8 kHz, every 10 ms at 44.1 kHz). Labels and speakers follow their clip.
+        Windows start every `hop` seconds (default: the window's length), the last one ending at the clip's end,
+        where the file's and the features' sample grids meet (every 10 ms at 44.1 kHz). Labels and speakers
+        follow their clip.
 
         Args:
             config: the `features.FeatureConfig` whose `duration` and `sample_rate` make the window.
-            hop: seconds between window starts (default: the window's duration, so windows do not overlap).
+            hop: seconds between window starts.
 
         Returns:
-            A new collection with `window_starts` set; `window_seconds` gives each window's start and end.
+            A new collection with `window_starts` set (`window_seconds` gives each window's start and end).
 
         Example:
         >>> windows = load_audio("recordings/").windows(FeatureConfig(duration=1.0))  # doctest: +SKIP
@@ -125,16 +124,10 @@ class AudioCollection:
             clip_starts = list(range(0, last, step)) + [last]
             clips += [index] * len(clip_starts)
             starts += clip_starts
-        windowed = self.subset(clips)
-        windowed.window_starts = np.asarray(starts, np.int64)
-        return windowed
+        return dataclasses.replace(self.subset(clips), window_starts=np.asarray(starts, np.int64))
 
     def window_seconds(self, duration):
-        """`(starts, ends)` of each clip's window in seconds: the whole clip, or its `windows` window.
-
-        Example:
-        >>> starts, ends = windows.window_seconds(1.0)  # doctest: +SKIP
-        """
+        """`(starts, ends)` in seconds of each clip's `windows` window of `duration` (the whole clip without)."""
         rates = np.array([info.sample_rate for info in self.files], np.float64)
         lengths = np.array([info.num_frames for info in self.files], np.float64) / rates
         if self.window_starts is None:
