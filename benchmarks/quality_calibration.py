@@ -176,7 +176,9 @@ def plot(results, path):
         rows = [row for row in results["models"].values() if row["setting"]["corpus"] == corpus_name]
         axes.scatter([row["quality"]["headline"]["value"] for row in rows],
                      [100 * row["test"]["accuracy"] for row in rows], marker=marker, label=corpus_name)
-    axes.set_xlabel("agreement of the independent runs (NMI, no labels)")
+    names = {"label_free_score": "label-free score (stability under augmentation x balance)",
+             "run_agreement": "agreement of the independent runs (NMI)"}
+    axes.set_xlabel(names[next(iter(results["models"].values()))["quality"]["headline"]["name"]])
     axes.set_ylabel("test accuracy (%)")
     axes.set_title(f"{len(results['models'])} models: Spearman {results['spearman_headline_test_accuracy']:.2f}")
     axes.legend()

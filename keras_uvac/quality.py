@@ -3,21 +3,21 @@
 A clustering of unlabeled audio can look confident and mean little. The report
 measures what can be measured without labels:
 
-- `run_agreement`, the headline: how well the independent runs of the
-  consensus agree with each other (mean NMI between their clusters of the
-  training clips). Runs that find the same clusters from different seeds have
-  found structure in the data; runs that disagree have found one of many
-  equally good partitions. Over the models of
-  `benchmarks/quality_calibration.py` it ranks test accuracy with Spearman
-  0.xx (README, "How good are the clusters?").
+- `label_free_score`, the headline: `stability` times `balance`
+  (`metrics.label_free_score`). Clusters that keep their clips when the audio
+  is perturbed, and that are all used, have found structure in the data.
 - `stability`, overall and per cluster: the share of clips whose cluster stays
   the same in augmented views (the model's own augmentation, seeded).
 - `cluster_sizes` and `balance` (the entropy of the sizes over log K; 1: equal).
-- `label_free_score`: stability times balance (`metrics.label_free_score`),
-  the headline of a model trained as one run.
+- `run_agreement`: how well the consensus' independent runs agree with each
+  other (mean NMI between their clusters of the training clips, each run given
+  the recipe's final equal-size refit).
 
-The verdict compares the headline with thresholds chosen on the validation
-clips of those models (`THRESHOLDS`).
+Which number heads the report, and the verdict's thresholds (`HEADLINE`,
+`THRESHOLDS`), were chosen on validation accuracy over the models of
+`benchmarks/quality_calibration.py` (`experiments/recipe_search.md`, "The
+quality report's headline and thresholds"); the README reports how it ranks
+their test accuracy.
 
 `calibrate_temperature` makes the cluster probabilities honest: a model's
 posterior says 0.99 for nearly every clip, while independent runs of the same
@@ -36,17 +36,17 @@ from keras_uvac import consensus, layers, pipeline
 
 TEMPERATURE_RANGE = (0.05, 100.0)
 
-# Chosen on validation accuracy in benchmarks/quality_calibration.py (results/quality_calibration.json): at or
-# above "good" the models reached at least 75% validation accuracy; below "moderate", none reached 60%.
-THRESHOLDS = {"run_agreement": {"good": 0.75, "moderate": 0.6},
-              "label_free_score": {"good": 0.8, "moderate": 0.6}}
+# By the rule of the research log, from benchmarks/results/quality_calibration.json.
+HEADLINE = "label_free_score"
+THRESHOLDS = {"good": 0.75, "moderate": 0.6}
 ADVICE = {
-    "good": "the clusters are reproducible: independent runs find the same ones",
-    "moderate": "some clusters are reproducible and others split differently from run to run; look at the least "
-                "stable clusters, and try another number of clusters (--clusters), a longer window (--duration) or "
-                "more data",
-    "poor": "the clusters change from run to run and may not mean much; try another number of clusters "
-            "(--clusters), a longer window (--duration), more data, or speaker ids in the file names",
+    "good": "most clips keep their cluster when the audio is perturbed, and every cluster is used: the clusters "
+            "are likely to mean something",
+    "moderate": "some clusters are unstable or little used; look at the least stable ones, and try another number "
+                "of clusters (--clusters), a longer window (--duration) or more data",
+    "poor": "clusters change when the audio is perturbed, or few of them are used: they may not mean much; try "
+            "another number of clusters (--clusters), a longer window (--duration), more data, or speaker ids in "
+            "the file names",
 }
 
 
@@ -130,15 +130,14 @@ def cluster_stability(model, collection, views=2, seed=0, batch_size=256):
     return np.concatenate(clusters), np.concatenate(stable)
 
 
-def verdict(name, value):
-    """`"good"`, `"moderate"` or `"poor"` for a headline number, by `THRESHOLDS`.
+def verdict(value):
+    """`"good"`, `"moderate"` or `"poor"` for the headline's value, by `THRESHOLDS`.
 
     Example:
-    >>> verdict("run_agreement", 0.9)
+    >>> verdict(0.9)
     'good'
     """
-    thresholds = THRESHOLDS[name]
-    return "good" if value >= thresholds["good"] else "moderate" if value >= thresholds["moderate"] else "poor"
+    return "good" if value >= THRESHOLDS["good"] else "moderate" if value >= THRESHOLDS["moderate"] else "poor"
 
 
 def quality_report(model, collection, runs=None, card=None, views=2, seed=0):
@@ -147,16 +146,16 @@ def quality_report(model, collection, runs=None, card=None, views=2, seed=0):
     Args:
         model: a trained `UVAC`.
         collection: its training clips (a `datasets.AudioCollection`).
-        runs: the consensus' runs (`consensus_runs`), whose agreement on `collection` heads the report; or None,
-            and then the agreement recorded in `card` when training kept no runs, else the label-free score.
+        runs: the consensus' runs (`consensus_runs`), whose agreement on `collection` the report gives; or None,
+            and then the agreement the card recorded, if any.
         card: the model card, or None.
         views: augmented views per clip for the stability.
         seed: seed of the augmentation.
 
     Returns:
-        A dict: `headline` (`name`, `value`), `verdict`, `advice`, `thresholds`, `run_agreement` (None for one
-        run), `runs`, `stability`, `cluster_stability` (per cluster; None for an empty one), `cluster_sizes`,
-        `balance` and `label_free_score`.
+        A dict: `headline` (`name`, `value`), `verdict`, `advice`, `thresholds`, `label_free_score`, `stability`,
+        `cluster_stability` (per cluster; None for an empty one), `cluster_sizes`, `balance`, `run_agreement`
+        (None for one run) and `runs`.
 
     Example:
     >>> report = quality_report(model, splits["train"], runs)  # doctest: +SKIP
@@ -175,14 +174,13 @@ def quality_report(model, collection, runs=None, card=None, views=2, seed=0):
         agreement, count = float(np.mean(recorded)), len(recorded)
     else:
         agreement, count = None, 1
-    name, value = (("run_agreement", agreement) if agreement is not None
-                   else ("label_free_score", stability * balance))
-    rating = verdict(name, value)
-    return {"headline": {"name": name, "value": value}, "verdict": rating, "advice": ADVICE[rating],
-            "thresholds": THRESHOLDS[name], "run_agreement": agreement, "runs": count, "stability": stability,
-            "cluster_stability": [float(np.mean(stable[clusters == cluster])) if size else None
-                                  for cluster, size in enumerate(sizes)],
-            "cluster_sizes": sizes.tolist(), "balance": balance, "label_free_score": stability * balance}
+    report = {"label_free_score": stability * balance, "stability": stability,
+              "cluster_stability": [float(np.mean(stable[clusters == cluster])) if size else None
+                                    for cluster, size in enumerate(sizes)],
+              "cluster_sizes": sizes.tolist(), "balance": balance, "run_agreement": agreement, "runs": count}
+    rating = verdict(report[HEADLINE])
+    return {"headline": {"name": HEADLINE, "value": report[HEADLINE]}, "verdict": rating, "advice": ADVICE[rating],
+            "thresholds": THRESHOLDS, **report}
 
 
 def format_report(report):
@@ -190,23 +188,20 @@ def format_report(report):
 
     Example:
     >>> print(format_report(report))  # doctest: +SKIP
-    quality (no labels): runs agree well (NMI 0.84 between 3 runs; good from 0.75): the clusters are ...
+    quality (no labels): good (label-free score 0.92: 92% of clips keep their cluster under augmentation ...
     """
-    headline = report["headline"]
-    if headline["name"] == "run_agreement":
-        what = (f"runs agree {'well' if report['verdict'] == 'good' else report['verdict'] + 'ly'} "
-                f"(NMI {headline['value']:.2f} between {report['runs']} runs")
-    else:
-        what = (f"{report['verdict']} (one run, so no agreement of runs: label-free score "
-                f"{headline['value']:.2f}")
     thresholds = report["thresholds"]
-    lines = [f"quality (no labels): {what}; good from {thresholds['good']}, poor below {thresholds['moderate']}): "
-             f"{report['advice']}"]
+    lines = [f"quality (no labels): {report['verdict']} (label-free score {report['label_free_score']:.2f}: "
+             f"{100 * report['stability']:.0f}% of clips keep their cluster under augmentation, cluster sizes "
+             f"balanced {report['balance']:.2f}; good from {thresholds['good']}, poor below "
+             f"{thresholds['moderate']}): {report['advice']}"]
+    if report["run_agreement"] is not None:
+        lines.append(f"  independent runs agree: NMI {report['run_agreement']:.2f} between {report['runs']} runs")
     used = [cluster for cluster, size in enumerate(report["cluster_sizes"]) if size]
     least = sorted(used, key=lambda cluster: report["cluster_stability"][cluster])[:3]
-    lines.append(f"  stable under augmentation: {100 * report['stability']:.0f}% of clips; least stable clusters: "
-                 + ", ".join(f"{cluster} ({100 * report['cluster_stability'][cluster]:.0f}%)" for cluster in least))
-    lines.append(f"  training clips per cluster: {report['cluster_sizes']} (balance {report['balance']:.2f})")
+    lines.append("  least stable clusters: " + ", ".join(
+        f"{cluster} ({100 * report['cluster_stability'][cluster]:.0f}% of its clips stay)" for cluster in least))
+    lines.append(f"  training clips per cluster: {report['cluster_sizes']}")
     return "\n".join(lines)
 
 

@@ -1,4 +1,5 @@
-"""The label-free quality report: the runs' agreement, stability under augmentation, and the verdict."""
+"""The label-free quality report (stability under augmentation, balance, the runs' agreement, the verdict) and the
+calibrated probabilities."""
 
 import numpy as np
 import pytest
@@ -16,27 +17,30 @@ def shipped():
 
 
 def test_the_verdict_follows_the_thresholds():
-    good, moderate = quality.THRESHOLDS["run_agreement"]["good"], quality.THRESHOLDS["run_agreement"]["moderate"]
-    assert quality.verdict("run_agreement", good) == "good"
-    assert quality.verdict("run_agreement", (good + moderate) / 2) == "moderate"
-    assert quality.verdict("run_agreement", moderate - 0.01) == "poor"
+    good, moderate = quality.THRESHOLDS["good"], quality.THRESHOLDS["moderate"]
+    assert quality.verdict(good) == "good" and quality.verdict(max(good, 0.999)) == "good"
+    assert quality.verdict(moderate - 0.01) == "poor"
+    assert good == moderate or quality.verdict((good + moderate) / 2) == "moderate"
     assert quality.run_agreement([[0, 0, 1, 1], [1, 1, 0, 0], [0, 0, 1, 1]]) == pytest.approx(1.0)
     assert quality.run_agreement([[0, 0, 1, 1], [0, 1, 0, 1]]) == pytest.approx(0.0)
 
 
-def test_without_its_runs_the_shipped_models_report_reads_their_recorded_agreement_and_repeats(shipped):
+def test_the_shipped_models_report_is_headed_by_its_label_free_score_and_repeats(shipped):
     model, clips = shipped
     state = ops.convert_to_numpy(model.augment.seed_generator.state).copy()
     report = quality.quality_report(model, clips, card=model.card)
-    assert report["headline"] == {"name": "run_agreement",
-                                  "value": pytest.approx(np.mean(model.card["consensus"]["agreement"]))}
+    assert report["headline"] == {"name": quality.HEADLINE, "value": report[quality.HEADLINE]}
+    assert report["label_free_score"] == pytest.approx(report["stability"] * report["balance"])
+    # Its runs were not kept: their agreement as the card recorded it.
+    assert report["run_agreement"] == pytest.approx(np.mean(model.card["consensus"]["agreement"]))
     assert report["runs"] == 3 and sum(report["cluster_sizes"]) == len(clips)
-    assert report["verdict"] == quality.verdict("run_agreement", report["headline"]["value"])
+    assert report["verdict"] == quality.verdict(report["headline"]["value"])
     assert 0.7 < report["stability"] <= 1 and 0.9 < report["balance"] <= 1
     assert report == quality.quality_report(model, clips, card=model.card)  # the views are seeded
     np.testing.assert_array_equal(ops.convert_to_numpy(model.augment.seed_generator.state), state)
     text = quality.format_report(report)
-    assert text.startswith("quality (no labels): runs agree") and "least stable clusters" in text
+    assert text.startswith(f"quality (no labels): {report['verdict']} (label-free score")
+    assert "independent runs agree: NMI" in text and "least stable clusters" in text
 
 
 def test_stability_falls_as_the_augmentation_grows(shipped, monkeypatch):
@@ -51,21 +55,22 @@ def test_stability_falls_as_the_augmentation_grows(shipped, monkeypatch):
     assert stabilities[0] == 1.0 and stabilities[0] > stabilities[1] > stabilities[2]
 
 
-def test_one_run_is_judged_by_its_label_free_score(shipped):
+def test_a_model_of_one_run_has_no_agreement_to_report(shipped):
     model, clips = shipped
     report = quality.quality_report(model, clips.subset(range(30)), card=None)
-    assert report["headline"]["name"] == "label_free_score" and report["run_agreement"] is None
-    assert report["headline"]["value"] == pytest.approx(report["stability"] * report["balance"])
-    assert "one run" in quality.format_report(report)
+    assert report["run_agreement"] is None and report["runs"] == 1
+    assert "independent runs" not in quality.format_report(report)
 
 
 def test_the_report_names_the_least_stable_clusters_and_advises():
-    report = {"headline": {"name": "run_agreement", "value": 0.41}, "verdict": "poor", "advice": quality.ADVICE["poor"],
-              "thresholds": quality.THRESHOLDS["run_agreement"], "runs": 3, "stability": 0.6,
-              "cluster_stability": [0.9, None, 0.2, 0.5], "cluster_sizes": [10, 0, 5, 7], "balance": 0.8}
+    report = {"verdict": "poor", "advice": quality.ADVICE["poor"], "thresholds": {"good": 0.8, "moderate": 0.6},
+              "label_free_score": 0.41, "stability": 0.6, "balance": 0.68, "run_agreement": 0.3, "runs": 3,
+              "cluster_stability": [0.9, None, 0.2, 0.5], "cluster_sizes": [10, 0, 5, 7]}
     text = quality.format_report(report)
-    assert "runs agree poorly (NMI 0.41 between 3 runs" in text and "--clusters" in text
-    assert "least stable clusters: 2 (20%), 3 (50%), 0 (90%)" in text
+    assert text.startswith("quality (no labels): poor (label-free score 0.41: 60% of clips keep their cluster")
+    assert "good from 0.8, poor below 0.6" in text and "--clusters" in text
+    assert "least stable clusters: 2 (20% of its clips stay), 3 (50% of its clips stay), 0 (90%" in text
+    assert "independent runs agree: NMI 0.30 between 3 runs" in text
 
 
 def test_the_fitted_temperature_brings_the_mean_top_probability_to_the_target():
@@ -110,4 +115,4 @@ def test_uvac_quality_reports_on_the_training_split(tmp_path, capsys):
     status, output, error = run_uvac(capsys, "quality", "--data", tmp_path)
     assert status == 0, error
     assert "the quality report of uvac_fsdd on its 96 training clips (its runs were not kept" in output
-    assert "quality (no labels): runs agree" in output and "training clips per cluster" in output
+    assert "quality (no labels): " in output and "training clips per cluster" in output

@@ -98,8 +98,8 @@ def test_runs_train_each_seed_to_the_end_and_one_carries_their_consensus(small_f
     assert record["seeds"] == [2, 3] and record["carrying_seed"] in (2, 3) and model.card["consensus"] == record
     # The report compares the runs as the recipe finishes them (balanced), on the training clips.
     report = model.card["quality"]
-    assert report["headline"]["name"] == "run_agreement" and report["runs"] == 2
-    assert 0 <= report["headline"]["value"] <= 1 and sum(report["cluster_sizes"]) == len(collection)
+    assert report["runs"] == 2 and 0 <= report["run_agreement"] <= 1 and 0 <= report["headline"]["value"] <= 1
+    assert sum(report["cluster_sizes"]) == len(collection)
     assert sum(record["cluster_sizes"]) == len(collection) and len(record["cluster_sizes"]) == 3
     assert 0 < record["clips_with_targets"] <= len(collection)
     assert len(record["self_labelling"]) == 1 and math.isfinite(record["self_labelling"][0]["loss"])
@@ -215,7 +215,7 @@ def test_interrupted_uvac_train_resumes_without_losing_an_epoch(small_fsdd, tmp_
 
     status, output, error = run_uvac(capsys, "train", *arguments, "--resume")
     assert status == 0, error[-3000:]
-    assert "quality (no labels): runs agree" in output
+    assert "quality (no labels): " in output and "independent runs agree" in output
     for seed in (0, 1):
         history = json.loads((tmp_path / "model.keras.run" / "runs" / f"seed-{seed}.keras.run" / "history.json")
                              .read_text())
