@@ -344,8 +344,7 @@ def run_tune(args):
 # The handler of each command.
 COMMANDS = {"features": run_features, "baselines": run_baselines, "train": run_train, "distill": run_distill,
             "evaluate": run_evaluate, "cluster": run_cluster, "reference": run_reference, "quality": run_quality,
-            "demo": run_demo,
-            "tune": run_tune, "export": run_export}
+            "demo": run_demo, "tune": run_tune, "export": run_export}
 
 
 def main(argv=None):
