@@ -253,25 +253,31 @@ def tuning_section():
 
 
 def quality_section():
-    """The quality report against test accuracy over the calibration models, and the probabilities' calibration."""
+    """The quality report's headline against test accuracy over the calibration models, and the probabilities."""
+    from keras_uvac import quality
+
     with open(os.path.join(RESULTS, "quality_calibration.json")) as handle:
         result = json.load(handle)
     models = list(result["models"].values())
-    lines = ["| verdict (runs' agreement) | models | test accuracy (%), lowest to highest | mean |",
-             "| --- | --- | --- | --- |"]
+    lines = ["| verdict | models | test accuracy (%), lowest to highest | mean |", "| --- | --- | --- | --- |"]
     for verdict in ("good", "moderate", "poor"):
-        accuracies = [100 * row["test"]["accuracy"] for row in models if row["quality"]["verdict"] == verdict]
+        accuracies = [100 * row["test"]["accuracy"] for row in models
+                      if quality.verdict(row["quality"]["headline"]["value"]) == verdict]
         if accuracies:
             lines.append(f"| {verdict} | {len(accuracies)} | {min(accuracies):.1f} to {max(accuracies):.1f} | "
                          f"{sum(accuracies) / len(accuracies):.1f} |")
+    candidates = result["candidates_spearman_validation_accuracy"]
+    names = {"label_free_score": "label-free score", "stability": "stability alone",
+             "run_agreement": "runs' agreement after the refit", "run_agreement_before_refit": "runs' agreement"}
     gaps = [100 * abs(row["probabilities"]["test_mean_top_probability_after"]
                       - row["probabilities"]["test_runs_agreeing"]) for row in models]
     fsdd_gaps = [gap for gap, row in zip(gaps, models) if row["setting"]["corpus"] == "fsdd"]
     before = [100 * row["probabilities"]["test_mean_top_probability_before"] for row in models]
-    lines += ["", f"{len(models)} models (`{result['command']}`): Spearman between the runs' agreement and test "
-              f"accuracy **{result['spearman_headline_test_accuracy']:.2f}** (validation accuracy "
-              f"{result['spearman_headline_validation_accuracy']:.2f}; the label-free score of one run "
-              f"{result['spearman_label_free_score_test_accuracy']:.2f}).",
+    lines += ["", f"{len(models)} models (`{result['command']}`); thresholds: good from {quality.THRESHOLDS['good']}, "
+              f"poor below {quality.THRESHOLDS['moderate']}. Spearman between the {names[quality.HEADLINE]} and "
+              f"test accuracy: **{result['spearman_headline_test_accuracy']:.2f}**. With validation accuracy, where "
+              "the headline was chosen: " + ", ".join(f"{names[name]} {value:.2f}" for name, value in
+                                                      sorted(candidates.items(), key=lambda item: -item[1])) + ".",
               "", f"Probabilities: before calibration the mean top probability on the test clips was "
               f"{min(before):.0f}-{max(before):.0f}%; with the temperature fitted on the validation clips it is "
               f"within {max(gaps):.1f} points of the share of runs that agree with the clip's cluster "
