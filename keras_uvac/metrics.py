@@ -121,6 +121,20 @@ def format_table(rows):
     return "\n".join(lines)
 
 
+def cluster_balance(clusters, num_clusters):
+    """How evenly `num_clusters` clusters are used: the entropy of their sizes over log K (1: equal; 0: one).
+
+    Example:
+    >>> cluster_balance([0, 1, 0, 1], 2)
+    1.0
+    """
+    if num_clusters < 2:
+        return 1.0
+    usage = np.bincount(np.asarray(clusters), minlength=num_clusters) / len(clusters)
+    usage = usage[usage > 0]
+    return float(-np.sum(usage * np.log(usage)) / np.log(num_clusters))
+
+
 def label_free_score(model, spectrograms, views=2):
     """A clustering quality that needs no labels: stable under augmentation, and using every cluster.
 
@@ -149,8 +163,7 @@ def label_free_score(model, spectrograms, views=2):
     clusters = clusters_of(spectrograms)
     stability = float(np.mean([np.mean(clusters_of(model.augment(spectrograms, training=True)) == clusters)
                                for _ in range(views)]))
-    usage = np.bincount(clusters, minlength=model.num_clusters) / len(clusters)
-    balance = float(-np.sum(usage[usage > 0] * np.log(usage[usage > 0])) / np.log(model.num_clusters))
+    balance = cluster_balance(clusters, model.num_clusters)
     return {"stability": stability, "balance": balance, "score": stability * balance}
 
 

@@ -32,7 +32,7 @@ import numpy as np
 import scipy.optimize
 from keras import ops
 
-from keras_uvac import consensus, layers, pipeline
+from keras_uvac import consensus, layers, metrics, pipeline
 
 TEMPERATURE_RANGE = (0.05, 100.0)
 
@@ -163,8 +163,7 @@ def quality_report(model, collection, runs=None, card=None, views=2, seed=0):
     """
     clusters, stable = cluster_stability(model, collection, views, seed)
     sizes = np.bincount(clusters, minlength=model.num_clusters)
-    usage = sizes[sizes > 0] / len(clusters)
-    balance = float(-np.sum(usage * np.log(usage)) / np.log(model.num_clusters)) if model.num_clusters > 1 else 1.0
+    balance = metrics.cluster_balance(clusters, model.num_clusters)
     stability = float(np.mean(stable))
     recorded = (card or {}).get("consensus", {}).get("agreement")
     if runs:
