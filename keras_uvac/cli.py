@@ -10,7 +10,7 @@
     uvac quality --model M [--data DIR]
     uvac demo
     uvac tune [--data DIR] [--tuner random|bayesian|hyperband] [--max-trials N] [--directory DIR]
-    uvac export --model M --format {tflite-int8,tflite,onnx,tflite-audio} --out PATH
+    uvac export --model M --format {tflite-int8,tflite,onnx,tflite-audio,tflm-audio} --out PATH
 
 Every command defaults to the bundled Free Spoken Digit Dataset, and the model
 commands to the model shipped in `saved_models/`.
@@ -313,6 +313,11 @@ def run_export(args):
     print(f"wrote {report['path']} ({export.format_size(report['bytes'])}; float32 weights at inference: "
           f"{export.format_size(report['keras_float32_inference_weights_bytes'])})")
     print(f"operators ({report.get('interpreter', 'onnxruntime')}): {', '.join(report['operators'])}")
+    if "frontend" in report:
+        frontend = report["frontend"]
+        print(f"front end {frontend['path']} ({export.format_size(frontend['bytes'])} float32, arena "
+              f"{export.format_size(frontend['arena_bytes'])}, {frontend['macs'] / 1e6:.1f} M MACs per window) "
+              f"feeding the int8 encoder ({report['encoder_macs'] / 1e6:.1f} M MACs)")
     if "arena_bytes" in report:
         print(f"TFLite Micro tensor arena needed: {export.format_size(report['arena_bytes'])}; "
               f"C files: {', '.join(report['c_files'])}")

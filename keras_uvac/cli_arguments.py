@@ -10,7 +10,7 @@ from keras_uvac import validation
 SHIPPED_MODEL = "uvac_fsdd"
 MODEL_HELP = "a preset name (uvac_fsdd), a preset folder or a .keras file (default: the shipped uvac_fsdd)"
 # `uvac export --format` choices, here so that `uvac --help` needs no TensorFlow (= keras_uvac.export.FORMATS).
-EXPORT_FORMATS = ("tflite-int8", "tflite", "onnx", "tflite-audio")
+EXPORT_FORMATS = ("tflite-int8", "tflite", "onnx", "tflite-audio", "tflm-audio")
 
 
 def _add_data_arguments(parser, positional=False, sample_rate=True):
@@ -324,7 +324,8 @@ def build_parser():
     export.add_argument("--model", default=SHIPPED_MODEL, help=MODEL_HELP)
     export.add_argument("--format", required=True, choices=EXPORT_FORMATS,
                         help="tflite-int8: full int8 for TFLite Micro; tflite: float LiteRT; onnx; "
-                             "tflite-audio: float LiteRT taking the padded waveform")
+                             "tflite-audio: float LiteRT taking the padded waveform; tflm-audio: TFLite Micro "
+                             "from raw samples (float front end, int8 encoder)")
     export.add_argument("--out", required=True, help="the .tflite or .onnx file (int8 also writes .cc and .h)")
     export.add_argument("--data", help="calibration (training split) and check (test split) data "
                                        "(default: the bundled FSDD)")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from keras_uvac import cli, datasets, export, pipeline, training
-from keras_uvac.features import FeatureConfig
+from keras_uvac.features import AudioFeatures, FeatureConfig
 from keras_uvac.model import ARCHITECTURES, UVAC
 
 pytest.importorskip("tflite_micro")
@@ -168,6 +168,43 @@ def test_raw_audio_export_matches_keras_on_waveforms(trained, tmp_path, feature_
     report = export.export(model, "tflite-audio", tmp_path / "audio.tflite", None, waveforms)
     assert report["cluster_agreement"] == 1.0 and report["max_probability_difference"] < 1e-4
     assert "RFFT2D" not in report["operators"]
+
+
+def test_tflm_audio_runs_from_raw_samples_to_clusters_in_tflite_micro(trained, tmp_path):
+    model, arrays, _ = trained
+    collection = datasets.load_audio().subset(range(0, 3000, 150))
+    waveforms = np.stack([w for w, _ in pipeline.waveform_dataset(collection, FeatureConfig()).as_numpy_iterator()])
+    report = export.export(model, "tflm-audio", tmp_path / "uvac_model.tflite", waveforms, waveforms)
+    frontend = report["frontend"]
+    # The front end is float and builtin; TFLite Micro loaded and ran it (its runtime refuses unknown operators).
+    assert {"FULLY_CONNECTED", "SQRT", "REDUCE_MIN", "REDUCE_MAX"} <= set(frontend["operators"])
+    assert frontend["bytes"] == os.path.getsize(tmp_path / "uvac_model_frontend.tflite")
+    assert frontend["macs"] == 99 * 320 * 256 and 0 < frontend["arena_bytes"] < 4_000_000
+    assert set(report["operators"]) <= TFLM_INT8_OPERATORS and report["float_tensors"] == []
+    assert report["clips_checked"] == 20 and report["cluster_agreement"] >= 0.9
+    # The front end in TFLite Micro computes what the pipeline's layer computes.
+    device = export.micro_audio.FrontendRunner(open(frontend["path"], "rb").read())(waveforms[:3])
+    expected = keras.ops.convert_to_numpy(AudioFeatures(FeatureConfig())(waveforms[:3]))
+    np.testing.assert_allclose(device, expected, atol=1e-4)
+    assert sorted(os.path.basename(path) for path in report["c_files"]) == [
+        "uvac_model.cc", "uvac_model.h", "uvac_model_audio_example.h", "uvac_model_example.h",
+        "uvac_model_frontend.cc", "uvac_model_frontend.h"]
+    if shutil.which("g++") is None:
+        return
+    driver = tmp_path / "check_audio.cc"
+    driver.write_text(
+        '#include <cstdio>\n#include "uvac_model_frontend.h"\n#include "uvac_model_audio_example.h"\n'
+        "int main() {\n"
+        '  printf("%u %.4s %d %d\\n", uvac_frontend_len, reinterpret_cast<const char*>(uvac_frontend) + 4,\n'
+        "         static_cast<int>(sizeof(uvac_audio_example_samples) / sizeof(float)) == UVAC_FRONTEND_SAMPLES,\n"
+        "         UVAC_FRONTEND_ARENA_BYTES);\n}\n")
+    binary = tmp_path / "check_audio"
+    subprocess.run(["g++", "-std=c++17", "-Wall", "-Werror", "-I", str(tmp_path), str(driver),
+                    str(tmp_path / "uvac_model_frontend.cc"), "-o", str(binary)], check=True)
+    length, identifier, shape_matches, arena = subprocess.run(
+        [str(binary)], check=True, capture_output=True, text=True).stdout.split()
+    assert (int(length), identifier, shape_matches, int(arena)) == (frontend["bytes"], "TFL3", "1",
+                                                                    frontend["arena_bytes"])
 
 
 def test_uvac_export_command_reports_parity(trained, tmp_path, capsys):

@@ -13,6 +13,9 @@ Formats:
 - `tflite` (`litert`): float LiteRT, run with the ai-edge-litert interpreter.
 - `tflite-audio` (`litert`): float LiteRT that takes the padded waveform and
   computes the features inside (for phones and desktops).
+- `tflm-audio` (`micro_audio`): raw samples to cluster in TFLite Micro: a
+  float front end (the features) then the `tflite-int8` encoder, both checked
+  in TFLite Micro's interpreter, with C files for both.
 - `onnx` (`onnx_format`): through tf2onnx, run with onnxruntime.
 
 The graph they share (encoder plus the GMM posterior as dense layers) is in
@@ -25,7 +28,7 @@ import os
 import keras
 import numpy as np
 
-from keras_uvac.export import litert, micro, onnx_format
+from keras_uvac.export import litert, micro, micro_audio, onnx_format
 from keras_uvac.export.graph import (
     QuadraticPosterior,
     calibrated_activation_limits,
@@ -37,16 +40,19 @@ from keras_uvac.export.micro import MicroRunner, representative_subset, required
 from keras_uvac.export.onnx_format import convert_onnx
 
 TARGETS = {"tflite-int8": micro.export_int8, "tflite": litert.export_float, "onnx": onnx_format.export_onnx,
-           "tflite-audio": litert.export_audio}
+           "tflite-audio": litert.export_audio, "tflm-audio": micro_audio.export_audio_int8}
 FORMATS = tuple(TARGETS)
 # What each format runs its check in, and the extra that installs it.
 RUNTIMES = {"tflite-int8": ("tflite_micro", "ai_edge_litert"), "tflite": ("ai_edge_litert",),
-            "tflite-audio": ("ai_edge_litert",), "onnx": ("tf2onnx", "onnxruntime")}
+            "tflite-audio": ("ai_edge_litert",), "tflm-audio": ("tflite_micro", "ai_edge_litert"),
+            "onnx": ("tf2onnx", "onnxruntime")}
+# The formats whose model takes the window's samples rather than its features.
+WAVEFORM_FORMATS = ("tflite-audio", "tflm-audio")
 
 __all__ = ["COMPACT_PERCENTILES", "FORMATS", "MicroRunner", "QuadraticPosterior", "TARGETS", "TFLiteRunner",
-           "agreement", "calibrated_activation_limits", "calibrated_floor", "convert_onnx", "convert_tflite",
-           "default_percentile", "dequantize", "export", "export_with_data", "float_model_bytes", "format_size",
-           "inference_model", "quantize", "representative_subset", "representative_subset_collection",
+           "WAVEFORM_FORMATS", "agreement", "calibrated_activation_limits", "calibrated_floor", "convert_onnx",
+           "convert_tflite", "default_percentile", "dequantize", "export", "export_with_data", "float_model_bytes",
+           "format_size", "inference_model", "quantize", "representative_subset", "representative_subset_collection",
            "require_runtimes", "required_arena_bytes", "write_c_array"]
 
 
@@ -95,7 +101,8 @@ def export_with_data(model, export_format, path, train_collection, test_collecti
         model: a trained `UVAC`.
         export_format: one of `FORMATS`.
         path: the file to write.
-        train_collection: clips for int8 calibration (a seeded 400 of them).
+        train_collection: clips for int8 calibration (a seeded 400 of them: their
+            features, or their windows' samples for `WAVEFORM_FORMATS`).
         test_collection: clips on which the export is compared with Keras.
         activation_percentile: see `export`.
 
@@ -108,13 +115,13 @@ def export_with_data(model, export_format, path, train_collection, test_collecti
     from keras_uvac import pipeline
 
     config = model.feature_config_object()
-    calibration = pipeline.extract_features(representative_subset_collection(train_collection), config,
-                                            progress=False)["spectrogram"]
-    if export_format == "tflite-audio":
-        check = np.stack([waveform for waveform, _ in pipeline.waveform_dataset(test_collection, config)
-                          .as_numpy_iterator()])
+    calibration_clips = representative_subset_collection(train_collection)
+    if export_format in WAVEFORM_FORMATS:
+        calibration, check = (np.stack([waveform for waveform, _ in pipeline.waveform_dataset(collection, config)
+                                        .as_numpy_iterator()]) for collection in (calibration_clips, test_collection))
     else:
-        check = pipeline.extract_features(test_collection, config, progress=False)["spectrogram"]
+        calibration, check = (pipeline.extract_features(collection, config, progress=False)["spectrogram"]
+                              for collection in (calibration_clips, test_collection))
     report = export(model, export_format, path, calibration, check, activation_percentile)
     report["keras_float32_inference_weights_bytes"] = float_model_bytes(model)
     return report
@@ -129,10 +136,11 @@ def export(model, export_format, path, calibration_features, check_inputs, activ
         path: the file to write (`.tflite` or `.onnx`); int8 also writes
             `<path stem>.cc` and `.h`.
         calibration_features: `(N, bins, frames)` real features (training
-            split) for int8 calibration.
+            split) for int8 calibration; for `tflm-audio`, waveforms `(N,
+            samples)`, whose features the int8 encoder is calibrated on.
         check_inputs: `(M, bins, frames)` features (test split) on which the
             export is compared with the Keras model, or waveforms `(M,
-            samples)` for `tflite-audio`.
+            samples)` for `WAVEFORM_FORMATS`.
         activation_percentile: int8 only: each convolution block's ReLU
             saturates at this percentile of its calibration activations (see
             `micro`); None: plain ReLUs; a list: the best of them on the
@@ -141,7 +149,8 @@ def export(model, export_format, path, calibration_features, check_inputs, activ
     Returns:
         A dict: `format`, `path`, `bytes`, `operators`, `interpreter`,
         `cluster_agreement`, `max_probability_difference`, `clips_checked`,
-        and for int8 `arena_bytes`, `c_files` and the calibration used.
+        and for int8 `arena_bytes`, `c_files` and the calibration used;
+        `tflm-audio` adds `frontend` and `encoder_macs`.
 
     Example:
     >>> report = export(model, "tflite-int8", "uvac_int8.tflite", train_x, test_x)  # doctest: +SKIP
@@ -150,7 +159,7 @@ def export(model, export_format, path, calibration_features, check_inputs, activ
         raise ValueError(f"export format must be one of {FORMATS}, got {export_format!r}")
     if activation_percentile == "auto":
         activation_percentile = default_percentile(model)
-    if export_format == "tflite-audio":
+    if export_format in WAVEFORM_FORMATS:
         # The model computes the features of whole padded clips itself, with the export's own layer.
         check = {"waveform": check_inputs, "length": np.full(len(check_inputs), check_inputs.shape[1])}
     else:

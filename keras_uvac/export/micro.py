@@ -93,7 +93,8 @@ def _captured_output(function):
         return capture.read().decode(errors="replace")
 
 
-def write_c_array(model_bytes, path, name="uvac_model", constants=None, example=None):
+def write_c_array(model_bytes, path, name="uvac_model", constants=None, example=None,
+                  description="UVAC encoder + GMM posterior, int8"):
     """Writes a C source and header holding the model bytes (aligned for TFLM), for firmware to compile in.
 
     Args:
@@ -105,6 +106,7 @@ def write_c_array(model_bytes, path, name="uvac_model", constants=None, example=
         example: None, or `(int8 input, expected cluster)` of one clip,
             written to `<stem>_example.h` for a self-checking example
             (`examples/tflm/`).
+        description: what the model is, for the header's first comment.
 
     Returns:
         The paths written: `(source, header)`, plus the example header.
@@ -119,10 +121,10 @@ def write_c_array(model_bytes, path, name="uvac_model", constants=None, example=
     macros = "".join(f"#define {key} {value!r}\n" for key, value in (constants or {}).items())
     files = {
         path: (f'#include "{os.path.basename(header_path)}"\n\n'
-               f"alignas(16) const unsigned char {name}[] = {{\n  {_c_rows(model_bytes, '0x{:02x}')}\n}};\n"
+               f"alignas(16) const unsigned char {name}[] = {{\n  {c_rows(model_bytes, '0x{:02x}')}\n}};\n"
                f"const unsigned int {name}_len = {len(model_bytes)};\n"),
-        header_path: (f"#ifndef {guard}\n#define {guard}\n\n// keras_uvac export: UVAC encoder + GMM posterior, "
-                      f"int8.\n{macros}\nextern const unsigned char {name}[];\nextern const unsigned int {name}_len;"
+        header_path: (f"#ifndef {guard}\n#define {guard}\n\n// keras_uvac export: {description}."
+                      f"\n{macros}\nextern const unsigned char {name}[];\nextern const unsigned int {name}_len;"
                       f"\n\n#endif  // {guard}\n"),
     }
     if example is not None:
@@ -132,14 +134,15 @@ def write_c_array(model_bytes, path, name="uvac_model", constants=None, example=
             f"#ifndef {example_guard}\n#define {example_guard}\n\n// One quantised test clip and the cluster "
             f"TFLite Micro gave it at export.\n#define {name.upper()}_EXAMPLE_CLUSTER {int(cluster)}\n"
             f"static const signed char {name}_example_input[{values.size}] = {{\n  "
-            f"{_c_rows(values.ravel().tolist(), '{}')}\n}};\n\n#endif  // {example_guard}\n")
+            f"{c_rows(values.ravel().tolist(), '{}')}\n}};\n\n#endif  // {example_guard}\n")
     for target, text in files.items():
         with atomic_path(target) as temporary, open(temporary, "w") as handle:
             handle.write(text)
     return tuple(files)
 
 
-def _c_rows(values, item_format, per_row=12):
+def c_rows(values, item_format, per_row=12):
+    """`values` formatted as the rows of a C array initialiser."""
     return ",\n  ".join(", ".join(item_format.format(value) for value in values[start:start + per_row])
                          for start in range(0, len(values), per_row))
 
