@@ -166,8 +166,9 @@ UVAC's silhouette and DBI are computed on the latent means z, the baselines' on 
 
 ## Exports
 
-`uvac export --model uvac_fsdd --format tflite-int8|tflite|onnx|tflite-audio --out PATH` writes each export and
-checks it against this model on the test split; the README's export table gives their sizes and agreement.
+`uvac export --model uvac_fsdd --format tflite-int8|tflite|onnx|tflite-audio|tflm-audio --out PATH` writes each
+export and checks it against this model on the test split; the README's export table gives their sizes and
+agreement.
 The float exports match it on every test clip; the int8 one, in the TFLite Micro interpreter, on
 {100 * int8_agreement:.2f}% (docs/design.md, "Int8 export").
 
@@ -193,21 +194,34 @@ def export_section():
         latency = json.load(handle)["results"]
     names = {"tflite-int8": ("int8 TFLite, in TFLite Micro", "tflite_micro_host_int8"),
              "tflite": ("float LiteRT", "litert_float32"), "onnx": ("ONNX", "onnxruntime_float32"),
-             "tflite-audio": ("float LiteRT, raw audio in", None)}
+             "tflite-audio": ("float LiteRT, raw audio in", None),
+             "tflm-audio": ("raw samples in, TFLite Micro: float front end + int8 encoder", None)}
     lines = ["| `--format` | export | size | same cluster as Keras | max prob. difference | TFLite Micro arena | "
              "ms per clip |", "| --- | --- | --- | --- | --- | --- | --- |"]
     for report in reports["exports"]:
         label, runtime = names[report["format"]]
+        size = f"{report['bytes'] / 2**20:.2f} MiB"
         arena = f"{report['arena_bytes'] / 1024:.0f} KiB" if "arena_bytes" in report else ""
+        if "frontend" in report:
+            size = f"{size} + {report['frontend']['bytes'] / 2**20:.2f} MiB"
+            arena = f"{arena} + {report['frontend']['arena_bytes'] / 1024:.0f} KiB"
         milliseconds = f"{latency[runtime]['median_ms']:.2f}" if runtime in latency else ""
-        lines.append(f"| `{report['format']}` | {label} | {report['bytes'] / 2**20:.2f} MiB | "
-                     f"{100 * report['cluster_agreement']:.2f}% | {report['max_probability_difference']:.1e} | "
-                     f"{arena} | {milliseconds} |")
+        lines.append(f"| `{report['format']}` | {label} | {size} | {100 * report['cluster_agreement']:.2f}% | "
+                     f"{report['max_probability_difference']:.1e} | {arena} | {milliseconds} |")
+    full = next(report for report in reports["exports"] if report["format"] == "tflm-audio")
+    tiny = reports["tiny_preset_from_samples"]
+    frontend = full["frontend"]
     lines += ["", f"The shipped model on the {reports['exports'][0]['clips_checked']} FSDD test clips; Keras float32 "
                   f"itself: {reports['keras_float32_inference_weights_bytes'] / 2**20:.2f} MiB of weights at inference,"
                   f" {latency['keras_float32']['median_ms']:.2f} ms per clip. Batch 1, features precomputed, medians "
-                  "on this 2-core CPU (`python benchmarks/export_shipped.py`, then `python "
-                  "benchmarks/export_latency.py`)."]
+                  "on this 2-core CPU. From raw samples (`tflm-audio`) the front end takes "
+                  f"{frontend['macs'] / 1e6:.1f} M MACs per one-second window and the full encoder "
+                  f"{full['encoder_macs'] / 1e6:.1f} M; with the tiny preset (`--model uvac_fsdd_tiny`): "
+                  f"{tiny['bytes'] / 1024:.0f} KiB int8 + {tiny['frontend']['bytes'] / 1024:.0f} KiB float32, arenas "
+                  f"{tiny['arena_bytes'] / 1024:.0f} + {tiny['frontend']['arena_bytes'] / 1024:.0f} KiB, "
+                  f"{tiny['encoder_macs'] / 1e6:.1f} M MACs after the front end, the Keras cluster on "
+                  f"{100 * tiny['cluster_agreement']:.2f}% of the test clips (`python benchmarks/export_shipped.py`, "
+                  "then `python benchmarks/export_latency.py`)."]
     return "\n".join(lines)
 
 
