@@ -37,6 +37,15 @@ def unsupervised_accuracy(labels, clusters):
     return float(np.mean(matched == label_index))
 
 
+def _contingency(labels, clusters):
+    """Clips per (cluster, label) pair, with each clip's cluster and label as indices into the table."""
+    _, label_index = np.unique(np.asarray(labels), return_inverse=True)
+    _, cluster_index = np.unique(np.asarray(clusters), return_inverse=True)
+    contingency = np.zeros((cluster_index.max() + 1, label_index.max() + 1), dtype=np.int64)
+    np.add.at(contingency, (cluster_index, label_index), 1)
+    return contingency, cluster_index, label_index
+
+
 def matched_label_index(labels, clusters):
     """Per clip, the label (as an index into `np.unique(labels)`) matched to its cluster one-to-one (Hungarian).
 
@@ -48,14 +57,27 @@ def matched_label_index(labels, clusters):
     >>> matched_label_index([5, 5, 7], [0, 1, 2])[0].tolist()  # three clusters, two labels
     [0, -1, 1]
     """
-    _, label_index = np.unique(np.asarray(labels), return_inverse=True)
-    _, cluster_index = np.unique(np.asarray(clusters), return_inverse=True)
-    contingency = np.zeros((cluster_index.max() + 1, label_index.max() + 1), dtype=np.int64)
-    np.add.at(contingency, (cluster_index, label_index), 1)
+    contingency, cluster_index, label_index = _contingency(labels, clusters)
     rows, columns = scipy.optimize.linear_sum_assignment(contingency, maximize=True)
     label_of_cluster = np.full(cluster_index.max() + 1, -1)
     label_of_cluster[rows] = columns
     return label_of_cluster[cluster_index], label_index
+
+
+def cluster_purity(labels, clusters):
+    """Share of clips whose cluster's most common label is their own.
+
+    With more clusters than labels, accuracy's one-to-one matching counts the extra clusters as wrong; purity
+    lets several clusters share a label, so it says whether clusters split classes (high purity) or mix them.
+
+    Example:
+    >>> cluster_purity([0, 0, 1, 1], [0, 1, 2, 2])  # three clusters, each of one label
+    1.0
+    >>> cluster_purity([0, 1, 0, 1], [0, 0, 0, 0])
+    0.5
+    """
+    contingency, _, label_index = _contingency(labels, clusters)
+    return float(contingency.max(axis=1).sum() / len(label_index))
 
 
 def clustering_report(clusters, labels=None, embeddings=None):
@@ -70,7 +92,8 @@ def clustering_report(clusters, labels=None, embeddings=None):
     Returns:
         A dict with `accuracy`, `nmi`, `silhouette`, `dbi` (None where it
         cannot be computed: no labels, no embeddings, or fewer than two
-        clusters in use) and `clusters_used`.
+        clusters in use), `purity` (`cluster_purity`, None without labels)
+        and `clusters_used`.
 
     Example:
     >>> report = clustering_report([0, 0, 1, 1], labels=[0, 0, 1, 1],
@@ -81,7 +104,9 @@ def clustering_report(clusters, labels=None, embeddings=None):
     clusters = np.asarray(clusters)
     report = dict.fromkeys(METRIC_NAMES)
     report["clusters_used"] = int(len(np.unique(clusters)))
+    report["purity"] = None
     if labels is not None:
+        report["purity"] = cluster_purity(labels, clusters)
         report["accuracy"] = unsupervised_accuracy(labels, clusters)
         report["nmi"] = float(sk_metrics.normalized_mutual_info_score(labels, clusters))
     if embeddings is not None and 2 <= report["clusters_used"] < len(clusters):

@@ -66,6 +66,21 @@ def test_evaluate_reproduces_the_shipped_model_card(tmp_path, capsys):
     assert "| UVAC |" in capsys.readouterr().out
 
 
+def test_evaluate_reports_purity_when_clusters_and_classes_differ(tmp_path, capsys):
+    from keras_uvac import datasets
+
+    fsdd = datasets.load_audio()
+    for path, label in list(zip(fsdd.paths, fsdd.labels))[::4]:
+        if fsdd.class_names[label] in "01234":  # five digits for the shipped model's ten clusters
+            os.symlink(path, tmp_path / os.path.basename(path))
+    out = tmp_path / "evaluation.json"
+    assert cli.main(["-q", "evaluate", "--data", str(tmp_path), "--json", str(out)]) == 0
+    printed, uvac = capsys.readouterr().out, json.loads(out.read_text())["rows"]["UVAC"]
+    assert "10 clusters for 5 classes: accuracy matches them one to one; purity" in printed
+    # Ten clusters for five digits split them: one-to-one matching leaves half the clusters counted as wrong.
+    assert f"{100 * uvac['purity']:.1f}%" in printed and uvac["purity"] > uvac["accuracy"]
+
+
 def test_demo_runs_on_the_shipped_model(capsys):
     assert cli.main(["-q", "demo"]) == 0
     printed = capsys.readouterr().out

@@ -18,6 +18,16 @@ def test_accuracy_with_more_or_fewer_clusters_than_labels():
     assert metrics.unsupervised_accuracy(np.array(["a", "b", "b"]), np.array([7, 9, 9])) == 1.0
 
 
+def test_purity_lets_clusters_share_a_label_where_accuracy_does_not():
+    labels = np.array([0, 0, 0, 0, 1, 1])
+    split = np.array([0, 0, 1, 1, 2, 2])  # class 0 split in two pure clusters
+    assert metrics.cluster_purity(labels, split) == 1.0
+    assert metrics.unsupervised_accuracy(labels, split) == pytest.approx(4 / 6)
+    assert metrics.cluster_purity(labels, np.zeros(6, int)) == pytest.approx(4 / 6)
+    assert metrics.clustering_report(split, labels)["purity"] == 1.0
+    assert metrics.clustering_report(split)["purity"] is None
+
+
 def test_report_matches_scikit_learn_and_handles_degenerate_clusterings():
     rng = np.random.default_rng(0)
     embeddings = np.concatenate([rng.normal(0, 0.1, (20, 3)), rng.normal(5, 0.1, (20, 3))])
