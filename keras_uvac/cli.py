@@ -136,7 +136,8 @@ def run_train(args):
     if "num_clusters" not in model_config and collection.labels is not None:
         model_config = {**model_config, "num_clusters": len(collection.class_names)}
         print(f"{len(collection.class_names)} clusters, one per class of the data (--clusters K to choose)")
-    splits = _split(collection, args, {**recipe.model, **model_config}.get("num_clusters", 10))
+    num_clusters = {**recipe.model, **model_config}.get("num_clusters", 10)
+    splits = _split(collection, args, 2 if num_clusters == "auto" else num_clusters)
     facts = {}
     if args.duration == "auto":
         import numpy as np

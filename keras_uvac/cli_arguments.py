@@ -82,6 +82,10 @@ _positive_int = _number(1, whole=True)
 _seed = _number(0, 2**32 - 1, whole=True)
 
 
+def _clusters(text):
+    return text if text == "auto" else _number(1, 1000, whole=True)(text)
+
+
 def _duration(text):
     if text == "auto":
         return text
@@ -171,7 +175,10 @@ def check_arguments(args):
             raise error.named(error.name, "--recipe-config") from None
         except ValueError as error:
             raise ValueError(f"--recipe-config: {error}") from None
-        check_model_arguments({**recipe.model, **args.model_config}, "--model-config")
+        checked = dict(args.model_config)
+        if checked.get("num_clusters") == "auto":  # `train` chooses it after pretraining
+            del checked["num_clusters"]
+        check_model_arguments({**recipe.model, **checked}, "--model-config")
         args.recipe = recipe
 
 
@@ -240,8 +247,9 @@ def build_parser():
     train.add_argument("--architecture", default="full", choices=("full", "small", "tiny"),
                        help="encoder size: the paper's (full), or compact ones for microcontrollers "
                             "(see keras_uvac.model.ARCHITECTURES)")
-    train.add_argument("--clusters", type=_number(1, 1000, whole=True),
-                       help="number of clusters (default: the data's number of classes when it is labelled, else 10)")
+    train.add_argument("--clusters", type=_clusters,
+                       help="number of clusters (default: the data's number of classes when it is labelled, else "
+                            "10); auto (experimental): chosen without labels, 2-30, on the pretrained codes")
     train.add_argument("--model-config", help='UVAC arguments as JSON, e.g. \'{"latent_dim": 16}\'')
     train.add_argument("--resume", action="store_true", help="continue an interrupted run from OUT.run/")
     train.add_argument("--tensorboard", action="store_true", help="write TensorBoard logs to OUT.run/tensorboard")

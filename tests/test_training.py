@@ -86,6 +86,36 @@ def test_restarts_continue_the_candidate_of_lowest_consistency_in_the_first_join
         training.train(collection, tmp_path / "s.keras", recipe, verbose=0, **TINY)
 
 
+def test_clusters_auto_chooses_k_on_the_pretrained_codes_then_trains_with_it(small_fsdd, tmp_path):
+    collection = datasets.load_audio(small_fsdd)
+    recipe = training.Recipe(name="t", epochs=3, pretrain_epochs=2, gmm_initialization=True)
+    out = tmp_path / "k.keras"
+    without_k = {name: value for name, value in TINY.items() if name != "num_clusters"}
+    model, history = training.train(collection, out, recipe, seed=0, verbose=0, num_clusters="auto", **without_k)
+    with open(f"{out}.run/clusters/choice.json") as handle:
+        choice = json.load(handle)
+    assert [row["k"] for row in choice["curve"]] == list(range(2, len(collection) // 4 + 1))
+    assert model.num_clusters == choice["chosen"] == training.clusters.choose_number_of_clusters(choice["curve"])
+    assert model.card["clusters"] == choice
+    assert len(history) == 3 and not os.path.isdir(f"{out}.run/clusters/seed-0.keras.run/checkpoints")
+    with pytest.raises(ValueError, match="pretraining"):
+        training.train(collection, tmp_path / "p.keras", dataclasses.replace(recipe, pretrain_epochs=0), verbose=0,
+                       num_clusters="auto", **without_k)
+
+
+def test_stability_curve_finds_the_number_of_groups_and_prefers_more_on_a_tie():
+    rng = np.random.default_rng(1)
+    codes = np.concatenate([rng.normal(centre, 0.2, (60, 3)) for centre in (-4, -1, 2, 5)])
+    curve = training.clusters.stability_curve(codes, (2, 8))
+    assert [row["k"] for row in curve] == list(range(2, 9))
+    assert training.clusters.choose_number_of_clusters(curve) == 4
+    assert [row["clusters_used"] for row in curve[:3]] == [2, 3, 4]
+    # Codes without structure: every mixture puts all clips in one cluster, and the halves agree perfectly.
+    collapsed = training.clusters.stability_curve(np.zeros((80, 3)), (2, 5))
+    assert all(row["stability"] == 1.0 and row["clusters_used"] == 1 for row in collapsed)
+    assert training.clusters.choose_number_of_clusters(collapsed) == 2
+
+
 @pytest.mark.slow
 def test_runs_train_each_seed_to_the_end_and_one_carries_their_consensus(small_fsdd, tmp_path):
     collection = datasets.load_audio(small_fsdd)

@@ -24,6 +24,7 @@ from keras_uvac.model import UVAC
 # The folders of a run's restart candidates and of the runs of its consensus.
 RESTARTS = "restarts"
 MEMBERS = "runs"
+CLUSTER_CHOICE = "clusters"
 
 CHECKPOINTS = "checkpoints"
 

@@ -11,14 +11,14 @@ import numpy as np
 from keras_uvac import consensus, pipeline
 from keras_uvac.atomic import write_json
 from keras_uvac.model import UVAC
-from keras_uvac.training.checkpoints import MEMBERS, RESTARTS, latest_checkpoint, read_history
+from keras_uvac.training.checkpoints import CLUSTER_CHOICE, MEMBERS, RESTARTS, latest_checkpoint, read_history
 from keras_uvac.training.speakers import speaker_groups, speaker_run_length
 
 
 def sub_runs(run_directory):
-    """The run folders of a run's restart candidates and of the runs of its consensus."""
+    """The run folders of a run's restart candidates, of the runs of its consensus and of its choice of K."""
     runs = []
-    for folder in (os.path.join(run_directory, RESTARTS), os.path.join(run_directory, MEMBERS)):
+    for folder in (os.path.join(run_directory, name) for name in (RESTARTS, MEMBERS, CLUSTER_CHOICE)):
         if os.path.isdir(folder):
             runs += sorted(os.path.join(folder, name) for name in os.listdir(folder) if name.endswith(".keras.run"))
     return runs

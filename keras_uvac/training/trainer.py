@@ -19,6 +19,7 @@ from keras_uvac.training.checkpoints import (
     run_lock,
     save_for_inference,
 )
+from keras_uvac.training.clusters import choose_clusters
 from keras_uvac.training.consensus_runs import choose_restart, consensus_of_runs, sub_runs
 from keras_uvac.training.recipes import RECIPES
 from keras_uvac.training.run import train_one_run
@@ -65,7 +66,10 @@ def train(train_collection, out_path=None, recipe="default", validation_collecti
             (UVAC beside K-means and GMM-EM), or None.
         card: facts for the model card that only the caller knows (the
             command, the data's name, the split).
-        **model_overrides: `UVAC` arguments that replace the recipe's.
+        **model_overrides: `UVAC` arguments that replace the recipe's;
+            `num_clusters="auto"` chooses the number of clusters without
+            labels (`keras_uvac.training.clusters`), recorded in the card
+            under `"clusters"`.
 
     Returns:
         `(model, history)`: the trained model and the per-epoch records.
@@ -103,7 +107,10 @@ def train(train_collection, out_path=None, recipe="default", validation_collecti
 
 def _train(train_collection, out_path, recipe, validation_collection, feature_config, seed, resume, tensorboard,
            verbose, callbacks, precision, speakers, distribute, test_collection, card, model_overrides):
-    num_clusters = {**recipe.model, **model_overrides}.get("num_clusters", 10)
+    choose_k = model_overrides.get("num_clusters") == "auto"
+    if choose_k:  # the number is chosen below, after the pretraining it is chosen on
+        model_overrides = {name: value for name, value in model_overrides.items() if name != "num_clusters"}
+    num_clusters = 2 if choose_k else {**recipe.model, **model_overrides}.get("num_clusters", 10)
     if len(train_collection) < num_clusters:
         raise ValueError(f"{num_clusters} clusters need at least {num_clusters} training clips; got "
                          f"{len(train_collection)}")
@@ -127,12 +134,16 @@ def _train(train_collection, out_path, recipe, validation_collection, feature_co
                                     "(--resume) to continue it, or delete the folder to start over")
             start = time.perf_counter()
 
-            def run(run_out_path, run_seed, run_checkpoint, stop_after=None):
+            def run(run_out_path, run_seed, run_checkpoint, stop_after=None, **overrides):
                 return train_one_run(train_collection, run_out_path, recipe, validation_collection, feature_config,
                                      run_seed, run_checkpoint, tensorboard, verbose, callbacks, precision, speakers,
-                                     model_overrides, replicas, stop_after)
+                                     {**model_overrides, **overrides}, replicas, stop_after)
 
             run_seed, extra = seed, {}
+            if choose_k:
+                extra["clusters"] = choose_clusters(run, run_directory, seed, recipe, train_collection,
+                                                    feature_config, verbose, replicas.is_chief)
+                model_overrides = {**model_overrides, "num_clusters": extra["clusters"]["chosen"]}
             if max(recipe.restarts, recipe.runs) > 1 and replicas.mode == "multi-worker":
                 # Each worker would need the chief's candidate checkpoints the moment they are written.
                 warnings.warn("the recipe's restarts or runs need one process (distribute='mirrored' is fine); "
