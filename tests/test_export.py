@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from keras_uvac import cli, datasets, export, pipeline, training
-from keras_uvac.features import AudioFeatures, FeatureConfig
+from keras_uvac.features import FeatureConfig
 from keras_uvac.model import ARCHITECTURES, UVAC
 
 pytest.importorskip("tflite_micro")
@@ -173,19 +173,21 @@ def test_raw_audio_export_matches_keras_on_waveforms(trained, tmp_path, feature_
 def test_tflm_audio_runs_from_raw_samples_to_clusters_in_tflite_micro(trained, tmp_path):
     model, arrays, _ = trained
     collection = datasets.load_audio().subset(range(0, 3000, 150))
-    waveforms = np.stack([w for w, _ in pipeline.waveform_dataset(collection, FeatureConfig()).as_numpy_iterator()])
-    report = export.export(model, "tflm-audio", tmp_path / "uvac_model.tflite", waveforms, waveforms)
+    windows = list(pipeline.waveform_dataset(collection, FeatureConfig()).as_numpy_iterator())
+    check = {"waveform": np.stack([window for window, _ in windows]), "length": np.array([n for _, n in windows])}
+    assert check["length"].min() < 16000  # clips shorter than the window: the length input matters
+    report = export.export(model, "tflm-audio", tmp_path / "uvac_model.tflite", arrays["spectrogram"], check)
     frontend = report["frontend"]
     # The front end is float and builtin; TFLite Micro loaded and ran it (its runtime refuses unknown operators).
-    assert {"FULLY_CONNECTED", "SQRT", "REDUCE_MIN", "REDUCE_MAX"} <= set(frontend["operators"])
+    assert {"FULLY_CONNECTED", "SQRT", "REDUCE_MIN", "REDUCE_MAX", "SELECT_V2"} <= set(frontend["operators"])
     assert frontend["bytes"] == os.path.getsize(tmp_path / "uvac_model_frontend.tflite")
     assert frontend["macs"] == 99 * 320 * 256 and 0 < frontend["arena_bytes"] < 4_000_000
     assert set(report["operators"]) <= TFLM_INT8_OPERATORS and report["float_tensors"] == []
     assert report["clips_checked"] == 20 and report["cluster_agreement"] >= 0.9
-    # The front end in TFLite Micro computes what the pipeline's layer computes.
-    device = export.micro_audio.FrontendRunner(open(frontend["path"], "rb").read())(waveforms[:3])
-    expected = keras.ops.convert_to_numpy(AudioFeatures(FeatureConfig())(waveforms[:3]))
-    np.testing.assert_allclose(device, expected, atol=1e-4)
+    # The front end in TFLite Micro computes the pipeline's features, padding and all.
+    runner = export.micro_audio.FrontendRunner(open(frontend["path"], "rb").read())
+    device = runner(check["waveform"][:4], check["length"][:4])
+    np.testing.assert_allclose(device, arrays["spectrogram"][:4 * 6:6], atol=1e-4)
     assert sorted(os.path.basename(path) for path in report["c_files"]) == [
         "uvac_model.cc", "uvac_model.h", "uvac_model_audio_example.h", "uvac_model_example.h",
         "uvac_model_frontend.cc", "uvac_model_frontend.h"]

@@ -1,12 +1,14 @@
 """The label-free quality report (stability under augmentation, balance, the runs' agreement, the verdict) and the
 calibrated probabilities."""
 
+import shutil
+
 import numpy as np
 import pytest
 from conftest import copy_fsdd_subset, run_uvac
 from keras import ops
 
-from keras_uvac import datasets, pipeline, quality
+from keras_uvac import datasets, pipeline, presets, quality
 from keras_uvac.model import UVAC
 
 
@@ -86,13 +88,14 @@ def test_the_temperature_softens_the_probabilities_not_the_clusters(shipped):
     model, clips = shipped
     features = pipeline.extract_features(clips.subset(range(40)), model.feature_config_object(), progress=False)
     clusters, confidence = model.predict_clusters(features)
-    warm = UVAC.from_config({**model.get_config(), "posterior_temperature": 3.0})
+    temperature = 3.0 * model.posterior_temperature
+    warm = UVAC.from_config({**model.get_config(), "posterior_temperature": temperature})
     warm.set_weights(model.get_weights())
     warm_clusters, warm_confidence = warm.predict_clusters(features)
     np.testing.assert_array_equal(warm_clusters, clusters)
     assert (warm_confidence <= confidence + 1e-6).all() and warm_confidence.mean() < confidence.mean() - 0.05
     logits = ops.convert_to_numpy(model.prior.cluster_logits(model.latent_mean(features)))
-    assert warm_confidence.mean() == pytest.approx(quality.mean_top_probability(logits, 3.0), abs=1e-5)
+    assert warm_confidence.mean() == pytest.approx(quality.mean_top_probability(logits, temperature), abs=1e-5)
 
 
 def test_calibration_matches_the_share_of_runs_that_agree(shipped):
@@ -111,8 +114,14 @@ def test_calibration_matches_the_share_of_runs_that_agree(shipped):
 
 
 def test_uvac_quality_reports_on_the_training_split(tmp_path, capsys):
-    copy_fsdd_subset(tmp_path, every=25)
-    status, output, error = run_uvac(capsys, "quality", "--data", tmp_path)
+    data, model = tmp_path / "data", tmp_path / "shipped.keras"
+    data.mkdir()
+    copy_fsdd_subset(data, every=25)
+    # The shipped model and its card without its runs (they are not committed; a training leaves them beside it).
+    model_file, card_file = presets.preset_files("uvac_fsdd")
+    shutil.copy(model_file, model)
+    shutil.copy(card_file, f"{model}.card.json")
+    status, output, error = run_uvac(capsys, "quality", "--model", model, "--data", data)
     assert status == 0, error
-    assert "the quality report of uvac_fsdd on its 96 training clips (its runs were not kept" in output
+    assert f"the quality report of {model} on its 96 training clips (its runs were not kept" in output
     assert "quality (no labels): " in output and "training clips per cluster" in output

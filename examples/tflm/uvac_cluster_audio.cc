@@ -4,8 +4,9 @@
 // `uvac export --format tflm-audio --out uvac_model.tflite` writes the headers this file includes: the encoder
 // (uvac_model.cc/.h), the front end (uvac_model_frontend.cc/.h, with the window's length and its arena) and one
 // window of a test clip's samples with the cluster TFLite Micro gave it at export (uvac_model_audio_example.h).
-// On a device, fill the front end's input with the microphone's last UVAC_FRONTEND_SAMPLES samples as floats in
-// [-1, 1] at UVAC_FRONTEND_SAMPLE_RATE Hz.
+// The front end takes the window and how many of its samples are recorded audio (the rest zero padding). On a
+// device, fill it with the microphone's last UVAC_FRONTEND_SAMPLES samples as floats in [-1, 1] at
+// UVAC_FRONTEND_SAMPLE_RATE Hz, and a length of UVAC_FRONTEND_SAMPLES.
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -28,10 +29,12 @@ alignas(16) uint8_t frontend_arena[kFrontendArenaBytes];
 alignas(16) uint8_t encoder_arena[kEncoderArenaBytes];
 
 // The front end's operators (keras_uvac/export/micro_audio.py) and the int8 encoder's (export/micro.py).
-using UvacOpResolver = tflite::MicroMutableOpResolver<26>;
+using UvacOpResolver = tflite::MicroMutableOpResolver<30>;
 
 bool RegisterOperators(UvacOpResolver& resolver) {
-  return resolver.AddAdd() == kTfLiteOk && resolver.AddConcatenation() == kTfLiteOk &&
+  return resolver.AddAdd() == kTfLiteOk && resolver.AddCast() == kTfLiteOk &&
+         resolver.AddConcatenation() == kTfLiteOk && resolver.AddEqual() == kTfLiteOk &&
+         resolver.AddLessEqual() == kTfLiteOk && resolver.AddSelectV2() == kTfLiteOk &&
          resolver.AddConv2D() == kTfLiteOk && resolver.AddDiv() == kTfLiteOk &&
          resolver.AddFullyConnected() == kTfLiteOk && resolver.AddLogistic() == kTfLiteOk &&
          resolver.AddMaximum() == kTfLiteOk && resolver.AddMean() == kTfLiteOk &&
@@ -60,7 +63,10 @@ int main() {
     printf("an arena is too small\n");
     return 1;
   }
-  memcpy(frontend.input(0)->data.f, uvac_audio_example_samples, sizeof(uvac_audio_example_samples));
+  // The samples are the float input, the recorded length the integer one.
+  const int samples = frontend.input(0)->type == kTfLiteFloat32 ? 0 : 1;
+  memcpy(frontend.input(samples)->data.f, uvac_audio_example_samples, sizeof(uvac_audio_example_samples));
+  frontend.input(1 - samples)->data.i32[0] = UVAC_AUDIO_EXAMPLE_LENGTH;
   if (frontend.Invoke() != kTfLiteOk) {
     printf("the front end failed\n");
     return 1;

@@ -1,6 +1,7 @@
 """Issue 41: calibrate the int8 encoder behind the TFLite Micro front end on the pipeline's or the front end's features?
 
-Each FSDD clip's window (zero-padded as the pipeline pads it) goes through the float front end in TFLite Micro,
+The first design of the `tflm-audio` front end took the window alone (kept here; the product's now also takes the
+recorded length). Each FSDD clip's window (zero-padded as the pipeline pads it) goes through it in TFLite Micro,
 then through the int8 encoder in TFLite Micro, calibrated either way on the same 400 training windows; the clusters
 are compared with the Keras model given the same samples. Split: validation (or as given).
 
@@ -14,12 +15,28 @@ import keras
 import numpy as np
 
 from keras_uvac import datasets, export, pipeline
-from keras_uvac.export import litert, micro, micro_audio
+from keras_uvac.export import litert, micro
 from keras_uvac.features import AudioFeatures
 
 
 def windows(collection, config):
     return np.stack([waveform for waveform, _ in pipeline.waveform_dataset(collection, config).as_numpy_iterator()])
+
+
+def window_only_frontend(config, windows):
+    """The first design's front end, the window alone (no recorded length), run in TFLite Micro."""
+    from tflite_micro.python.tflite_micro import runtime
+
+    inputs = keras.Input(shape=(config.num_samples,), batch_size=1)
+    model_bytes = litert.convert_tflite(keras.Model(inputs, AudioFeatures(config, dft="matrix")(inputs)))
+    interpreter = runtime.Interpreter.from_bytes(model_bytes)
+    features = []
+    for window in windows:
+        interpreter.set_input(window[None].astype(np.float32), 0)
+        interpreter.invoke()
+        features.append(np.array(interpreter.get_output(0)[0]))
+        interpreter.reset()
+    return np.stack(features)
 
 
 def main():
@@ -40,7 +57,7 @@ def main():
         "front end features (windows as recorded)": np.concatenate([
             keras.ops.convert_to_numpy(layer(calibration_windows[start:start + 100]))
             for start in range(0, len(calibration_windows), 100)])}
-    device_features = micro_audio.FrontendRunner(litert.convert_tflite(micro_audio.frontend_model(config)))(check)
+    device_features = window_only_frontend(config, check)
     reference = keras.ops.convert_to_numpy(model({"waveform": check, "length": np.full(len(check), check.shape[1])}))
     result = {"model": args.model, "split": args.split, "clips": len(check), "agreement": {}}
     for name, features in calibrations.items():

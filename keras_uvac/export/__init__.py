@@ -101,8 +101,7 @@ def export_with_data(model, export_format, path, train_collection, test_collecti
         model: a trained `UVAC`.
         export_format: one of `FORMATS`.
         path: the file to write.
-        train_collection: clips for int8 calibration (a seeded 400 of them: their
-            features, or their windows' samples for `WAVEFORM_FORMATS`).
+        train_collection: clips for int8 calibration (a seeded 400 of them).
         test_collection: clips on which the export is compared with Keras.
         activation_percentile: see `export`.
 
@@ -115,13 +114,16 @@ def export_with_data(model, export_format, path, train_collection, test_collecti
     from keras_uvac import pipeline
 
     config = model.feature_config_object()
-    calibration_clips = representative_subset_collection(train_collection)
+    calibration = pipeline.extract_features(representative_subset_collection(train_collection), config,
+                                            progress=False)["spectrogram"]
     if export_format in WAVEFORM_FORMATS:
-        calibration, check = (np.stack([waveform for waveform, _ in pipeline.waveform_dataset(collection, config)
-                                        .as_numpy_iterator()]) for collection in (calibration_clips, test_collection))
+        windows = list(pipeline.waveform_dataset(test_collection, config).as_numpy_iterator())
+        check = {"waveform": np.stack([window for window, _ in windows]),
+                 "length": np.array([length for _, length in windows])}
+        if export_format == "tflite-audio":  # its graph takes whole windows
+            check = check["waveform"]
     else:
-        calibration, check = (pipeline.extract_features(collection, config, progress=False)["spectrogram"]
-                              for collection in (calibration_clips, test_collection))
+        check = pipeline.extract_features(test_collection, config, progress=False)["spectrogram"]
     report = export(model, export_format, path, calibration, check, activation_percentile)
     report["keras_float32_inference_weights_bytes"] = float_model_bytes(model)
     return report
@@ -136,11 +138,11 @@ def export(model, export_format, path, calibration_features, check_inputs, activ
         path: the file to write (`.tflite` or `.onnx`); int8 also writes
             `<path stem>.cc` and `.h`.
         calibration_features: `(N, bins, frames)` real features (training
-            split) for int8 calibration; for `tflm-audio`, waveforms `(N,
-            samples)`, whose features the int8 encoder is calibrated on.
+            split) for int8 calibration.
         check_inputs: `(M, bins, frames)` features (test split) on which the
-            export is compared with the Keras model, or waveforms `(M,
-            samples)` for `WAVEFORM_FORMATS`.
+            export is compared with the Keras model; waveforms `(M,
+            samples)` for `tflite-audio`; `{"waveform", "length"}` (the
+            windows and their recorded samples) for `tflm-audio`.
         activation_percentile: int8 only: each convolution block's ReLU
             saturates at this percentile of its calibration activations (see
             `micro`); None: plain ReLUs; a list: the best of them on the
@@ -159,7 +161,7 @@ def export(model, export_format, path, calibration_features, check_inputs, activ
         raise ValueError(f"export format must be one of {FORMATS}, got {export_format!r}")
     if activation_percentile == "auto":
         activation_percentile = default_percentile(model)
-    if export_format in WAVEFORM_FORMATS:
+    if export_format == "tflite-audio":
         # The model computes the features of whole padded clips itself, with the export's own layer.
         check = {"waveform": check_inputs, "length": np.full(len(check_inputs), check_inputs.shape[1])}
     else:
@@ -171,7 +173,7 @@ def export(model, export_format, path, calibration_features, check_inputs, activ
               "activation_limits": None, **fields}
     report["bytes"] = os.path.getsize(path)
     report["cluster_agreement"], report["max_probability_difference"] = agreement(reference, candidate)
-    report["clips_checked"] = len(check_inputs)
+    report["clips_checked"] = len(candidate)
     return report
 
 

@@ -56,7 +56,8 @@ def required_arena_bytes(model_bytes, example_input):
     """The TFLite Micro tensor arena the model uses, in bytes.
 
     TFLite Micro's recording allocator reports what it used after one
-    invocation on `example_input` (already quantised) in a generous arena.
+    invocation on `example_input` (already quantised; a list for a model of
+    several inputs) in a generous arena.
     (Searching for the smallest arena that runs instead crashes the
     interpreter on some too-small arenas.) Boards add a little for alignment.
 
@@ -66,7 +67,8 @@ def required_arena_bytes(model_bytes, example_input):
     from tflite_micro.python.tflite_micro import runtime
 
     interpreter = runtime.Interpreter.from_bytes(model_bytes, arena_size=16 * len(model_bytes) + (4 << 20))
-    interpreter.set_input(example_input, 0)
+    for index, values in enumerate(example_input if isinstance(example_input, list) else [example_input]):
+        interpreter.set_input(values, index)
     interpreter.invoke()
     report = _captured_output(interpreter.print_allocations)
     match = re.search(r"Arena allocation total (\d+) bytes", report)
