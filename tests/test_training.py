@@ -88,7 +88,7 @@ def test_restarts_continue_the_candidate_of_lowest_consistency_in_the_first_join
 
 def test_clusters_auto_chooses_k_on_the_pretrained_codes_then_trains_with_it(small_fsdd, tmp_path):
     collection = datasets.load_audio(small_fsdd)
-    recipe = training.Recipe(name="t", epochs=3, pretrain_epochs=2, gmm_initialization=True)
+    recipe = training.Recipe(name="t", epochs=2, pretrain_epochs=1, gmm_initialization=True)
     out = tmp_path / "k.keras"
     without_k = {name: value for name, value in TINY.items() if name != "num_clusters"}
     model, history = training.train(collection, out, recipe, seed=0, verbose=0, num_clusters="auto", **without_k)
@@ -97,7 +97,7 @@ def test_clusters_auto_chooses_k_on_the_pretrained_codes_then_trains_with_it(sma
     assert [row["k"] for row in choice["curve"]] == list(range(2, len(collection) // 4 + 1))
     assert model.num_clusters == choice["chosen"] == training.clusters.choose_number_of_clusters(choice["curve"])
     assert model.card["clusters"] == choice
-    assert len(history) == 3 and not os.path.isdir(f"{out}.run/clusters/seed-0.keras.run/checkpoints")
+    assert len(history) == 2 and not os.path.isdir(f"{out}.run/clusters/seed-0.keras.run/checkpoints")
     with pytest.raises(ValueError, match="pretraining"):
         training.train(collection, tmp_path / "p.keras", dataclasses.replace(recipe, pretrain_epochs=0), verbose=0,
                        num_clusters="auto", **without_k)

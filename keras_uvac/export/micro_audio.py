@@ -46,6 +46,7 @@ def frontend_model(feature_config):
         A `keras.Model` of inputs `[waveform, length]` and output `(1, num_bins, num_frames)`.
 
     Example:
+    >>> from keras_uvac.features import FeatureConfig
     >>> frontend_model(FeatureConfig()).output.shape
     (1, 128, 99)
     """
@@ -76,6 +77,7 @@ def frontend_macs(feature_config):
     The elementwise steps (square roots, noise floor, scaling) add a few per feature value, under 1% more.
 
     Example:
+    >>> from keras_uvac.features import FeatureConfig
     >>> frontend_macs(FeatureConfig())
     8110080
     """
