@@ -15,8 +15,9 @@ from keras_uvac.export import graph
 def tflite_converter(export_model, representative_features=None):
     """A TFLite converter of `export_model`, builtin operators only, through a SavedModel.
 
-    The SavedModel has the static input signature, so that the weights are
-    frozen into constants (no resource-variable operators). It exists while
+    The SavedModel has the static input signature (one tensor per model
+    input, in order), so that the weights are frozen into constants (no
+    resource-variable operators). It exists while
     the context is open (TFLite's QuantizationDebugger also reads it there).
 
     Args:
@@ -31,8 +32,10 @@ def tflite_converter(export_model, representative_features=None):
     with tempfile.TemporaryDirectory() as directory:
         archive = keras.export.ExportArchive()
         archive.track(export_model)
-        archive.add_endpoint("serve", lambda x: export_model(x, training=False),
-                             input_signature=[tf.TensorSpec(export_model.inputs[0].shape, tf.float32)])
+        signature = [tf.TensorSpec(tensor.shape, tensor.dtype) for tensor in export_model.inputs]
+        archive.add_endpoint("serve", lambda *inputs: export_model(list(inputs) if len(inputs) > 1 else inputs[0],
+                                                                    training=False),
+                             input_signature=signature)
         archive.write_out(directory, verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(directory, signature_keys=["serve"])
         if representative_features is None:

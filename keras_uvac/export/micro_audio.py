@@ -25,11 +25,9 @@ samples, its length and the cluster TFLite Micro gave it
 """
 
 import os
-import tempfile
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from keras_uvac.atomic import atomic_path
 from keras_uvac.export import litert, micro
@@ -58,17 +56,7 @@ def frontend_model(feature_config):
 
 def convert_frontend(feature_config):
     """The front end as a float32 TFLite flatbuffer, builtin operators only."""
-    model = frontend_model(feature_config)
-    with tempfile.TemporaryDirectory() as directory:
-        archive = keras.export.ExportArchive()
-        archive.track(model)
-        archive.add_endpoint("serve", lambda waveform, length: model([waveform, length]),
-                             input_signature=[tf.TensorSpec((1, feature_config.num_samples), tf.float32),
-                                              tf.TensorSpec((1,), tf.int32)])
-        archive.write_out(directory, verbose=False)
-        converter = tf.lite.TFLiteConverter.from_saved_model(directory, signature_keys=["serve"])
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-        return converter.convert()
+    return litert.convert_tflite(frontend_model(feature_config))
 
 
 def frontend_macs(feature_config):
