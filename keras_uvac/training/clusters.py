@@ -23,6 +23,10 @@ import numpy as np
 from sklearn import metrics as sk_metrics
 from sklearn import mixture as sk_mixture
 
+from keras_uvac import pipeline
+from keras_uvac.atomic import write_json
+from keras_uvac.training.checkpoints import CLUSTER_CHOICE, latest_checkpoint, load_checkpoint
+
 DEFAULT_RANGE = (2, 30)
 HALVES = 4
 
@@ -94,10 +98,6 @@ def choose_clusters(run, run_directory, seed, recipe, train_collection, feature_
     Returns:
         `{"criterion", "range", "curve", "chosen", "seconds"}`, also written to `clusters/choice.json`.
     """
-    from keras_uvac import pipeline
-    from keras_uvac.atomic import write_json
-    from keras_uvac.training.checkpoints import CLUSTER_CHOICE, latest_checkpoint, load_checkpoint
-
     folder = os.path.join(run_directory, CLUSTER_CHOICE)
     choice_path = os.path.join(folder, "choice.json")
     if os.path.exists(choice_path):
@@ -112,9 +112,8 @@ def choose_clusters(run, run_directory, seed, recipe, train_collection, feature_
         print(f"--clusters auto: pretraining {recipe.pretrain_epochs} epochs to choose the number of clusters",
               flush=True)
     checkpoint = latest_checkpoint(pretraining + ".run")
-    if checkpoint and len(load_checkpoint(checkpoint)[1]) >= recipe.pretrain_epochs:
-        model, history = load_checkpoint(checkpoint)
-    else:
+    model, history = load_checkpoint(checkpoint) if checkpoint else (None, [])
+    if len(history) < recipe.pretrain_epochs:  # a finished pretraining is read back, not trained one epoch more
         model, history = run(pretraining, seed, checkpoint, stop_after=recipe.pretrain_epochs,
                              num_clusters=min(cluster_range[1], len(train_collection)))
     codes = model.latent_mean(pipeline.feature_dataset(train_collection, feature_config, 256, with_labels=False))
