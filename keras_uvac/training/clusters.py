@@ -103,9 +103,6 @@ def choose_clusters(run, run_directory, seed, recipe, train_collection, feature_
     if os.path.exists(choice_path):
         with open(choice_path) as handle:
             return json.load(handle)
-    if not recipe.pretrain_epochs:
-        raise ValueError(f"--clusters auto chooses K on the codes of the recipe's pretraining; recipe "
-                         f"{recipe.name!r} has none (pretrain_epochs 0)")
     pretraining = os.path.join(folder, f"seed-{seed}.keras")
     os.makedirs(pretraining + ".run", exist_ok=True)
     if verbose:

@@ -109,6 +109,9 @@ def _train(train_collection, out_path, recipe, validation_collection, feature_co
            verbose, callbacks, precision, speakers, distribute, test_collection, card, model_overrides):
     choose_k = model_overrides.get("num_clusters") == "auto"
     if choose_k:  # the number is chosen below, after the pretraining it is chosen on
+        if not recipe.pretrain_epochs:
+            raise ValueError(f"--clusters auto chooses K on the codes of the recipe's pretraining; recipe "
+                             f"{recipe.name!r} has none (pretrain_epochs 0)")
         model_overrides = {name: value for name, value in model_overrides.items() if name != "num_clusters"}
     num_clusters = 2 if choose_k else {**recipe.model, **model_overrides}.get("num_clusters", 10)
     if len(train_collection) < num_clusters:
