@@ -23,7 +23,7 @@ import statistics
 import subprocess
 import sys
 
-from keras_uvac.cli import parse_noise_margin
+from keras_uvac.cli_arguments import parse_noise_margin
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SHIPPED = os.path.join("saved_models", "uvac_fsdd.keras")

@@ -92,6 +92,25 @@ def test_every_module_imports_alone():
     assert json.loads(result.stdout.strip().splitlines()[-1]) == {}
 
 
+def test_every_benchmark_script_imports():
+    # Their commands reproduce the README's numbers: a name moved in the package must not break one unnoticed.
+    folder = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks")
+    scripts = sorted(name[:-3] for name in os.listdir(folder) if name.endswith(".py"))
+    script = (
+        "import importlib, json, sys\n"
+        f"sys.path.insert(0, {folder!r})\n"
+        "failures = {}\n"
+        f"for name in {scripts!r}:\n"
+        "    try:\n"
+        "        importlib.import_module(name)\n"
+        "    except Exception as error:\n"
+        "        failures[name] = repr(error)\n"
+        "print(json.dumps(failures))\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert len(scripts) >= 15 and json.loads(result.stdout.strip().splitlines()[-1]) == {}
+
+
 def test_keras_and_tensorflow_internals_are_used_in_one_module_only():
     internal = re.compile(r"keras\.src|tensorflow\.python")
     users = sorted(name for name, path in _modules().items() if internal.search(open(path).read()))
