@@ -35,6 +35,15 @@ def trained(tmp_path_factory):
     return model, arrays, path
 
 
+def compile_and_run(driver, source):
+    """Compiles `driver` with the exported C `source` beside it (g++, warnings as errors); its printed words."""
+    folder = driver.parent
+    binary = driver.with_suffix("")
+    subprocess.run(["g++", "-std=c++17", "-Wall", "-Werror", "-I", str(folder), str(driver), str(folder / source),
+                    "-o", str(binary)], check=True)
+    return subprocess.run([str(binary)], check=True, capture_output=True, text=True).stdout.split()
+
+
 def test_quadratic_posterior_equals_the_gmm_posterior(trained):
     model, arrays, _ = trained
     z = model.latent_mean(arrays)
@@ -114,11 +123,7 @@ def test_c_files_compile_and_carry_the_model_and_an_example(trained, tmp_path):
         "         static_cast<int>(sizeof(uvac_model_example_input)) == UVAC_INPUT_BINS * UVAC_INPUT_FRAMES,\n"
         "         UVAC_MODEL_EXAMPLE_CLUSTER, UVAC_ARENA_BYTES, static_cast<int>(\n"
         "         reinterpret_cast<std::uintptr_t>(uvac_model) % 16 == 0));\n}\n")
-    binary = tmp_path / "check"
-    subprocess.run(["g++", "-std=c++17", "-Wall", "-Werror", "-I", str(tmp_path), str(driver),
-                    str(tmp_path / "uvac_model.cc"), "-o", str(binary)], check=True)
-    length, identifier, shape_matches, cluster, arena, aligned = subprocess.run(
-        [str(binary)], check=True, capture_output=True, text=True).stdout.split()
+    length, identifier, shape_matches, cluster, arena, aligned = compile_and_run(driver, "uvac_model.cc")
     # The flatbuffer's file identifier sits at byte 4; the example's cluster is in range.
     assert (int(length), identifier, shape_matches, aligned) == (report["bytes"], "TFL3", "1", "1")
     assert 0 <= int(cluster) < model.num_clusters and int(arena) == report["arena_bytes"]
@@ -200,11 +205,7 @@ def test_tflm_audio_runs_from_raw_samples_to_clusters_in_tflite_micro(trained, t
         '  printf("%u %.4s %d %d\\n", uvac_frontend_len, reinterpret_cast<const char*>(uvac_frontend) + 4,\n'
         "         static_cast<int>(sizeof(uvac_audio_example_samples) / sizeof(float)) == UVAC_FRONTEND_SAMPLES,\n"
         "         UVAC_FRONTEND_ARENA_BYTES);\n}\n")
-    binary = tmp_path / "check_audio"
-    subprocess.run(["g++", "-std=c++17", "-Wall", "-Werror", "-I", str(tmp_path), str(driver),
-                    str(tmp_path / "uvac_model_frontend.cc"), "-o", str(binary)], check=True)
-    length, identifier, shape_matches, arena = subprocess.run(
-        [str(binary)], check=True, capture_output=True, text=True).stdout.split()
+    length, identifier, shape_matches, arena = compile_and_run(driver, "uvac_model_frontend.cc")
     assert (int(length), identifier, shape_matches, int(arena)) == (frontend["bytes"], "TFL3", "1",
                                                                     frontend["arena_bytes"])
 

@@ -72,16 +72,13 @@ def test_the_import_graph_has_no_cycle():
     assert cycles == []
 
 
-def test_every_module_imports_alone():
-    # One process: TensorFlow and Keras stay loaded, the package is forgotten before each module.
+def _import_failures(names, setup, before_each=""):
+    """`{name: error}` for the modules of `names` that fail to import, each tried in one fresh process."""
     script = (
-        "import importlib, json, sys\n"
-        "import keras_uvac\n"
-        f"names = {sorted(_modules())!r}\n"
+        f"import importlib, json, sys\n{setup}"
         "failures = {}\n"
-        "for name in names:\n"
-        "    for loaded in [key for key in sys.modules if key.startswith('keras_uvac')]:\n"
-        "        del sys.modules[loaded]\n"
+        f"for name in {names!r}:\n"
+        f"{before_each}"
         "    try:\n"
         "        importlib.import_module(name)\n"
         "    except Exception as error:\n"
@@ -89,26 +86,21 @@ def test_every_module_imports_alone():
         "print(json.dumps(failures))\n")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert json.loads(result.stdout.strip().splitlines()[-1]) == {}
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_every_module_imports_alone():
+    # One process: TensorFlow and Keras stay loaded, the package is forgotten before each module.
+    forget_package = ("    for loaded in [key for key in sys.modules if key.startswith('keras_uvac')]:\n"
+                      "        del sys.modules[loaded]\n")
+    assert _import_failures(sorted(_modules()), "import keras_uvac\n", forget_package) == {}
 
 
 def test_every_benchmark_script_imports():
     # Their commands reproduce the README's numbers: a name moved in the package must not break one unnoticed.
     folder = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks")
     scripts = sorted(name[:-3] for name in os.listdir(folder) if name.endswith(".py"))
-    script = (
-        "import importlib, json, sys\n"
-        f"sys.path.insert(0, {folder!r})\n"
-        "failures = {}\n"
-        f"for name in {scripts!r}:\n"
-        "    try:\n"
-        "        importlib.import_module(name)\n"
-        "    except Exception as error:\n"
-        "        failures[name] = repr(error)\n"
-        "print(json.dumps(failures))\n")
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert len(scripts) >= 15 and json.loads(result.stdout.strip().splitlines()[-1]) == {}
+    assert len(scripts) >= 15 and _import_failures(scripts, f"sys.path.insert(0, {folder!r})\n") == {}
 
 
 def test_keras_and_tensorflow_internals_are_used_in_one_module_only():
