@@ -31,9 +31,11 @@ WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
 RATE = 16000
 
 
-def speak(text, voice, pitch, speed):
-    """espeak-ng's waveform for `text`, float32 at its own rate."""
-    result = subprocess.run(["espeak-ng", "-v", voice, "-p", str(pitch), "-s", str(speed), "--stdout", text],
+def speak(text, voice, pitch, speed, data_folder=None):
+    """espeak-ng's waveform for `text`, float32 at its own rate (`data_folder`: the folder holding another
+    `espeak-ng-data` than the system's)."""
+    path = [f"--path={data_folder}"] if data_folder else []
+    result = subprocess.run(["espeak-ng", *path, "-v", voice, "-p", str(pitch), "-s", str(speed), "--stdout", text],
                             check=True, capture_output=True)
     with wave.open(io.BytesIO(result.stdout)) as handle:
         rate = handle.getframerate()
