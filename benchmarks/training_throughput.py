@@ -4,8 +4,8 @@ Each path trains the paper-sized network (batch 64, 128 x 99 inputs, float32,
 the same masked reconstruction + KL loss, one sample) on random features for
 warm-up steps, then is timed over several windows of consecutive steps (one
 `fit` call in Keras, timed per batch); the median clips/s of each is reported.
-`keras_tensorflow_recipe` times the default recipe's real step instead (two
-augmented views, the contrastive and speaker terms). Every path runs in its own
+`keras_<backend>_recipe` times the default recipe's real step instead (two
+augmented views, the contrastive and speaker terms) on that backend. Every path runs in its own
 subprocess with the same thread count, once per instruction set asked for:
 `native` (the CPU as it is) and `avx2` (`ONEDNN_MAX_CPU_ISA=AVX2`, which limits
 oneDNN, the kernels both TensorFlow and PyTorch use on x86, to what an AVX2-only
@@ -138,7 +138,9 @@ PATHS = {
     "keras_tensorflow_xla": keras_path("tensorflow", jit=True),
     "keras_tensorflow_mixed_bfloat16": keras_path("tensorflow", policy="mixed_bfloat16"),
     "keras_torch": keras_path("torch"),
+    "keras_torch_recipe": keras_path("torch", recipe_step=True),
     "keras_jax": keras_path("jax", jit=True),
+    "keras_jax_recipe": keras_path("jax", jit=True, recipe_step=True),
 }
 
 ISAS = {"native": {}, "avx2": {"ONEDNN_MAX_CPU_ISA": "AVX2"}}
