@@ -1,18 +1,15 @@
-"""Size, arena, work, latency and accuracy of the full and compact UVAC encoders, for microcontrollers.
+"""Size, arena, work, latency and accuracy of the full and the compact UVAC encoders, for microcontrollers.
 
-Each compact architecture (`keras_uvac.model.ARCHITECTURES`) is trained two
-ways, three seeds each, one run per seed, on the paper's linear magnitude (the default until the sixteenth
-round): by the default recipe (`python benchmarks/fsdd_clustering.py --architecture A --runs 1 --magnitude
-linear --noise-margin-db none`) and distilled from the same seed's full model (`... --distill`). The full
-rows are those models themselves, exported into `runs/`. The way with the higher seed-0 validation accuracy
-is shipped: its seed-0 model is copied to `saved_models/uvac_fsdd_<A>.keras` (the
-preset) and exported to int8 with `uvac export` (`runs/exports/uvac_fsdd_<A>_int8.tflite`
-and its C files). Every row reports: int8 flatbuffer bytes, the TFLite Micro
-arena, multiply-accumulates per clip, the median TFLite Micro latency per clip
-on this host (windows of clips), the int8 model's agreement with Keras on the
-test split, and the FSDD test accuracy of the three seeds from the clustering
-benchmark's JSON. Writes `benchmarks/results/compact_models.json` and the plot
-`docs/compact_models.png`.
+The full rows are the default recipe's FSDD models of three seeds (`python benchmarks/fsdd_clustering.py --seeds 1 2
+--name fsdd_teachers_ids`, and seed 0 the shipped `saved_models/uvac_fsdd.keras` linked in as
+`runs/fsdd_teachers_ids/uvac_seed0.keras`); each compact architecture (`keras_uvac.model.ARCHITECTURES`) is
+distilled from the same seed's full model (`... --architecture A --distill --teachers fsdd_teachers_ids --name
+fsdd_A_distilled_ids`). Its seed-0 student is shipped: copied to `saved_models/uvac_fsdd_<A>.keras` (the preset)
+and exported to int8 with `uvac export` (`runs/exports/uvac_fsdd_<A>_int8.tflite` and its C files). Every row
+reports: int8 flatbuffer bytes, the TFLite Micro arena, multiply-accumulates per clip, the median TFLite Micro
+latency per clip on this host (windows of clips), the int8 model's agreement with Keras on the test split, and the
+FSDD test accuracy of the three seeds from the clustering benchmark's JSON. Writes
+`benchmarks/results/compact_models.json` and the plot `docs/compact_models.png`.
 
     python benchmarks/compact_models.py [--windows 5] [--clips 20]
 """
@@ -33,15 +30,8 @@ RESULTS = os.path.join(ROOT, "benchmarks", "results")
 
 
 # (architecture, how it was trained, the clustering benchmark's results file)
-VARIANTS = [("full", "recipe", "fsdd_clustering"), ("small", "recipe", "fsdd_clustering_small"),
-            ("small", "distilled", "fsdd_clustering_small_distilled"), ("tiny", "recipe", "fsdd_clustering_tiny"),
-            ("tiny", "distilled", "fsdd_clustering_tiny_distilled")]
-
-
-# Until the sixteenth round the shipped model was the full one-run seed 0 of this table (the paper's linear
-# magnitude); the clustering benchmark now trains that model into runs/ instead.
-FORMERLY_SHIPPED = {os.path.join("saved_models", "uvac_fsdd.keras"): os.path.join("runs", "fsdd_clustering",
-                                                                                  "uvac_seed0.keras")}
+VARIANTS = [("full", "recipe", "fsdd_teachers_ids"), ("small", "distilled", "fsdd_small_distilled_ids"),
+            ("tiny", "distilled", "fsdd_tiny_distilled_ids")]
 
 
 def seed_models(name):
@@ -49,7 +39,7 @@ def seed_models(name):
     with open(os.path.join(RESULTS, f"{name}.json")) as handle:
         results = json.load(handle)
     model = results["seeds"]["0"]["model"]
-    return results, os.path.join(ROOT, FORMERLY_SHIPPED.get(model, model))
+    return results, os.path.join(ROOT, model)
 
 
 def ship_preset(architecture, model_path):
@@ -127,35 +117,25 @@ def main():
 
     splits = datasets.load_audio().split(seed=0)
     clips = pipeline.extract_features(splits["test"].subset(range(args.clips)), progress=False)["spectrogram"]
-    variants = []
+    rows = []
     for architecture, training, name in VARIANTS:
         results, model_path = seed_models(name)
         model = UVAC.from_preset(model_path)
         validation, _ = evaluation.evaluate(model, splits["validation"], with_baselines=False)
-        variants.append({"architecture": architecture, "training": training, "results": results,
-                         "model_path": model_path, "model": model,
-                         "validation_accuracy_seed0": validation["UVAC"]["accuracy"]})
-    rows = []
-    for variant in variants:
-        architecture = variant["architecture"]
-        rivals = [other for other in variants if other["architecture"] == architecture]
-        best = max(rivals, key=lambda other: other["validation_accuracy_seed0"])
-        shipped = architecture != "full" and variant is best
+        shipped = architecture != "full"
         if shipped:
-            preset, stem, folder = ship_preset(architecture, variant["model_path"]), f"uvac_fsdd_{architecture}", \
+            preset, stem, folder = ship_preset(architecture, model_path), f"uvac_fsdd_{architecture}", \
                 os.path.join("runs", "exports")
         else:
-            preset = os.path.relpath(variant["model_path"], ROOT)
-            stem, folder = f"uvac_fsdd_{architecture}_{variant['training']}", "runs"
+            preset, stem, folder = os.path.relpath(model_path, ROOT), f"uvac_fsdd_{architecture}_{training}", "runs"
         report = export_int8(preset, stem, folder)
-        model, results = variant["model"], variant["results"]
         latency, windows = micro_latency_ms(os.path.join(ROOT, report["path"]), clips, args.windows)
         seeds = [seed["rows"]["UVAC"] for seed in results["seeds"].values()]
         accuracies = [seed["accuracy"] for seed in seeds]
-        rows.append({"architecture": architecture, "training": variant["training"], "shipped": shipped,
+        rows.append({"architecture": architecture, "training": training, "shipped": shipped,
                      "model_config": ARCHITECTURES[architecture],
                      "preset": os.path.splitext(os.path.basename(preset))[0] if shipped else None,
-                     "validation_accuracy_seed0": variant["validation_accuracy_seed0"],
+                     "validation_accuracy_seed0": validation["UVAC"]["accuracy"],
                      "inference_parameters": model.parameter_counts()["inference"],
                      "int8_bytes": report["bytes"], "arena_bytes": report["arena_bytes"],
                      "macs_per_clip": model.inference_macs(), "tflm_host_latency_ms": latency,

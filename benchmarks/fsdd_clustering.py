@@ -13,6 +13,7 @@ split beside K-means and GMM-EM. Results go to `benchmarks/results/<name>.json`,
                                          [--data DIR --name NAME] [--epochs N] [--precision mixed]
                                          [--architecture full|small|tiny] [--distill] [--runs N]
                                          [--model-config JSON] [--recipe-config JSON] [--add]
+                                         [--distill --teachers NAME --name NAME]
 """
 
 import argparse
@@ -97,7 +98,8 @@ def train(seed, args):
         return
     command = [sys.executable, "-m", "keras_uvac.cli"]
     if args.distill:
-        teacher = model_path(seed, argparse.Namespace(**{**vars(args), "architecture": "full", "distill": False}))
+        teacher = model_path(seed, argparse.Namespace(**{**vars(args), "architecture": "full", "distill": False,
+                                                         "name": args.teachers}))
         if not os.path.exists(os.path.join(ROOT, teacher)):
             raise SystemExit(f"seed {seed}: the teacher {teacher} is missing; run this script without --distill and "
                              "--architecture first")
@@ -204,12 +206,17 @@ def main():
     parser.add_argument("--distill", action="store_true",
                         help="distil each seed's compact student (uvac distill) from the same seed's full model "
                              "trained with the same settings, instead of training it with the recipe")
+    parser.add_argument("--teachers", metavar="NAME",
+                        help="with --distill, the run name of the full models to distil (their seeds' models "
+                             "runs/NAME/uvac_seed<S>.keras); default: the full models of the same settings")
     parser.add_argument("--add", action="store_true",
                         help="add the seeds to the results JSON of the same name and settings, keeping the seeds it "
                              "has that --seeds does not name (their models need not be here any more)")
     args = parser.parse_args()
     if args.data and not args.name:
         parser.error("--data needs --name")
+    if args.teachers and not (args.distill and args.name):
+        parser.error("--teachers needs --distill and --name")
     out_json = os.path.join(ROOT, "benchmarks", "results", f"{run_name(args)}.json")
     for seed in args.seeds:
         train(seed, args)
@@ -237,7 +244,8 @@ def main():
                 "noise_margin_db": args.noise_margin_db, "power_exponent": args.power_exponent,
                 "model_config": json.loads(args.model_config or "{}"),
                 "recipe_config": json.loads(args.recipe_config or "{}"),
-                "restarts": args.restarts, "runs": consensus_runs(args), "distilled": args.distill}
+                "restarts": args.restarts, "runs": consensus_runs(args), "distilled": args.distill,
+                "teachers": args.teachers}
     command = "python benchmarks/fsdd_clustering.py " + shlex.join(sys.argv[1:])
     if args.add and os.path.exists(out_json):
         seeds, command = with_earlier_seeds(out_json, settings, seeds)
@@ -245,7 +253,7 @@ def main():
     summary = {name: statistics.mean(row[name] for row in uvac) for name in ("accuracy", "nmi", "silhouette", "dbi")}
     beats = {seed: all(result["rows"]["UVAC"]["accuracy"] > result["rows"][method]["accuracy"]
                        for method in ("K-means", "GMM-EM")) for seed, result in seeds.items()}
-    how = ("distilled from the same seed's full model" if args.distill
+    how = (f"distilled from the same seed's full model of {args.teachers or 'the same settings'}" if args.distill
            else f"speaker terms on {args.speakers}")
     runs = consensus_runs(args)
     best_of = (f" (best of {args.restarts} restarts)" if args.restarts and args.restarts > 1

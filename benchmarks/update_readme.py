@@ -233,18 +233,16 @@ def compact_models_section():
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for row in results["rows"]:
         seeds = " / ".join(f"{100 * value:.1f}" for value in row["test_accuracy_by_seed"])
-        # The full row is the earlier model the presets were distilled from, not today's uvac_fsdd.
-        preset = f"`{row['preset']}`" if row["preset"] and row["architecture"] != "full" else ""
-        if row["architecture"] == "full":
-            row = {**row, "training": "recipe (the presets' teacher)"}
-        lines.append(f"| {row['architecture']} | {row['training']} | {preset} | {row['int8_bytes'] / 1000:.1f} KB | "
+        preset = f"`{row['preset']}`" if row["preset"] else ""
+        training = "recipe (the teachers)" if row["architecture"] == "full" else row["training"]
+        lines.append(f"| {row['architecture']} | {training} | {preset} | {row['int8_bytes'] / 1000:.1f} KB | "
                      f"{row['arena_bytes'] / 1000:.1f} KB | {row['macs_per_clip'] / 1e6:.1f} M | "
                      f"{row['tflm_host_latency_ms']:.2f} ms | {100 * row['int8_cluster_agreement']:.2f}% | "
                      f"{seeds} ({100 * row['test_accuracy_mean']:.1f}%) | {row['test_nmi_mean']:.2f} |")
-    lines += ["", f"`{results['command']}`; accuracies from `python benchmarks/fsdd_clustering.py "
-                  "[--architecture small|tiny] [--distill] --runs 1 --magnitude linear --noise-margin-db none`, one "
-                  "run per seed of the recipe and features these presets were made with (the full row is their "
-                  "teacher); KB = 1,000 bytes."]
+    commands = "; ".join(f"`{row['accuracy_command']}`" for row in results["rows"])
+    lines += ["", f"`{results['command']}`; accuracies from {commands} (the teachers are the FSDD table's "
+                  "command trained again on another machine, whose rounding differs; seed 0 is the shipped "
+                  "`uvac_fsdd`); KB = 1,000 bytes."]
     return "\n".join(lines)
 
 
