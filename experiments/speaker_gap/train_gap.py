@@ -4,6 +4,7 @@ Issue 37, step 1: does a development corpus show the gap between the two paths t
 show? Validation clips only (the seeded 80/10/10 split's middle part); the test split is not read.
 
     python experiments/speaker_gap/train_gap.py DATA {ids,pseudo} [--seed S] [--recipe-config JSON] [--name NAME]
+                                                [--epochs N]
 
 Writes experiments/results/speaker_gap/<NAME>.json.
 """
@@ -28,11 +29,14 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--recipe-config", default="{}")
     parser.add_argument("--name")
+    parser.add_argument("--epochs", type=int, help="a shorter recipe (Recipe.with_epochs) for a first look")
     args = parser.parse_args()
     name = args.name or f"{os.path.basename(os.path.normpath(args.data))}_{args.speakers}_seed{args.seed}"
     splits = datasets.load_audio(args.data).split(seed=0)
     train, validation = splits["train"], splits["validation"]
     recipe = training.RECIPES["default"].with_changes(json.loads(args.recipe_config))
+    if args.epochs:
+        recipe = recipe.with_epochs(args.epochs)
     groups = training.speaker_groups(train, args.speakers, recipe, seed=args.seed)
     grouping = {"groups": int(len(np.unique(groups))),
                 "speaker_nmi": float(normalized_mutual_info_score(train.speakers, groups)),
@@ -46,7 +50,7 @@ def main():
     features = pipeline.extract_features(validation, progress=False)
     clusters, _ = model.predict_clusters(features)
     result = {"name": name, "data": args.data, "speakers": args.speakers, "seed": args.seed,
-              "recipe_changes": json.loads(args.recipe_config), "grouping": grouping,
+              "recipe_changes": json.loads(args.recipe_config), "epochs": recipe.epochs, "grouping": grouping,
               "validation": metrics.clustering_report(clusters, validation.labels),
               "kmeans_validation": metrics.clustering_report(
                   baselines.kmeans_clusters(features["spectrogram"], 10, seed=args.seed), validation.labels),
