@@ -43,6 +43,21 @@ def speak(text, voice, pitch, speed, data_folder=None):
     return samples, rate
 
 
+def require_espeak():
+    if shutil.which("espeak-ng") is None:
+        raise SystemExit("espeak-ng is not installed (Debian: apt-get install espeak-ng)")
+
+
+def jittered(rng, pitch, speed):
+    """One clip's pitch (0-99) and rate (words per minute) around a voice's own."""
+    return int(np.clip(pitch + rng.integers(-6, 7), 0, 99)), int(speed * rng.uniform(0.85, 1.15))
+
+
+def write_clip(path, clip):
+    """`clip` (floats in [-1, 1]) as a 16 kHz 16-bit PCM WAV file."""
+    scipy.io.wavfile.write(path, RATE, (clip * 32767).astype(np.int16))
+
+
 def channel(rng):
     """A speaker's recording channel: colouring filter, reverberation tail and noise level."""
     low, high = rng.uniform(80, 400), rng.uniform(3000, 7500)
@@ -70,8 +85,7 @@ def main():
     parser.add_argument("--repetitions", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    if shutil.which("espeak-ng") is None:
-        raise SystemExit("espeak-ng is not installed (Debian: apt-get install espeak-ng)")
+    require_espeak()
     rng = np.random.default_rng(args.seed)
     data = os.path.join(args.out, "data")
     shutil.rmtree(data, ignore_errors=True)
@@ -84,11 +98,9 @@ def main():
         recording_channel = channel(rng)
         for digit, word in enumerate(WORDS):
             for index in range(args.repetitions):
-                samples, rate = speak(word, f"{accent}+{variant}", int(np.clip(pitch + rng.integers(-6, 7), 0, 99)),
-                                      int(speed * rng.uniform(0.85, 1.15)))
-                clip = record(samples, rate, recording_channel, rng)
-                path = os.path.join(data, speaker, f"{digit}_{speaker}_{index}.wav")
-                scipy.io.wavfile.write(path, RATE, (clip * 32767).astype(np.int16))
+                samples, rate = speak(word, f"{accent}+{variant}", *jittered(rng, pitch, speed))
+                write_clip(os.path.join(data, speaker, f"{digit}_{speaker}_{index}.wav"),
+                           record(samples, rate, recording_channel, rng))
     print(f"wrote {len(voices) * len(WORDS) * args.repetitions} clips of {len(voices)} speakers to {data}")
 
 

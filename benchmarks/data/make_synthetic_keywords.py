@@ -17,8 +17,7 @@ import os
 import shutil
 
 import numpy as np
-import scipy.io.wavfile
-from make_synthetic_digits import ACCENTS, RATE, VARIANTS, channel, record, speak
+from make_synthetic_digits import ACCENTS, VARIANTS, channel, jittered, record, require_espeak, speak, write_clip
 
 WORDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go", "forward", "backward", "follow",
          "learn", "visual", "house", "happy", "bird", "tree", "wow")
@@ -36,8 +35,7 @@ def main():
     parser.add_argument("--ratio", type=float, default=6.0, help="most frequent over rarest word's count")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    if shutil.which("espeak-ng") is None:
-        raise SystemExit("espeak-ng is not installed (Debian: apt-get install espeak-ng)")
+    require_espeak()
     rng = np.random.default_rng(args.seed)
     shutil.rmtree(args.out, ignore_errors=True)
     voices = []
@@ -51,12 +49,9 @@ def main():
         for index in range(count):
             number = int(rng.integers(len(voices)))
             voice, pitch, speed, recording_channel = voices[number]
-            samples, rate = speak(word, voice, int(np.clip(pitch + rng.integers(-6, 7), 0, 99)),
-                                  int(speed * rng.uniform(0.85, 1.15)))
-            clip = record(samples, rate, recording_channel, rng)
+            clip = record(*speak(word, voice, *jittered(rng, pitch, speed)), recording_channel, rng)
             clip = np.clip(clip + rng.normal(size=len(clip)) * 10 ** (rng.uniform(-50, -30) / 20), -1, 1)
-            path = os.path.join(args.out, word, f"{number + 1:02d}_{index:03d}.wav")
-            scipy.io.wavfile.write(path, RATE, (clip * 32767).astype(np.int16))
+            write_clip(os.path.join(args.out, word, f"{number + 1:02d}_{index:03d}.wav"), clip)
     print(f"wrote {sum(counts)} clips of {len(WORDS)} words ({counts[0]} to {counts[-1]} each) from {len(voices)} "
           f"voices to {args.out}")
 

@@ -22,8 +22,7 @@ import subprocess
 import tempfile
 
 import numpy as np
-import scipy.io.wavfile
-from make_synthetic_digits import ACCENTS, RATE, WORDS, channel, record, speak
+from make_synthetic_digits import ACCENTS, WORDS, channel, record, require_espeak, speak, write_clip
 
 # espeak-ng takes a variant after "en" but silently not after its alias "en-gb".
 VOICE_ACCENTS = tuple("en" if accent == "en-gb" else accent for accent in ACCENTS)
@@ -63,8 +62,7 @@ def main():
     parser.add_argument("--repetitions", type=int, default=5, help="clips per digit and speaker")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    if shutil.which("espeak-ng") is None:
-        raise SystemExit("espeak-ng is not installed (Debian: apt-get install espeak-ng)")
+    require_espeak()
     rng = np.random.default_rng(args.seed)
     data = os.path.join(args.out, "data")
     shutil.rmtree(data, ignore_errors=True)
@@ -88,9 +86,8 @@ def main():
                 for index in range(args.repetitions):
                     pitch, clip_speed = 50 + int(rng.integers(-8, 9)), int(speed * rng.uniform(0.85, 1.15))
                     samples, rate = speak(word, voice, pitch, clip_speed, data_folder=scratch)
-                    clip = record(samples, rate, recording_channel, rng)
-                    path = os.path.join(data, speaker, f"{digit}_{speaker}_{index}.wav")
-                    scipy.io.wavfile.write(path, RATE, (clip * 32767).astype(np.int16))
+                    write_clip(os.path.join(data, speaker, f"{digit}_{speaker}_{index}.wav"),
+                               record(samples, rate, recording_channel, rng))
     print(f"wrote {args.speakers * len(WORDS) * args.repetitions} clips of {args.speakers} speakers to {data}")
 
 
