@@ -6,10 +6,11 @@ show? Validation clips only (the seeded 80/10/10 split's middle part); the test 
     python experiments/speaker_gap/train_gap.py DATA {ids,pseudo} [--seed S] [--recipe-config JSON] [--name NAME]
                                                 [--epochs N]
 
-Writes experiments/results/speaker_gap/<NAME>.json.
+DATA `fsdd` is the bundled FSDD. Writes experiments/results/speaker_gap/<NAME>.json.
 """
 
 import argparse
+import glob
 import json
 import os
 import time
@@ -32,7 +33,7 @@ def main():
     parser.add_argument("--epochs", type=int, help="a shorter recipe (Recipe.with_epochs) for a first look")
     args = parser.parse_args()
     name = args.name or f"{os.path.basename(os.path.normpath(args.data))}_{args.speakers}_seed{args.seed}"
-    splits = datasets.load_audio(args.data).split(seed=0)
+    splits = datasets.load_audio(args.data if args.data != "fsdd" else None).split(seed=0)
     train, validation = splits["train"], splits["validation"]
     recipe = training.RECIPES["default"].with_changes(json.loads(args.recipe_config))
     if args.epochs:
@@ -47,6 +48,13 @@ def main():
     model, _ = training.train(train, f"runs/speaker_gap/{name}.keras", recipe, seed=args.seed, verbose=0,
                               speakers=args.speakers, resume=os.path.exists(f"runs/speaker_gap/{name}.keras.run"))
     seconds = time.time() - start
+    # Pseudo-speakers grouped again after pretraining (Recipe.regroup_pseudo_speakers), one file per run.
+    for path in sorted(glob.glob(f"runs/speaker_gap/{name}.keras.run/**/pseudo_speakers.json", recursive=True)):
+        with open(path) as handle:
+            regrouped = json.load(handle)["groups"]
+        grouping.setdefault("regrouped", []).append(
+            {"speaker_nmi": float(normalized_mutual_info_score(train.speakers, regrouped)),
+             "digit_nmi": float(normalized_mutual_info_score(train.labels, regrouped))})
     features = pipeline.extract_features(validation, progress=False)
     clusters, _ = model.predict_clusters(features)
     result = {"name": name, "data": args.data, "speakers": args.speakers, "seed": args.seed,
