@@ -92,34 +92,6 @@ def group_descriptors(descriptors, num_groups=6, seed=0):
     return groups.fit(standardised).predict(standardised).astype(np.int32)
 
 
-def group_within_words(descriptors, words, num_groups=6, seed=0):
-    """`group_descriptors` of what is left of each descriptor when the mean of its word's clips is taken out.
-
-    A clip's descriptor carries its word as well as its voice, so groups of raw descriptors partly follow the words,
-    and the speaker terms then remove part of what the clusters should keep. `words` is a label-free guess of
-    which clips say the same thing (a model's clusters); the residual keeps the voice and the channel.
-
-    Args:
-        descriptors: `(clips, features)` `voice_descriptor` rows.
-        words: `(clips,)` integer groups of clips that probably say the same word.
-        num_groups: number of groups.
-        seed: seed of the mixture's initialisations.
-
-    Returns:
-        An int32 array with one group index per clip.
-
-    Example:
-    >>> voices, words = np.array([0, 0, 1, 1] * 2), np.repeat([0, 1], 4)
-    >>> groups = group_within_words(np.c_[voices + 10.0 * words], words, num_groups=2)
-    >>> groups.tolist() in (voices.tolist(), (1 - voices).tolist())  # the voices, not the words
-    True
-    """
-    standardised = preprocessing.StandardScaler().fit_transform(descriptors)
-    word_index = np.unique(words, return_inverse=True)[1]
-    word_means = np.stack([standardised[word_index == word].mean(axis=0) for word in range(word_index.max() + 1)])
-    return group_descriptors(standardised - word_means[word_index], num_groups, seed)
-
-
 def collection_pseudo_speakers(collection, num_groups=6, seed=0):
     """`pseudo_speakers` of every clip of a `datasets.AudioCollection`, as speaker names.
 

@@ -10,7 +10,6 @@ DATA `fsdd` is the bundled FSDD. Writes experiments/results/speaker_gap/<NAME>.j
 """
 
 import argparse
-import glob
 import json
 import os
 import time
@@ -48,13 +47,6 @@ def main():
     model, _ = training.train(train, f"runs/speaker_gap/{name}.keras", recipe, seed=args.seed, verbose=0,
                               speakers=args.speakers, resume=os.path.exists(f"runs/speaker_gap/{name}.keras.run"))
     seconds = time.time() - start
-    # Pseudo-speakers grouped again after pretraining (Recipe.regroup_pseudo_speakers), one file per run.
-    for path in sorted(glob.glob(f"runs/speaker_gap/{name}.keras.run/**/pseudo_speakers.json", recursive=True)):
-        with open(path) as handle:
-            regrouped = json.load(handle)["groups"]
-        grouping.setdefault("regrouped", []).append(
-            {"speaker_nmi": float(normalized_mutual_info_score(train.speakers, regrouped)),
-             "digit_nmi": float(normalized_mutual_info_score(train.labels, regrouped))})
     features = pipeline.extract_features(validation, progress=False)
     clusters, _ = model.predict_clusters(features)
     result = {"name": name, "data": args.data, "speakers": args.speakers, "seed": args.seed,

@@ -39,11 +39,6 @@ class Recipe:
             cluster-agreement term in the joint phase (0: none).
         pseudo_speakers: voice-and-channel groups found for the speaker
             terms when the data names no speakers (`keras_uvac.nuisance`).
-        regroup_pseudo_speakers: at the end of pretraining, group the
-            pseudo-speakers again from descriptors with the mean of the clips
-            that the pretrained codes put together (K-means, one group per
-            cluster) taken out, so that the groups follow voices, not words
-            (`nuisance.group_within_words`); with speaker ids it does nothing.
         clips_per_speaker: deal each epoch's shuffled clips in runs of this
             many clips of one speaker (or pseudo-speaker), so that the
             speaker terms see every speaker of a batch more than once; 0:
@@ -90,7 +85,6 @@ class Recipe:
     kl_weight: float = 1.0
     cluster_weight: float = 0.0
     pseudo_speakers: int = 6
-    regroup_pseudo_speakers: bool = False
     clips_per_speaker: int = 0
     speaker_runs_from: int = 17
     restarts: int = 1
@@ -111,7 +105,7 @@ class Recipe:
                 validation.number(name, getattr(self, name), 0, 10, low_open=True)
             for name in ("kl_weight", "cluster_weight", "initial_posterior_variance"):
                 validation.number(name, getattr(self, name), 0)
-            for name in ("gmm_initialization", "balanced_clusters", "regroup_pseudo_speakers"):
+            for name in ("gmm_initialization", "balanced_clusters"):
                 validation.flag(name, getattr(self, name))
             if not isinstance(self.model, dict):
                 raise validation.InvalidValue("model", "an object of UVAC arguments", self.model)

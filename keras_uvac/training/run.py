@@ -20,7 +20,7 @@ from keras_uvac.training.checkpoints import (
     save_for_inference,
 )
 from keras_uvac.training.recipes import RecipeSchedule, build_model
-from keras_uvac.training.speakers import regrouped_pseudo_speakers, regrouping, speaker_groups, speaker_run_length
+from keras_uvac.training.speakers import speaker_groups, speaker_run_length
 
 
 class _StopAfter(keras.callbacks.Callback):
@@ -46,7 +46,8 @@ def train_one_run(train_collection, out_path, recipe, validation_collection, fea
     set_precision(precision)
     try:
         groups = speaker_groups(train_collection, speakers, recipe, seed)
-        regroup_at = recipe.pretrain_epochs if regrouping(recipe, train_collection, speakers) else None
+        train_collection = dataclasses.replace(train_collection, speakers=groups)
+        clips_per_speaker = speaker_run_length(recipe, groups)
         steps_per_epoch = replicas.steps_per_epoch(len(train_collection), recipe.batch_size)
         with replicas.scope():
             if checkpoint is not None:
@@ -57,21 +58,16 @@ def train_one_run(train_collection, out_path, recipe, validation_collection, fea
                 history = []
         initial_epoch = len(history)
 
-        def train_data(groups, start):
-            clips_per_speaker = speaker_run_length(recipe, groups)
+        def epochs_of_data(collection, batch_size, drop_remainder):
+            # One pass over every remaining epoch, fast-forwarded past the finished ones: each epoch sees the clip
+            # order of the uninterrupted run, so a resumed run ends with the same weights.
+            data = pipeline.feature_dataset(collection, feature_config, batch_size, shuffle=True, seed=seed,
+                                            cache=True, with_labels=False, with_speakers=groups is not None,
+                                            drop_remainder=drop_remainder, clips_per_speaker=clips_per_speaker)
+            batches = len(collection) // batch_size if drop_remainder else math.ceil(len(collection) / batch_size)
+            return data.repeat(recipe.epochs).skip(initial_epoch * batches)
 
-            def epochs_of_data(collection, batch_size, drop_remainder):
-                # One pass over every remaining epoch, fast-forwarded past the finished ones: each epoch sees the
-                # clip order of the uninterrupted run, so a resumed run ends with the same weights.
-                data = pipeline.feature_dataset(collection, feature_config, batch_size, shuffle=True, seed=seed,
-                                                cache=True, with_labels=False, with_speakers=groups is not None,
-                                                drop_remainder=drop_remainder, clips_per_speaker=clips_per_speaker)
-                batches = len(collection) // batch_size if drop_remainder else math.ceil(len(collection) / batch_size)
-                return data.repeat(recipe.epochs).skip(start * batches)
-
-            return replicas.dataset(dataclasses.replace(train_collection, speakers=groups), recipe.batch_size,
-                                    epochs_of_data)
-
+        train_data = replicas.dataset(train_collection, recipe.batch_size, epochs_of_data)
         # Every worker encodes every training clip for the mixture fit, so all fit the same mixture.
         embedding_data = pipeline.feature_dataset(train_collection, feature_config, 256, with_labels=False)
         if replicas.is_chief:
@@ -89,20 +85,9 @@ def train_one_run(train_collection, out_path, recipe, validation_collection, fea
         callbacks.append(epoch_checkpoint)
         if stop_after:
             callbacks.append(_StopAfter(stop_after))
-        # Regrouping splits the run in two at the end of pretraining; the second part's data carries the new groups.
-        bounds = [initial_epoch, recipe.epochs]
-        if regroup_at is not None and initial_epoch < regroup_at < recipe.epochs:
-            bounds.insert(1, regroup_at)
-        for start, end in zip(bounds, bounds[1:]):
-            if start >= end:
-                break
-            if regroup_at is not None and start >= regroup_at:
-                groups = regrouped_pseudo_speakers(model, train_collection, embedding_data, recipe, seed,
-                                                   run_directory, write=replicas.is_chief)
-            model.fit(train_data(groups, start), epochs=end, initial_epoch=start, steps_per_epoch=steps_per_epoch,
+        if initial_epoch < recipe.epochs:
+            model.fit(train_data, epochs=recipe.epochs, initial_epoch=initial_epoch, steps_per_epoch=steps_per_epoch,
                       callbacks=callbacks, verbose=verbose, shuffle=False)
-            if epoch_checkpoint.failure is not None or (stop_after and len(epoch_checkpoint.history) >= stop_after):
-                break
     finally:
         keras.mixed_precision.set_global_policy(previous_policy)
     if epoch_checkpoint.failure is not None:

@@ -1,11 +1,7 @@
 """Speakers for the speaker terms: the data's ids, pseudo-speakers found without them, or none."""
 
-import json
-import os
-
 import numpy as np
 
-from keras_uvac.atomic import write_json
 from keras_uvac.training.recipes import RECIPES
 
 SPEAKER_MODES = ("auto", "ids", "pseudo", "none")
@@ -79,41 +75,3 @@ def speaker_groups(collection, mode, recipe, seed=0):
         groups = collection.speakers
     return np.unique(np.asarray(groups), return_inverse=True)[1].astype(np.int32)
 
-
-
-def regrouping(recipe, collection, mode):
-    """Whether a run of `recipe` groups its pseudo-speakers again at the end of pretraining.
-
-    Example:
-    >>> regrouping(RECIPES["default"], load_audio(), "auto")  # doctest: +SKIP
-    False
-    """
-    return bool(recipe.regroup_pseudo_speakers and recipe.pretrain_epochs
-                and speaker_source(collection, mode) == "pseudo")
-
-
-def regrouped_pseudo_speakers(model, collection, embedding_data, recipe, seed, run_directory, write=True):
-    """Pseudo-speakers grouped within the pretrained model's guess of the words (`Recipe.regroup_pseudo_speakers`).
-
-    The words are K-means clusters (one per model cluster) of the clips' codes; the groups are
-    `nuisance.group_within_words` of the clips' voice descriptors. They are written to
-    `<run_directory>/pseudo_speakers.json`, and read back from there when a run resumes after them.
-
-    Returns:
-        An int32 array with one group index per clip of `collection`.
-
-    Example:
-    >>> groups = regrouped_pseudo_speakers(model, train, embedding_data, recipe, 0, "uvac.keras.run")  # doctest: +SKIP
-    """
-    from keras_uvac import baselines, nuisance
-
-    path = os.path.join(run_directory, "pseudo_speakers.json")
-    if os.path.exists(path):
-        with open(path) as handle:
-            return np.asarray(json.load(handle)["groups"], np.int32)
-    words = baselines.kmeans_clusters(model.latent_mean(embedding_data), model.num_clusters, seed)
-    groups = nuisance.group_within_words(nuisance.collection_descriptors(collection), words, recipe.pseudo_speakers,
-                                         seed)
-    if write:
-        write_json(path, {"groups": groups.tolist(), "words": words.tolist()})
-    return groups
