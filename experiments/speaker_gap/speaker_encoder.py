@@ -1,0 +1,71 @@
+"""Pseudo-speaker groups from a pretrained speaker encoder (Resemblyzer, Apache-2.0), against today's descriptor.
+
+Issue 37, item 2 (no training). Today's descriptor carries the words, so its groups follow the digits as soon as
+there are more groups than voices (FSDD, 48 groups: digit NMI 0.54), and the count cannot be chosen from it. A
+speaker encoder trained to ignore what is said should give groups that follow voices at any count, and a BIC curve
+with its minimum near the number of voices. Training split only; each clip's loudest second at 16 kHz, as the
+descriptor sees it. Resemblyzer is not a dependency of keras_uvac: run this from an environment that has it
+(`pip install resemblyzer "setuptools<81"`) with the repository on PYTHONPATH.
+
+    python experiments/speaker_gap/speaker_encoder.py DATA [DATA ...] [--json F]
+"""
+
+import argparse
+import json
+
+import numpy as np
+from resemblyzer import VoiceEncoder
+from sklearn import cluster, decomposition, mixture, preprocessing
+from sklearn.metrics import normalized_mutual_info_score as nmi
+
+from keras_uvac import datasets, nuisance, pipeline
+
+COUNTS = (6, 12, 24, 48, 96)
+# Cosine distances at which average-linkage merging stops: a count of voices read from the encoder, not chosen.
+THRESHOLDS = (0.2, 0.3, 0.4, 0.5)
+
+
+def embeddings(collection, encoder):
+    return np.stack([encoder.embed_utterance(waveform[:length]) for waveform, length
+                     in pipeline.waveform_dataset(collection, nuisance.DESCRIPTOR_CONFIG).as_numpy_iterator()])
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("data", nargs="+")
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    encoder = VoiceEncoder("cpu", verbose=False)
+    results = []
+    for data in args.data:
+        train = datasets.load_audio(data if data != "fsdd" else None).split(seed=0)["train"]
+        embedded = embeddings(train, encoder)
+        for threshold in THRESHOLDS:
+            groups = cluster.AgglomerativeClustering(None, metric="cosine", linkage="average",
+                                                     distance_threshold=threshold).fit_predict(embedded)
+            sizes = np.bincount(groups)
+            row = {"data": data, "descriptor": "resemblyzer, average linkage", "threshold": threshold,
+                   "groups": int(len(sizes)), "groups_of_10_or_more": int(np.sum(sizes >= 10)),
+                   "speaker_nmi": round(float(nmi(train.speakers, groups)), 3),
+                   "digit_nmi": round(float(nmi(train.labels, groups)), 3)}
+            print(json.dumps(row), flush=True)
+            results.append(row)
+        # 32 principal directions keep the tied covariance of the mixture well estimated from a few thousand clips.
+        reduced = decomposition.PCA(32, random_state=0).fit_transform(embedded)
+        standardised = preprocessing.StandardScaler().fit_transform(reduced)
+        for count in COUNTS:
+            fitted = mixture.GaussianMixture(count, covariance_type="tied", n_init=5, random_state=0).fit(standardised)
+            groups = fitted.predict(standardised)
+            row = {"data": data, "descriptor": "resemblyzer", "groups": count,
+                   "bic": round(float(fitted.bic(standardised)), 1),
+                   "speaker_nmi": round(float(nmi(train.speakers, groups)), 3),
+                   "digit_nmi": round(float(nmi(train.labels, groups)), 3)}
+            print(json.dumps(row), flush=True)
+            results.append(row)
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(results, handle, indent=1)
+
+
+if __name__ == "__main__":
+    main()
