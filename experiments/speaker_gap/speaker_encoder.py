@@ -34,12 +34,21 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("data", nargs="+")
     parser.add_argument("--json")
+    parser.add_argument("--save-groups", metavar="JSON", help="write each training clip's group at threshold 0.3")
+    parser.add_argument("--only-save", action="store_true", help="skip the tables")
     args = parser.parse_args()
     encoder = VoiceEncoder("cpu", verbose=False)
     results = []
     for data in args.data:
         train = datasets.load_audio(data if data != "fsdd" else None).split(seed=0)["train"]
         embedded = embeddings(train, encoder)
+        if args.save_groups:
+            groups = cluster.AgglomerativeClustering(None, metric="cosine", linkage="average",
+                                                     distance_threshold=0.3).fit_predict(embedded)
+            with open(args.save_groups, "w") as handle:
+                json.dump(dict(zip(map(str, train.paths), groups.tolist())), handle)
+            if args.only_save:
+                continue
         for threshold in THRESHOLDS:
             groups = cluster.AgglomerativeClustering(None, metric="cosine", linkage="average",
                                                      distance_threshold=threshold).fit_predict(embedded)
