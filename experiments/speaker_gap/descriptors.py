@@ -7,12 +7,11 @@ their NMI with the speaker ids (higher is better) and with the digits (lower is 
 """
 
 import argparse
-import json
 
 import numpy as np
-from sklearn.metrics import normalized_mutual_info_score as nmi
+from common import scored, splits, write_rows
 
-from keras_uvac import datasets, nuisance, pipeline
+from keras_uvac import nuisance, pipeline
 
 SPLIT = nuisance.BACKGROUND_BANDS
 
@@ -52,22 +51,16 @@ def main():
     args = parser.parse_args()
     results = []
     for data in args.data:
-        train = datasets.load_audio(data if data != "fsdd" else None).split(seed=0)["train"]
+        train = splits(data)["train"]
         table = descriptors(train)
         candidates = {"background+cepstrum (today)": table[:, :-2], "background": table[:, :SPLIT],
                       "cepstrum": table[:, SPLIT:-2], "background+cepstrum+pitch": table,
                       "pitch": table[:, -2:], "background+pitch": np.concatenate([table[:, :SPLIT], table[:, -2:]], 1)}
         for name, values in candidates.items():
             for groups in (6, 20, 60):
-                found = nuisance.group_descriptors(values, groups, seed=0)
-                row = {"data": data, "descriptor": name, "groups": groups,
-                       "speaker_nmi": round(float(nmi(train.speakers, found)), 3),
-                       "digit_nmi": round(float(nmi(train.labels, found)), 3)}
-                print(json.dumps(row), flush=True)
-                results.append(row)
-    if args.json:
-        with open(args.json, "w") as handle:
-            json.dump(results, handle, indent=1)
+                results.append(scored(train, nuisance.group_descriptors(values, groups, seed=0), data=data,
+                                      descriptor=name, groups=groups))
+    write_rows(args.json, results)
 
 
 if __name__ == "__main__":

@@ -10,13 +10,13 @@ Training split only.
 """
 
 import argparse
-import json
 
 import numpy as np
+from common import scored, splits, write_rows
 from sklearn import mixture, preprocessing
 from sklearn.metrics import normalized_mutual_info_score as nmi
 
-from keras_uvac import datasets, nuisance
+from keras_uvac import nuisance
 
 COUNTS = (3, 6, 12, 24, 48, 96)
 
@@ -28,7 +28,7 @@ def main():
     args = parser.parse_args()
     results = []
     for data in args.data:
-        train = datasets.load_audio(data if data != "fsdd" else None).split(seed=0)["train"]
+        train = splits(data)["train"]
         standardised = preprocessing.StandardScaler().fit_transform(nuisance.collection_descriptors(train))
         halves = np.random.default_rng(0).permutation(len(standardised)).reshape(2, -1)
         for count in COUNTS:
@@ -36,15 +36,10 @@ def main():
             groups = fitted.predict(standardised)
             half_groups = [mixture.GaussianMixture(count, covariance_type="tied", n_init=5, random_state=1 + index)
                            .fit(standardised[half]).predict(standardised) for index, half in enumerate(halves)]
-            row = {"data": data, "groups": count, "bic": round(float(fitted.bic(standardised)), 1),
-                   "halves_agreement": round(float(nmi(*half_groups)), 3),
-                   "speaker_nmi": round(float(nmi(train.speakers, groups)), 3),
-                   "digit_nmi": round(float(nmi(train.labels, groups)), 3)}
-            print(json.dumps(row), flush=True)
-            results.append(row)
-    if args.json:
-        with open(args.json, "w") as handle:
-            json.dump(results, handle, indent=1)
+            results.append(scored(train, groups, data=data, groups=count,
+                                  bic=round(float(fitted.bic(standardised)), 1),
+                                  halves_agreement=round(float(nmi(*half_groups)), 3)))
+    write_rows(args.json, results)
 
 
 if __name__ == "__main__":

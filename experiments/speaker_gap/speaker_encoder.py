@@ -14,15 +14,16 @@ import argparse
 import json
 
 import numpy as np
+from common import scored, splits, write_rows
 from resemblyzer import VoiceEncoder
 from sklearn import cluster, decomposition, mixture, preprocessing
-from sklearn.metrics import normalized_mutual_info_score as nmi
 
-from keras_uvac import datasets, nuisance, pipeline
+from keras_uvac import nuisance, pipeline
 
 COUNTS = (6, 12, 24, 48, 96)
 # Cosine distances at which average-linkage merging stops: a count of voices read from the encoder, not chosen.
 THRESHOLDS = (0.2, 0.3, 0.4, 0.5)
+SAVED_THRESHOLD = 0.3
 
 
 def embeddings(collection, encoder):
@@ -30,50 +31,45 @@ def embeddings(collection, encoder):
                      in pipeline.waveform_dataset(collection, nuisance.DESCRIPTOR_CONFIG).as_numpy_iterator()])
 
 
+def merged(embedded, threshold):
+    """Average-linkage groups of the embeddings, merged until the cosine distance between groups reaches `threshold`."""
+    return cluster.AgglomerativeClustering(None, metric="cosine", linkage="average",
+                                           distance_threshold=threshold).fit_predict(embedded)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("data", nargs="+")
     parser.add_argument("--json")
-    parser.add_argument("--save-groups", metavar="JSON", help="write each training clip's group at threshold 0.3")
+    parser.add_argument("--save-groups", metavar="JSON",
+                        help="write each training clip's group at threshold 0.3 (give one DATA)")
     parser.add_argument("--only-save", action="store_true", help="skip the tables")
     args = parser.parse_args()
     encoder = VoiceEncoder("cpu", verbose=False)
     results = []
     for data in args.data:
-        train = datasets.load_audio(data if data != "fsdd" else None).split(seed=0)["train"]
+        train = splits(data)["train"]
         embedded = embeddings(train, encoder)
         if args.save_groups:
-            groups = cluster.AgglomerativeClustering(None, metric="cosine", linkage="average",
-                                                     distance_threshold=0.3).fit_predict(embedded)
+            groups = merged(embedded, SAVED_THRESHOLD)
             with open(args.save_groups, "w") as handle:
                 json.dump(dict(zip(map(str, train.paths), groups.tolist())), handle)
             if args.only_save:
                 continue
         for threshold in THRESHOLDS:
-            groups = cluster.AgglomerativeClustering(None, metric="cosine", linkage="average",
-                                                     distance_threshold=threshold).fit_predict(embedded)
+            groups = merged(embedded, threshold)
             sizes = np.bincount(groups)
-            row = {"data": data, "descriptor": "resemblyzer, average linkage", "threshold": threshold,
-                   "groups": int(len(sizes)), "groups_of_10_or_more": int(np.sum(sizes >= 10)),
-                   "speaker_nmi": round(float(nmi(train.speakers, groups)), 3),
-                   "digit_nmi": round(float(nmi(train.labels, groups)), 3)}
-            print(json.dumps(row), flush=True)
-            results.append(row)
+            results.append(scored(train, groups, data=data, descriptor="resemblyzer, average linkage",
+                                  threshold=threshold, groups=int(len(sizes)),
+                                  groups_of_10_or_more=int(np.sum(sizes >= 10))))
         # 32 principal directions keep the tied covariance of the mixture well estimated from a few thousand clips.
         reduced = decomposition.PCA(32, random_state=0).fit_transform(embedded)
         standardised = preprocessing.StandardScaler().fit_transform(reduced)
         for count in COUNTS:
             fitted = mixture.GaussianMixture(count, covariance_type="tied", n_init=5, random_state=0).fit(standardised)
-            groups = fitted.predict(standardised)
-            row = {"data": data, "descriptor": "resemblyzer", "groups": count,
-                   "bic": round(float(fitted.bic(standardised)), 1),
-                   "speaker_nmi": round(float(nmi(train.speakers, groups)), 3),
-                   "digit_nmi": round(float(nmi(train.labels, groups)), 3)}
-            print(json.dumps(row), flush=True)
-            results.append(row)
-    if args.json:
-        with open(args.json, "w") as handle:
-            json.dump(results, handle, indent=1)
+            results.append(scored(train, fitted.predict(standardised), data=data, descriptor="resemblyzer",
+                                  groups=count, bic=round(float(fitted.bic(standardised)), 1)))
+    write_rows(args.json, results)
 
 
 if __name__ == "__main__":

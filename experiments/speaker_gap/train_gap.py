@@ -16,9 +16,10 @@ import os
 import time
 
 import numpy as np
+from common import splits
 from sklearn.metrics import normalized_mutual_info_score
 
-from keras_uvac import baselines, datasets, metrics, pipeline, training
+from keras_uvac import baselines, metrics, pipeline, training
 
 RESULTS = os.path.join(os.path.dirname(__file__), "..", "results", "speaker_gap")
 
@@ -34,8 +35,8 @@ def main():
     parser.add_argument("--epochs", type=int, help="a shorter recipe (Recipe.with_epochs) for a first look")
     args = parser.parse_args()
     name = args.name or f"{os.path.basename(os.path.normpath(args.data))}_{args.speakers}_seed{args.seed}"
-    splits = datasets.load_audio(args.data if args.data != "fsdd" else None).split(seed=0)
-    train, validation = splits["train"], splits["validation"]
+    corpus = splits(args.data)
+    train, validation = corpus["train"], corpus["validation"]
     true_speakers = train.speakers
     if args.groups:
         with open(args.groups) as handle:

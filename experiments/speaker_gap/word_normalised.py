@@ -11,25 +11,29 @@ to choose). Training split of the seeded 80/10/10 split only.
 """
 
 import argparse
-import json
 
 import numpy as np
+from common import scored, splits, write_rows
 from sklearn.metrics import normalized_mutual_info_score as nmi
 
-from keras_uvac import baselines, datasets, nuisance, pipeline
+from keras_uvac import baselines, nuisance, pipeline
+
+
+def standardised_with_word_means(descriptors, words):
+    """The standardised descriptors, and the mean of each word group's (one row per group, in `np.unique` order)."""
+    standardised = (descriptors - descriptors.mean(0)) / (descriptors.std(0) + 1e-9)
+    return standardised, np.stack([standardised[words == word].mean(0) for word in np.unique(words)])
 
 
 def residual(descriptors, words):
-    """Each descriptor minus the mean descriptor of its word group, on standardised descriptors."""
-    standardised = (descriptors - descriptors.mean(0)) / (descriptors.std(0) + 1e-9)
-    means = np.stack([standardised[words == word].mean(0) for word in np.unique(words)])
+    """Each standardised descriptor minus the mean of its word group."""
+    standardised, means = standardised_with_word_means(descriptors, words)
     return standardised - means[np.unique(words, return_inverse=True)[1]]
 
 
 def without_word_directions(descriptors, words, keep_out):
-    """Descriptors with the `keep_out` directions that separate the word groups most projected away."""
-    standardised = (descriptors - descriptors.mean(0)) / (descriptors.std(0) + 1e-9)
-    means = np.stack([standardised[words == word].mean(0) for word in np.unique(words)])
+    """Standardised descriptors with the `keep_out` directions that separate the word groups most projected away."""
+    standardised, means = standardised_with_word_means(descriptors, words)
     _, _, directions = np.linalg.svd(means - means.mean(0), full_matrices=False)
     basis = directions[:keep_out]
     return standardised - standardised @ basis.T @ basis
@@ -69,7 +73,7 @@ def main():
     args = parser.parse_args()
     results = []
     for data in args.data:
-        train = datasets.load_audio(data if data != "fsdd" else None).split(seed=0)["train"]
+        train = splits(data)["train"]
         descriptors = nuisance.collection_descriptors(train)
         features = pipeline.extract_features(train, progress=False)
         labels = np.asarray(train.labels)
@@ -81,15 +85,9 @@ def main():
             candidates[f"9 word directions of {name} removed"] = without_word_directions(descriptors, words, 9)
         for name, values in candidates.items():
             for groups in (6, 20, 60):
-                found = nuisance.group_descriptors(values, groups, seed=0)
-                row = {"data": data, "descriptor": name, "groups": groups,
-                       "speaker_nmi": round(float(nmi(train.speakers, found)), 3),
-                       "digit_nmi": round(float(nmi(labels, found)), 3)}
-                print(json.dumps(row), flush=True)
-                results.append(row)
-    if args.json:
-        with open(args.json, "w") as handle:
-            json.dump(results, handle, indent=1)
+                results.append(scored(train, nuisance.group_descriptors(values, groups, seed=0), data=data,
+                                      descriptor=name, groups=groups))
+    write_rows(args.json, results)
 
 
 if __name__ == "__main__":
