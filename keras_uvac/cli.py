@@ -158,6 +158,8 @@ def run_train(args):
         recipe = dataclasses.replace(recipe, restarts=args.restarts, runs=args.runs or 1)
     elif args.runs:
         recipe = dataclasses.replace(recipe, runs=args.runs)
+    if args.pseudo_speakers:
+        recipe = recipe.with_changes({"pseudo_speaker_descriptor": args.pseudo_speakers})
     speakers = "pseudo" if args.ignore_speakers else args.speakers
     several = (f" (the best of {recipe.restarts} restarts)" if recipe.restarts > 1
                else f" (each of {recipe.runs} runs, then their consensus)" if recipe.runs > 1 else "")

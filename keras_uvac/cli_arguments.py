@@ -258,6 +258,10 @@ def build_parser():
     train.add_argument("--speakers", default="auto", choices=("auto", "ids", "pseudo", "none"),
                        help="what the speaker terms group clips by: the data's speaker ids, pseudo-speakers found "
                             "without ids, or nothing (default auto: ids when the data names speakers, else pseudo)")
+    train.add_argument("--pseudo-speakers", choices=("voice", "encoder", "auto"),
+                       help="what pseudo-speakers are found from: the voice-and-channel descriptor (the recipe's "
+                            "default), a pretrained speaker encoder (pip install \"keras_uvac[speakers]\"; better on "
+                            "many close voices), or auto: the encoder when it is installed")
     train.add_argument("--distribute", default="none", choices=("none", "mirrored", "multi-worker"),
                        help="mirrored: the GPUs (or logical CPU devices) of this machine; multi-worker: the machines "
                             "TF_CONFIG names (TensorFlow); JAX takes mirrored as DataParallel over its devices")

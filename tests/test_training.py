@@ -269,13 +269,17 @@ def test_a_corpus_of_many_speakers_trains_on_batches_dealt_in_speaker_runs(small
     assert len(history) == 2 and all(record["speaker"] > 0 for record in history)
 
 
-def test_a_corpus_without_speaker_ids_trains_with_pseudo_speakers(small_fsdd, tmp_path):
+@pytest.mark.parametrize("descriptor", ["voice", "auto"])
+def test_a_corpus_without_speaker_ids_trains_with_pseudo_speakers(small_fsdd, tmp_path, descriptor):
     collection = dataclasses.replace(datasets.load_audio(small_fsdd), speakers=None)
     recipe = dataclasses.replace(training.Recipe(name="t", epochs=2, pretrain_epochs=1, gmm_initialization=True),
-                                 pseudo_speakers=3)
+                                 pseudo_speakers=3, pseudo_speaker_descriptor=descriptor)
     model, history = training.train(collection, tmp_path / "blind.keras", recipe, verbose=0, speaker_weight=1.0,
                                     **TINY)
     assert model.card["speakers"] == "pseudo" and json.loads((tmp_path / "blind.keras.card.json").read_text())
+    # "auto" is resolved before training (the encoder is installed with the test extras), so the card says which.
+    expected = {"voice": "voice", "auto": "encoder"}[descriptor]
+    assert model.card["recipe"]["pseudo_speaker_descriptor"] == expected
     assert all(record["speaker"] > 0 for record in history)  # the speaker term ran on the pseudo-speaker groups
     assert "3 pseudo-speaker groups" in training.describe_speakers(collection, "auto", recipe)
     with pytest.raises(ValueError, match="names no speakers"):

@@ -12,7 +12,7 @@ def splits(data):
     return datasets.load_audio(data if data != "fsdd" else None).split(seed=0)
 
 
-def scored(train, groups, **row):
+def scored(train, groups, /, **row):
     """`row` with the groups' NMI with the speakers and with the digits, printed as one JSON line."""
     row.update(speaker_nmi=round(float(nmi(train.speakers, groups)), 3),
                digit_nmi=round(float(nmi(train.labels, groups)), 3))

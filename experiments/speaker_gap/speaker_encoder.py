@@ -8,10 +8,14 @@ descriptor sees it. Resemblyzer is not a dependency of keras_uvac: run this from
 (`pip install resemblyzer "setuptools<81"`) with the repository on PYTHONPATH.
 
     python experiments/speaker_gap/speaker_encoder.py DATA [DATA ...] [--json F]
+    python experiments/speaker_gap/speaker_encoder.py DATA --save-groups F [--rule floor6] [--seed S] --only-save
+
+`--rule floor6` (session 30): a tied mixture of max(6, threshold count) components instead of average linkage.
 """
 
 import argparse
 import json
+import os
 
 import numpy as np
 from common import scored, splits, write_rows
@@ -31,6 +35,24 @@ def embeddings(collection, encoder):
                      in pipeline.waveform_dataset(collection, nuisance.DESCRIPTOR_CONFIG).as_numpy_iterator()])
 
 
+def cached_embeddings(data, train, encoder):
+    """The embeddings of `train`, kept in runs/speaker_gap so that each rule and seed does not re-embed the corpus."""
+    path = f"runs/speaker_gap/embeddings_{os.path.basename(os.path.normpath(data))}.npy"
+    if not os.path.exists(path):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        np.save(path, embeddings(train, encoder))
+    return np.load(path)
+
+
+def mixture_groups(embedded, count, seed):
+    """Groups of a tied mixture on the standardised 32 principal directions of the embeddings."""
+    # 32 principal directions keep the tied covariance of the mixture well estimated from a few thousand clips.
+    reduced = decomposition.PCA(32, random_state=seed).fit_transform(embedded)
+    standardised = preprocessing.StandardScaler().fit_transform(reduced)
+    fitted = mixture.GaussianMixture(count, covariance_type="tied", n_init=5, random_state=seed).fit(standardised)
+    return fitted, standardised
+
+
 def merged(embedded, threshold):
     """Average-linkage groups of the embeddings, merged until the cosine distance between groups reaches `threshold`."""
     return cluster.AgglomerativeClustering(None, metric="cosine", linkage="average",
@@ -44,14 +66,20 @@ def main():
     parser.add_argument("--save-groups", metavar="JSON",
                         help="write each training clip's group at threshold 0.3 (give one DATA)")
     parser.add_argument("--only-save", action="store_true", help="skip the tables")
+    parser.add_argument("--rule", choices=["threshold", "floor6"], default="threshold")
+    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     encoder = VoiceEncoder("cpu", verbose=False)
     results = []
     for data in args.data:
         train = splits(data)["train"]
-        embedded = embeddings(train, encoder)
+        embedded = cached_embeddings(data, train, encoder)
         if args.save_groups:
             groups = merged(embedded, SAVED_THRESHOLD)
+            if args.rule == "floor6":
+                fitted, standardised = mixture_groups(embedded, max(6, len(np.unique(groups))), args.seed)
+                groups = fitted.predict(standardised)
+            scored(train, groups, data=data, rule=args.rule, seed=args.seed, groups=int(len(np.unique(groups))))
             with open(args.save_groups, "w") as handle:
                 json.dump(dict(zip(map(str, train.paths), groups.tolist())), handle)
             if args.only_save:
@@ -62,11 +90,8 @@ def main():
             results.append(scored(train, groups, data=data, descriptor="resemblyzer, average linkage",
                                   threshold=threshold, groups=int(len(sizes)),
                                   groups_of_10_or_more=int(np.sum(sizes >= 10))))
-        # 32 principal directions keep the tied covariance of the mixture well estimated from a few thousand clips.
-        reduced = decomposition.PCA(32, random_state=0).fit_transform(embedded)
-        standardised = preprocessing.StandardScaler().fit_transform(reduced)
         for count in COUNTS:
-            fitted = mixture.GaussianMixture(count, covariance_type="tied", n_init=5, random_state=0).fit(standardised)
+            fitted, standardised = mixture_groups(embedded, count, 0)
             results.append(scored(train, fitted.predict(standardised), data=data, descriptor="resemblyzer",
                                   groups=count, bic=round(float(fitted.bic(standardised)), 1)))
     write_rows(args.json, results)

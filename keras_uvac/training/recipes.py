@@ -17,7 +17,7 @@ import keras
 import numpy as np
 from sklearn import mixture as sk_mixture
 
-from keras_uvac import validation
+from keras_uvac import nuisance, validation
 from keras_uvac.model import UVAC
 
 
@@ -38,7 +38,14 @@ class Recipe:
         cluster_weight: weight, relative to the contrastive term, of the
             cluster-agreement term in the joint phase (0: none).
         pseudo_speakers: voice-and-channel groups found for the speaker
-            terms when the data names no speakers (`keras_uvac.nuisance`).
+            terms when the data names no speakers (`keras_uvac.nuisance`);
+            with the speaker encoder, the fewest groups.
+        pseudo_speaker_descriptor: what the pseudo-speakers are found from:
+            `"voice"` (the voice-and-channel descriptor, `pseudo_speakers`
+            groups), `"encoder"` (a pretrained speaker encoder's embeddings,
+            the number of groups read from them; `pip install
+            "keras_uvac[speakers]"`), or `"auto"` (the encoder when it is
+            installed).
         clips_per_speaker: deal each epoch's shuffled clips in runs of this
             many clips of one speaker (or pseudo-speaker), so that the
             speaker terms see every speaker of a batch more than once; 0:
@@ -85,6 +92,7 @@ class Recipe:
     kl_weight: float = 1.0
     cluster_weight: float = 0.0
     pseudo_speakers: int = 6
+    pseudo_speaker_descriptor: str = "voice"
     clips_per_speaker: int = 0
     speaker_runs_from: int = 17
     restarts: int = 1
@@ -107,6 +115,9 @@ class Recipe:
                 validation.number(name, getattr(self, name), 0)
             for name in ("gmm_initialization", "balanced_clusters"):
                 validation.flag(name, getattr(self, name))
+            if self.pseudo_speaker_descriptor not in nuisance.DESCRIPTORS:
+                raise validation.InvalidValue("pseudo_speaker_descriptor", f"one of {nuisance.DESCRIPTORS}",
+                                              self.pseudo_speaker_descriptor)
             if not isinstance(self.model, dict):
                 raise validation.InvalidValue("model", "an object of UVAC arguments", self.model)
         except validation.InvalidValue as error:

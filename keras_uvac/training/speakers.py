@@ -37,8 +37,14 @@ def describe_speakers(collection, mode, recipe=None):
         return "none (the recipe clusters less well without them)"
     recipe = recipe or RECIPES["default"]
     if source == "pseudo":
+        from keras_uvac import nuisance
+
         groups = np.arange(recipe.pseudo_speakers)
-        text = f"{len(groups)} pseudo-speaker groups found from voice and channel (no speaker ids used)"
+        if nuisance.resolve_descriptor(recipe.pseudo_speaker_descriptor) == "encoder":
+            text = (f"at least {len(groups)} pseudo-speaker groups found by the speaker encoder, as many as the voices "
+                    "it tells apart (no speaker ids used)")
+        else:
+            text = f"{len(groups)} pseudo-speaker groups found from voice and channel (no speaker ids used)"
     else:
         groups = collection.speakers
         text = f"the {len(set(groups))} speaker ids of the data"
@@ -70,7 +76,8 @@ def speaker_groups(collection, mode, recipe, seed=0):
     if source == "pseudo":
         from keras_uvac import nuisance
 
-        groups = nuisance.collection_pseudo_speakers(collection, recipe.pseudo_speakers, seed)
+        groups = nuisance.collection_pseudo_speakers(collection, recipe.pseudo_speakers, seed,
+                                                     recipe.pseudo_speaker_descriptor)
     else:
         groups = collection.speakers
     return np.unique(np.asarray(groups), return_inverse=True)[1].astype(np.int32)

@@ -7,7 +7,7 @@ import tempfile
 import time
 import warnings
 
-from keras_uvac import _private_apis, consensus, distribution, novelty, pipeline, quality, validation
+from keras_uvac import _private_apis, consensus, distribution, novelty, nuisance, pipeline, quality, validation
 from keras_uvac.atomic import write_json
 from keras_uvac.features import FeatureConfig
 from keras_uvac.model_arguments import check_model_arguments
@@ -119,6 +119,10 @@ def _train(train_collection, out_path, recipe, validation_collection, feature_co
                          f"{len(train_collection)}")
     check_model_arguments({**recipe.model, **model_overrides})
     speakers = speaker_source(train_collection, speakers)
+    if speakers == "pseudo":
+        # Resolved once, so that every run and the card name the descriptor that grouped the clips.
+        recipe = recipe.with_changes(
+            {"pseudo_speaker_descriptor": nuisance.resolve_descriptor(recipe.pseudo_speaker_descriptor)})
     feature_config = feature_config or FeatureConfig()
     run_directory = os.fspath(out_path) + ".run"
     os.makedirs(run_directory, exist_ok=True)
