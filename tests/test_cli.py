@@ -237,3 +237,25 @@ def test_train_duration_auto_takes_the_window_from_the_training_clips(tmp_path, 
     assert "; window 0.3 s" in output
     assert cli.main(["-q", "baselines", "--duration", "auto"]) == 2
     assert "only uvac train chooses the window" in capsys.readouterr().err
+
+
+def test_train_pseudo_speakers_chooses_what_the_groups_are_found_from(tmp_path, capsys, monkeypatch):
+    from keras_uvac import training
+
+    for name in ("low", "high"):
+        (tmp_path / name).mkdir()
+        for index in range(12):
+            write_wav(tmp_path / name / f"{index}.wav", tone(0.3, 16000, 200 + 40 * index), 16000)
+    asked = []
+
+    def record(*args, **kwargs):
+        asked.append(args[2].pseudo_speaker_descriptor)
+        raise KeyboardInterrupt  # stop before any training
+
+    monkeypatch.setattr(training, "train", record)
+    out = str(tmp_path / "m.keras")
+    assert cli.main(["-q", "train", "--data", str(tmp_path), "--out", out]) == 130
+    assert "6 pseudo-speaker groups found from voice and channel" in capsys.readouterr().out
+    assert cli.main(["-q", "train", "--data", str(tmp_path), "--pseudo-speakers", "encoder", "--out", out]) == 130
+    assert "at least 6 pseudo-speaker groups found by the speaker encoder" in capsys.readouterr().out
+    assert asked == ["voice", "encoder"]
