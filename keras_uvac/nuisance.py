@@ -15,9 +15,10 @@ be elongated along them, which K-means' round groups cannot). On the FSDD
 training split, six groups recover the speakers with NMI 0.86 (K-means: 0.70)
 while their NMI with the digits is 0.05 (docs/design.md, "Pseudo-speakers").
 
-With a pretrained speaker encoder installed (`keras_uvac.speaker_encoder`), its
-embeddings replace the descriptor, and the number of groups follows the corpus:
-at least `num_groups`, more where the embeddings hold more voices apart.
+With `descriptor="encoder"`, a pretrained speaker encoder's embeddings
+(`keras_uvac.speaker_encoder`) replace the descriptor, and the number of groups
+follows the corpus: at least `num_groups`, more where the embeddings hold more
+voices apart.
 """
 
 import numpy as np
