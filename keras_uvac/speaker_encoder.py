@@ -103,12 +103,13 @@ def mel_power(waveforms):
     TensorShape([2, 160, 40])
     """
     waveforms = tf.convert_to_tensor(waveforms, tf.float32)
-    span = (PARTIAL_FRAMES - 1) * HOP_LENGTH
+    # One partial: the first 1.6 s, zero-padded as Resemblyzer pads a shorter utterance (the clips here are ~1 s).
+    span = PARTIAL_FRAMES * HOP_LENGTH
     waveforms = tf.pad(waveforms[:, :span], [[0, 0], [0, span - tf.minimum(tf.shape(waveforms)[1], span)]])
     # Centred frames, as librosa frames them: half a window of zeros on each side.
     padded = tf.pad(waveforms, [[0, 0], [WINDOW_LENGTH // 2, WINDOW_LENGTH // 2]])
     spectra = tf.signal.stft(padded, WINDOW_LENGTH, HOP_LENGTH, WINDOW_LENGTH, window_fn=tf.signal.hann_window)
-    return tf.matmul(tf.abs(spectra) ** 2, slaney_mel_filters())
+    return tf.matmul(tf.abs(spectra[:, :PARTIAL_FRAMES]) ** 2, slaney_mel_filters())
 
 
 def build_speaker_encoder(weights=None):

@@ -173,19 +173,8 @@ def test_a_folder_of_mp3_files_trains(tmp_path, capsys):
 
 
 def test_train_takes_one_cluster_per_class_of_labelled_data_unless_told(tmp_path, capsys, monkeypatch):
-    from keras_uvac import training
-
-    for name in ("cat", "dog", "owl"):
-        (tmp_path / name).mkdir()
-        for index in range(12):
-            write_wav(tmp_path / name / f"{index}.wav", tone(0.3, 16000, 200 + 40 * index), 16000)
-    asked = []
-
-    def record(*args, **kwargs):
-        asked.append(kwargs.get("num_clusters"))
-        raise KeyboardInterrupt  # stop before any training
-
-    monkeypatch.setattr(training, "train", record)
+    _class_folders(tmp_path, ("cat", "dog", "owl"))
+    asked = _stop_training(monkeypatch, lambda args, kwargs: kwargs.get("num_clusters"))
     out = str(tmp_path / "m.keras")
     assert cli.main(["-q", "train", "--data", str(tmp_path), "--out", out]) == 130
     assert "3 clusters, one per class of the data" in capsys.readouterr().out
@@ -216,19 +205,9 @@ def test_cluster_windows_gives_one_row_per_window_of_a_long_recording(tmp_path, 
 
 
 def test_train_duration_auto_takes_the_window_from_the_training_clips(tmp_path, capsys, monkeypatch):
-    from keras_uvac import training
-
-    for name in ("low", "high"):
-        (tmp_path / name).mkdir()
-        for index in range(12):
-            write_wav(tmp_path / name / f"{index}.wav", tone(0.3, 16000, 200 + 40 * index), 16000)
-    asked = []
-
-    def record(*args, **kwargs):
-        asked.append((kwargs["feature_config"].duration, kwargs["card"]["duration_auto"]["window_s"]))
-        raise KeyboardInterrupt  # stop before any training
-
-    monkeypatch.setattr(training, "train", record)
+    _class_folders(tmp_path, ("low", "high"))
+    asked = _stop_training(monkeypatch, lambda args, kwargs: (kwargs["feature_config"].duration,
+                                                              kwargs["card"]["duration_auto"]["window_s"]))
     assert cli.main(["-q", "train", "--data", str(tmp_path), "--duration", "auto",
                      "--out", str(tmp_path / "m.keras")]) == 130
     assert asked == [(0.3, 0.3)]
@@ -240,22 +219,34 @@ def test_train_duration_auto_takes_the_window_from_the_training_clips(tmp_path, 
 
 
 def test_train_pseudo_speakers_chooses_what_the_groups_are_found_from(tmp_path, capsys, monkeypatch):
-    from keras_uvac import training
-
-    for name in ("low", "high"):
-        (tmp_path / name).mkdir()
-        for index in range(12):
-            write_wav(tmp_path / name / f"{index}.wav", tone(0.3, 16000, 200 + 40 * index), 16000)
-    asked = []
-
-    def record(*args, **kwargs):
-        asked.append(args[2].pseudo_speaker_descriptor)
-        raise KeyboardInterrupt  # stop before any training
-
-    monkeypatch.setattr(training, "train", record)
+    _class_folders(tmp_path, ("low", "high"))
+    asked = _stop_training(monkeypatch, lambda args, kwargs: args[2].pseudo_speaker_descriptor)
     out = str(tmp_path / "m.keras")
     assert cli.main(["-q", "train", "--data", str(tmp_path), "--out", out]) == 130
     assert "6 pseudo-speaker groups found from voice and channel" in capsys.readouterr().out
     assert cli.main(["-q", "train", "--data", str(tmp_path), "--pseudo-speakers", "encoder", "--out", out]) == 130
     assert "at least 6 pseudo-speaker groups found by the speaker encoder" in capsys.readouterr().out
     assert asked == ["voice", "encoder"]
+
+
+def _class_folders(root, names):
+    """One folder of 12 short tones per name, as a labelled corpus that `uvac train --data` reads."""
+    for name in names:
+        (root / name).mkdir()
+        for index in range(12):
+            write_wav(root / name / f"{index}.wav", tone(0.3, 16000, 200 + 40 * index), 16000)
+    return root
+
+
+def _stop_training(monkeypatch, read):
+    """Replaces `training.train` by one that keeps `read(args, kwargs)` and stops before training; the list kept."""
+    from keras_uvac import training
+
+    asked = []
+
+    def record(*args, **kwargs):
+        asked.append(read(args, kwargs))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(training, "train", record)
+    return asked

@@ -1,10 +1,19 @@
 """What the speaker-gap experiments share: a corpus's seeded splits, and groups scored against speakers and digits."""
 
+import argparse
 import json
 
 from sklearn.metrics import normalized_mutual_info_score as nmi
 
 from keras_uvac import datasets
+
+
+def corpora_parser():
+    """The arguments every table script takes: one or more corpora (`fsdd`: the bundled FSDD) and `--json`."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("data", nargs="+")
+    parser.add_argument("--json")
+    return parser
 
 
 def splits(data):

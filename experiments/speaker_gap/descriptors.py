@@ -6,10 +6,9 @@ their NMI with the speaker ids (higher is better) and with the digits (lower is 
     python experiments/speaker_gap/descriptors.py DATA [DATA ...] [--json F]
 """
 
-import argparse
 
 import numpy as np
-from common import scored, splits, write_rows
+from common import corpora_parser, scored, splits, write_rows
 
 from keras_uvac import nuisance, pipeline
 
@@ -45,9 +44,7 @@ def descriptors(collection):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("data", nargs="+")
-    parser.add_argument("--json")
+    parser = corpora_parser()
     args = parser.parse_args()
     results = []
     for data in args.data:

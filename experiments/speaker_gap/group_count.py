@@ -9,10 +9,9 @@ Training split only.
     python experiments/speaker_gap/group_count.py DATA [DATA ...] [--json F]
 """
 
-import argparse
 
 import numpy as np
-from common import scored, splits, write_rows
+from common import corpora_parser, scored, splits, write_rows
 from sklearn import mixture, preprocessing
 from sklearn.metrics import normalized_mutual_info_score as nmi
 
@@ -22,9 +21,7 @@ COUNTS = (3, 6, 12, 24, 48, 96)
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("data", nargs="+")
-    parser.add_argument("--json")
+    parser = corpora_parser()
     args = parser.parse_args()
     results = []
     for data in args.data:

@@ -10,10 +10,9 @@ to choose). Training split of the seeded 80/10/10 split only.
     python experiments/speaker_gap/word_normalised.py DATA [DATA ...] [--json F]
 """
 
-import argparse
 
 import numpy as np
-from common import scored, splits, write_rows
+from common import corpora_parser, scored, splits, write_rows
 from sklearn.metrics import normalized_mutual_info_score as nmi
 
 from keras_uvac import baselines, nuisance, pipeline
@@ -66,9 +65,7 @@ def word_proxy(name, features, labels):
 
 
 def main():
-    parser = argparse.ArgumentParser()
-    parser.add_argument("data", nargs="+")
-    parser.add_argument("--json")
+    parser = corpora_parser()
     parser.add_argument("--proxies", nargs="+", default=["kmeans10", "kmeans30", "true digits"])
     args = parser.parse_args()
     results = []
