@@ -236,7 +236,9 @@ def build_parser():
     train.add_argument("--recipe-config",
                        help='fields of keras_uvac.training.Recipe as JSON over the recipe\'s, e.g. '
                             '\'{"cluster_weight": 3.0}\'')
-    train.add_argument("--epochs", type=_positive_int, help="epochs (the recipe's phases scale with it)")
+    train.add_argument("--epochs", type=_positive_int,
+                       help="exactly this many epochs, the recipe's phases scaled with them (default: the recipe's, "
+                            "more on a corpus too small for its min_steps)")
     train.add_argument("--restarts", type=_positive_int,
                        help="candidate runs, the one of lowest consistency term continued (default: the "
                             "recipe's, 1)")

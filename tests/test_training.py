@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 
 import keras
 import numpy as np
@@ -131,6 +132,7 @@ def test_runs_train_each_seed_to_the_end_and_one_carries_their_consensus(small_f
     assert report["runs"] == 2 and 0 <= report["run_agreement"] <= 1 and 0 <= report["headline"]["value"] <= 1
     assert sum(report["cluster_sizes"]) == len(collection)
     assert sum(record["cluster_sizes"]) == len(collection) and len(record["cluster_sizes"]) == 3
+    assert len(record["clusters_used"]) == 2 and all(1 <= count <= 3 for count in record["clusters_used"])
     assert 0 < record["clips_with_targets"] <= len(collection)
     assert len(record["self_labelling"]) == 1 and math.isfinite(record["self_labelling"][0]["loss"])
     carrying_history = training.read_history(f"{out}.run/runs/seed-{record['carrying_seed']}.keras.run")
@@ -167,6 +169,35 @@ def test_runs_train_each_seed_to_the_end_and_one_carries_their_consensus(small_f
     # The self-labelling epochs are seeded by the carrying run, not by what the process ran before them.
     for mine, theirs in zip(resumed.encoder.get_weights(), saved.encoder.get_weights()):
         np.testing.assert_allclose(mine, theirs, atol=1e-6)
+
+
+def test_a_corpus_too_small_for_the_recipes_steps_trains_more_epochs(small_fsdd, tmp_path):
+    collection = datasets.load_audio(small_fsdd)
+    steps_per_epoch = math.ceil(len(collection) / 16)
+    recipe = training.Recipe(name="t", epochs=2, pretrain_epochs=1, gmm_initialization=True, kl_warmup_epochs=1,
+                             batch_size=16, min_steps=2 * steps_per_epoch + 1)
+    model, history = training.train(collection, tmp_path / "few.keras", recipe, verbose=0, **TINY)
+    assert len(history) == 3 and model.card["recipe"]["epochs"] == 3 and model.card["recipe"]["pretrain_epochs"] == 2
+    assert model.card["epochs_for_steps"] == {"min_steps": 2 * steps_per_epoch + 1, "steps_per_epoch": steps_per_epoch,
+                                              "recipe_epochs": 2, "epochs": 3}
+    enough = dataclasses.replace(recipe, min_steps=2 * steps_per_epoch)
+    model, history = training.train(collection, tmp_path / "enough.keras", enough, verbose=0, **TINY)
+    assert len(history) == 2 and "epochs_for_steps" not in model.card
+
+
+def test_runs_that_leave_clusters_empty_are_named_in_a_warning():
+    from keras_uvac.training.trainer import _warn_if_clusters_empty
+
+    finished = {"consensus": {"seeds": [3, 4, 5], "clusters_used": [10, 2, 10]},
+                "balanced_clusters": {"cluster_sizes_before": [40, 0, 8, 8, 8, 8, 8, 8, 8, 8]}}
+    with pytest.warns(UserWarning, match=r"fewer than 10 clusters hold training clips in the run of seed 4 \(2\), "
+                                         r"the model before its balanced refit \(9\)"):
+        _warn_if_clusters_empty(finished, 10)
+    finished = {"consensus": {"seeds": [3], "clusters_used": [10]},
+                "balanced_clusters": {"cluster_sizes_before": [8] * 10}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _warn_if_clusters_empty(finished, 10)
 
 
 def test_speaker_term_and_tied_prior_variances_in_a_training_run(small_fsdd, tmp_path):
@@ -212,6 +243,9 @@ def test_recipes_round_trip_and_scale():
     assert short.with_changes({"cluster_weight": 3.0}) == dataclasses.replace(short, cluster_weight=3.0)
     with pytest.raises(ValueError, match="not a recipe field: cluster_wieght"):
         short.with_changes({"cluster_wieght": 3.0})
+    # 480 clips are 8 steps of 64: the floor of 320 steps gives the 40-epoch recipe; 2,400 clips keep 20 epochs.
+    default = training.RECIPES["default"]
+    assert default.with_steps_per_epoch(8) == default.with_epochs(40) and default.with_steps_per_epoch(38) is default
 
 
 def uvac_train(arguments, **kwargs):

@@ -37,8 +37,8 @@ def consensus_of_runs(run, run_directory, seed, recipe, train_collection, featur
 
     Returns:
         `(model, history, record)`: the carrying model, its run's history, and what the card records (every
-        run's seed and agreement, the carrying seed, the consensus' cluster sizes, the self-labelling epochs'
-        losses); also in `runs/consensus.json`.
+        run's seed, agreement and number of clusters that hold clips, the carrying seed, the consensus' cluster
+        sizes, the self-labelling epochs' losses); also in `runs/consensus.json`.
     """
     folder = os.path.join(run_directory, MEMBERS)
     models, histories, seeds = [], [], [seed * recipe.runs + index for index in range(recipe.runs)]
@@ -68,6 +68,7 @@ def consensus_of_runs(run, run_directory, seed, recipe, train_collection, featur
                         f"{recipe.consensus_epochs} epochs with the consensus as targets where the runs all agree",
               "clips": len(clusters), "seeds": seeds, "agreement": agreement.tolist(), "carrying_seed": seeds[typical],
               "cluster_sizes": np.bincount(clusters, minlength=num_clusters).tolist(),
+              "clusters_used": [int(np.unique(run_clusters).size) for run_clusters in assignments],
               "clips_with_targets": int(np.sum(targets >= 0)), "self_labelling": self_labelling,
               "validation_accuracy_not_used": [history[-1].get("val_accuracy") for history in histories],
               "seconds": sum(epoch["seconds"] for history in histories for epoch in history)

@@ -129,6 +129,8 @@ def _train(train_collection, out_path, recipe, validation_collection, feature_co
     collections = (train_collection, validation_collection, test_collection)
     hint = f"; the checkpoints in {run_directory} are kept: restore the file and resume (--resume)"
     with pipeline.files_named_on_failure(*collections, hint=hint), distribution.Replicas(distribute) as replicas:
+        steps_per_epoch = replicas.steps_per_epoch(len(train_collection), recipe.batch_size)
+        recipe, extra = _with_enough_steps(recipe, steps_per_epoch, verbose)
         # Workers other than the chief neither write nor lock; they read the chief's checkpoint to resume.
         lock = run_lock(run_directory) if replicas.is_chief else contextlib.nullcontext()
         with lock:
@@ -146,7 +148,7 @@ def _train(train_collection, out_path, recipe, validation_collection, feature_co
                                      run_seed, run_checkpoint, tensorboard, verbose, callbacks, precision, speakers,
                                      {**model_overrides, **overrides}, replicas, stop_after)
 
-            run_seed, extra = seed, {}
+            run_seed = seed
             if choose_k:
                 extra["clusters"] = choose_clusters(run, run_directory, seed, recipe, train_collection,
                                                     feature_config, verbose, replicas.is_chief)
@@ -171,6 +173,7 @@ def _train(train_collection, out_path, recipe, validation_collection, feature_co
                     print("prior refitted to clusters of equal size: training clips per cluster "
                           f"{extra['balanced_clusters']['cluster_sizes_before']} -> "
                           f"{extra['balanced_clusters']['cluster_sizes']}", flush=True)
+            _warn_if_clusters_empty(extra, model.num_clusters)
             runs = None
             if "consensus" in extra:
                 finished = {"consensus": extra["consensus"], "recipe": recipe.get_config()}
@@ -200,3 +203,32 @@ def _train(train_collection, out_path, recipe, validation_collection, feature_co
                     shutil.rmtree(os.path.join(candidate_run, CHECKPOINTS), ignore_errors=True)
             return model, history
 
+
+
+def _with_enough_steps(recipe, steps_per_epoch, verbose):
+    """The recipe with its `min_steps`, and what the card records when that added epochs."""
+    scaled = recipe.with_steps_per_epoch(steps_per_epoch)
+    if scaled is recipe:
+        return recipe, {}
+    record = {"min_steps": recipe.min_steps, "steps_per_epoch": steps_per_epoch, "recipe_epochs": recipe.epochs,
+              "epochs": scaled.epochs}
+    if verbose:
+        print(f"{recipe.epochs} epochs of {steps_per_epoch} steps are fewer than the recipe's {recipe.min_steps} "
+              f"optimiser steps: training {scaled.epochs} epochs, the phases scaled with them", flush=True)
+    return scaled, {"epochs_for_steps": record}
+
+
+def _warn_if_clusters_empty(extra, num_clusters):
+    """Warns when a run of the consensus, or the model before its balanced refit, left clusters without clips."""
+    used = {}
+    if "consensus" in extra:
+        used = {f"the run of seed {seed}": count
+                for seed, count in zip(extra["consensus"]["seeds"], extra["consensus"]["clusters_used"])}
+    if "balanced_clusters" in extra:
+        used["the model before its balanced refit"] = sum(
+            size > 0 for size in extra["balanced_clusters"]["cluster_sizes_before"])
+    short = [f"{what} ({count})" for what, count in used.items() if count < num_clusters]
+    if short:
+        warnings.warn(f"fewer than {num_clusters} clusters hold training clips in {', '.join(short)}: too few "
+                      "clips or steps for this many clusters (a larger Recipe.min_steps, or fewer clusters, may help)",
+                      stacklevel=4)
