@@ -150,12 +150,40 @@ def check_features(model, args):
                          "options it was trained with, or another --name")
 
 
-def _final_validation_accuracy(seed, args):
-    path = os.path.join(ROOT, model_path(seed, args) + ".run", "history.json")
-    if not os.path.exists(path):  # a distilled student has no recipe history
+def split_part(args, part):
+    """One part (`"train"`, `"validation"`, `"test"`) of the split that the seeds trained on."""
+    from keras_uvac import datasets
+
+    return datasets.load_audio(args.data).split(args.split, seed=0)[part]
+
+
+def validation_scores(seed, args):
+    """The final model's clusters of the split's validation clips beside K-means' (for choosing settings)."""
+    from keras_uvac import baselines, metrics, pipeline
+    from keras_uvac.model import UVAC
+
+    model = UVAC.from_preset(os.path.join(ROOT, model_path(seed, args)))
+    validation = split_part(args, "validation")
+    features = pipeline.extract_features(validation, model.feature_config_object(), progress=False)
+    kmeans = baselines.kmeans_clusters(features["spectrogram"], model.num_clusters, seed=seed)
+    return {"UVAC": metrics.clustering_report(model.predict_clusters(features)[0], validation.labels),
+            "K-means": metrics.clustering_report(kmeans, validation.labels)}
+
+
+def pseudo_speaker_scores(seed, args, card):
+    """How the first run's pseudo-speaker groups of the training clips match the true speakers and classes."""
+    from sklearn.metrics import normalized_mutual_info_score
+
+    from keras_uvac import training
+
+    train = split_part(args, "train")
+    if args.speakers != "pseudo" or train.speakers is None:
         return None
-    with open(path) as handle:
-        return json.load(handle)[-1].get("val_accuracy")
+    recipe = training.Recipe.from_config(card["recipe"])
+    groups = training.speaker_groups(train, "pseudo", recipe, seed * consensus_runs(args))
+    return {"descriptor": recipe.pseudo_speaker_descriptor, "groups": int(groups.max() + 1),
+            "speaker_nmi": float(normalized_mutual_info_score(train.speakers, groups)),
+            "class_nmi": float(normalized_mutual_info_score(train.labels, groups))}
 
 
 def with_earlier_seeds(out_json, settings, seeds):
@@ -237,7 +265,8 @@ def main():
         seeds[str(seed)] = {"model": model_path(seed, args), "rows": card["test_metrics"], "training_seconds": seconds,
                             "epochs": card.get("epochs_done", card.get("distillation", {}).get("epochs")),
                             "split_clips": card["split"]["clips"],
-                            "validation_accuracy": _final_validation_accuracy(seed, args)}
+                            "validation": validation_scores(seed, args),
+                            "pseudo_speakers": pseudo_speaker_scores(seed, args, card)}
     settings = {"speakers": args.speakers, "split": args.split, "data": args.data or "bundled FSDD",
                 "precision": args.precision, "architecture": args.architecture, "recipe": args.recipe,
                 "magnitude": args.magnitude, "log_range_db": args.log_range_db,
