@@ -117,7 +117,7 @@ def free_port():
 
 
 @pytest.mark.slow
-def test_two_worker_processes_train_one_epoch_and_the_model_clusters(tmp_path, capsys):
+def test_two_worker_processes_train_the_consensus_of_runs_and_the_model_clusters(tmp_path, capsys):
     data = tmp_path / "fsdd"
     data.mkdir()
     from keras_uvac import datasets
@@ -137,8 +137,12 @@ def test_two_worker_processes_train_one_epoch_and_the_model_clusters(tmp_path, c
     outputs = [process.communicate(timeout=600) for process in processes]
     for process, (_, error) in zip(processes, outputs):
         assert process.returncode == 0, [line[:1500] for line in error.splitlines() if "error" in line]
+    assert not any("one run" in error for _, error in outputs)  # the consensus is not dropped
     card = json.loads((tmp_path / "m.keras.card.json").read_text())
     assert card["replicas"] == 2 and card["epochs_done"] == 2
+    # The default's consensus of three runs, each run data-parallel over both workers.
+    assert card["consensus"]["seeds"] == [0, 1, 2] and len(card["consensus"]["self_labelling"]) == 3
+    assert card["consensus"]["placement"] == "each run data-parallel over 2 replicas on 2 workers, one run after another"
     status, output, error = run_uvac(capsys, "cluster", "--model", out, *datasets.load_audio().paths[:3])
     assert status == 0, error[-3000:]
     clusters = [line.split("\t")[0] for line in output.splitlines() if line.endswith(".wav")]

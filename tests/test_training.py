@@ -133,6 +133,7 @@ def test_runs_train_each_seed_to_the_end_and_one_carries_their_consensus(small_f
     assert sum(report["cluster_sizes"]) == len(collection)
     assert sum(record["cluster_sizes"]) == len(collection) and len(record["cluster_sizes"]) == 3
     assert len(record["clusters_used"]) == 2 and all(1 <= count <= 3 for count in record["clusters_used"])
+    assert record["placement"] == "one device, one run after another"
     assert 0 < record["clips_with_targets"] <= len(collection)
     assert len(record["self_labelling"]) == 1 and math.isfinite(record["self_labelling"][0]["loss"])
     carrying_history = training.read_history(f"{out}.run/runs/seed-{record['carrying_seed']}.keras.run")

@@ -205,6 +205,32 @@ def remove_partial_files(out_path):
                 shutil.rmtree(os.path.join(checkpoints, name), ignore_errors=True)
 
 
+def wait_for_file(path, timeout=600.0):
+    """Waits until a file that another process writes (the chief worker's model of a run) exists.
+
+    Args:
+        path: the file; it appears whole, as `save_for_inference` renames it into place.
+        timeout: seconds to wait.
+
+    Returns:
+        `path`.
+
+    Raises:
+        TrainingError: the file did not appear in time.
+
+    Example:
+    >>> wait_for_file(__file__)  # doctest: +ELLIPSIS
+    '...checkpoints.py'
+    """
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            raise TrainingError(f"{path} did not appear within {timeout:.0f} s: the chief worker, which writes it, "
+                                "may have failed; see its log")
+        time.sleep(0.5)
+    return path
+
+
 def save_for_inference(model, path):
     """Saves a UVAC model without its optimizer state, atomically.
 

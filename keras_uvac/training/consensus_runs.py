@@ -11,7 +11,14 @@ import numpy as np
 from keras_uvac import consensus, pipeline
 from keras_uvac.atomic import write_json
 from keras_uvac.model import UVAC
-from keras_uvac.training.checkpoints import CLUSTER_CHOICE, MEMBERS, RESTARTS, latest_checkpoint, read_history
+from keras_uvac.training.checkpoints import (
+    CLUSTER_CHOICE,
+    MEMBERS,
+    RESTARTS,
+    latest_checkpoint,
+    read_history,
+    wait_for_file,
+)
 from keras_uvac.training.speakers import speaker_groups, speaker_run_length
 
 
@@ -24,7 +31,8 @@ def sub_runs(run_directory):
     return runs
 
 
-def consensus_of_runs(run, run_directory, seed, recipe, train_collection, feature_config, speakers, verbose):
+def consensus_of_runs(run, run_directory, seed, recipe, train_collection, feature_config, speakers, verbose,
+                      replicas):
     """Trains the recipe's runs to the end and carries their consensus in the most typical one.
 
     Each run is an ordinary run of its own seed in `runs/seed-<seed>.keras.run/`, made by
@@ -34,6 +42,9 @@ def consensus_of_runs(run, run_directory, seed, recipe, train_collection, featur
     (`consensus.adopt_clusters`), and then trains `recipe.consensus_epochs` more epochs with the consensus
     as the target of the clips on which every run agrees (self-labelling): docs/design.md, "Consensus of runs".
     Those epochs are short and not checkpointed: an interrupted one starts again from the finished runs.
+    On several workers each run is data-parallel over all of them, one run after another; every worker then
+    reads the chief's models and forms the same consensus, and only the chief writes (`replicas`, a
+    `distribution.Replicas`).
 
     Returns:
         `(model, history, record)`: the carrying model, its run's history, and what the card records (every
@@ -59,7 +70,7 @@ def consensus_of_runs(run, run_directory, seed, recipe, train_collection, featur
     num_clusters = models[0].num_clusters
     clusters, targets, typical, agreement = consensus.combine_runs(assignments, num_clusters, seed)
     # Read back from its file: a run just trained may belong to a distribution strategy's scope.
-    model = UVAC.from_preset(os.path.join(folder, f"seed-{seeds[typical]}.keras"))
+    model = UVAC.from_preset(wait_for_file(os.path.join(folder, f"seed-{seeds[typical]}.keras")))
     model = consensus.adopt_clusters(model, features, clusters)
     start = time.perf_counter()
     self_labelling = train_on_targets(model, train_collection, feature_config, recipe, speakers, seeds[typical],
@@ -69,14 +80,26 @@ def consensus_of_runs(run, run_directory, seed, recipe, train_collection, featur
               "clips": len(clusters), "seeds": seeds, "agreement": agreement.tolist(), "carrying_seed": seeds[typical],
               "cluster_sizes": np.bincount(clusters, minlength=num_clusters).tolist(),
               "clusters_used": [int(np.unique(run_clusters).size) for run_clusters in assignments],
-              "clips_with_targets": int(np.sum(targets >= 0)), "self_labelling": self_labelling,
+              "clips_with_targets": int(np.sum(targets >= 0)), "placement": placement(replicas),
+              "self_labelling": self_labelling,
               "validation_accuracy_not_used": [history[-1].get("val_accuracy") for history in histories],
               "seconds": sum(epoch["seconds"] for history in histories for epoch in history)
               + time.perf_counter() - start}
-    write_json(os.path.join(folder, "consensus.json"), record, indent=2)
+    if replicas.is_chief:
+        write_json(os.path.join(folder, "consensus.json"), record, indent=2)
     if verbose:
         print(f"consensus of {recipe.runs} runs carried by seed {seeds[typical]}", flush=True)
     return model, histories[typical], record
+
+
+def placement(replicas):
+    """How the runs of a consensus were placed, for the card."""
+    if replicas.count == 1:
+        return "one device, one run after another"
+    # Data-parallel runs keep each run's steps those of one device (the global batch), fit any number of
+    # devices and runs, and need no more memory per device than one run.
+    workers = f" on {replicas.workers} workers" if replicas.workers > 1 else ""
+    return f"each run data-parallel over {replicas.count} replicas{workers}, one run after another"
 
 
 def train_on_targets(model, train_collection, feature_config, recipe, speakers, seed, targets, verbose,

@@ -153,13 +153,13 @@ def _train(train_collection, out_path, recipe, validation_collection, feature_co
                 extra["clusters"] = choose_clusters(run, run_directory, seed, recipe, train_collection,
                                                     feature_config, verbose, replicas.is_chief)
                 model_overrides = {**model_overrides, "num_clusters": extra["clusters"]["chosen"]}
-            if max(recipe.restarts, recipe.runs) > 1 and replicas.mode == "multi-worker":
+            if recipe.restarts > 1 and replicas.mode == "multi-worker":
                 # Each worker would need the chief's candidate checkpoints the moment they are written.
-                warnings.warn("the recipe's restarts or runs need one process (distribute='mirrored' is fine); "
-                              "training one run on these workers", stacklevel=2)
+                warnings.warn("the recipe's restarts need one process (distribute='mirrored' is fine); training "
+                              "one run on these workers", stacklevel=2)
             elif recipe.runs > 1:
                 model, history, extra["consensus"] = consensus_of_runs(
-                    run, run_directory, seed, recipe, train_collection, feature_config, speakers, verbose)
+                    run, run_directory, seed, recipe, train_collection, feature_config, speakers, verbose, replicas)
             elif recipe.restarts > 1 and recipe.gmm_initialization and recipe.pretrain_epochs < recipe.epochs:
                 extra["restarts"] = choose_restart(run, run_directory, seed, recipe, verbose, replicas.is_chief)
                 run_seed = extra["restarts"]["chosen_seed"]
@@ -232,3 +232,4 @@ def _warn_if_clusters_empty(extra, num_clusters):
         warnings.warn(f"fewer than {num_clusters} clusters hold training clips in {', '.join(short)}: too few "
                       "clips or steps for this many clusters (a larger Recipe.min_steps, or fewer clusters, may help)",
                       stacklevel=4)
+
