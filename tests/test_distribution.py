@@ -142,7 +142,8 @@ def test_two_worker_processes_train_the_consensus_of_runs_and_the_model_clusters
     assert card["replicas"] == 2 and card["epochs_done"] == 2
     # The default's consensus of three runs, each run data-parallel over both workers.
     assert card["consensus"]["seeds"] == [0, 1, 2] and len(card["consensus"]["self_labelling"]) == 3
-    assert card["consensus"]["placement"] == "each run data-parallel over 2 replicas on 2 workers, one run after another"
+    placement = "each run data-parallel over 2 replicas on 2 workers, one run after another"
+    assert card["consensus"]["placement"] == placement
     status, output, error = run_uvac(capsys, "cluster", "--model", out, *datasets.load_audio().paths[:3])
     assert status == 0, error[-3000:]
     clusters = [line.split("\t")[0] for line in output.splitlines() if line.endswith(".wav")]

@@ -204,7 +204,6 @@ def _train(train_collection, out_path, recipe, validation_collection, feature_co
             return model, history
 
 
-
 def _with_enough_steps(recipe, steps_per_epoch, verbose):
     """The recipe with its `min_steps`, and what the card records when that added epochs."""
     scaled = recipe.with_steps_per_epoch(steps_per_epoch)
@@ -232,4 +231,3 @@ def _warn_if_clusters_empty(extra, num_clusters):
         warnings.warn(f"fewer than {num_clusters} clusters hold training clips in {', '.join(short)}: too few "
                       "clips or steps for this many clusters (a larger Recipe.min_steps, or fewer clusters, may help)",
                       stacklevel=4)
-
