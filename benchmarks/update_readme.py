@@ -4,6 +4,7 @@ committed JSON results of the benchmarks.
     python benchmarks/update_readme.py
 """
 
+import functools
 import json
 import os
 import re
@@ -41,29 +42,43 @@ def feature_benchmark_section():
             f"{result['machine']['gpus']} GPUs; medians of {result['repeats']} (`{result['command']}`).")
 
 
-# The corpora of the README's results tables: their runs of today's default recipe, with ids and without.
+# The README's results tables: the first column's heading, then each row's results JSON and first cell.
 CORPUS_RESULTS = {
-    "fsdd-results": [("fsdd_pows_cons_ids.json", "the FSDD's speaker ids"),
-                     ("fsdd_pows_cons_pseudo.json", "none (pseudo-speakers)")],
-    "synthetic-results": [("synthetic_pows_cons_ids.json", "the corpus' speaker ids"),
-                          ("synthetic_pows_cons_pseudo.json", "none (pseudo-speakers)")],
+    "fsdd-results": ("speaker ids used", [("fsdd_pows_cons_ids.json", "the FSDD's speaker ids"),
+                                          ("fsdd_pows_cons_pseudo.json", "none (pseudo-speakers)")]),
+    "synthetic-results": ("speaker ids used", [("synthetic_pows_cons_ids.json", "the corpus' speaker ids"),
+                                               ("synthetic_pows_cons_pseudo.json", "none (pseudo-speakers)")]),
+    "small-results": ("corpus, speaker ids used", [("small_voices_ids.json", "60 close voices, their ids"),
+                                                   ("small_fsdd_ids.json", "FSDD subset, its speaker ids")]),
 }
 
 
+def pseudo_speaker_cell(runs):
+    """The pseudo-speaker groups' number and NMI with the true speakers and digits, means over the seeds."""
+    grouped = [run["pseudo_speakers"] for run in runs if run.get("pseudo_speakers")]
+    if not grouped:
+        return ""
+    mean = {key: sum(group[key] for group in grouped) / len(grouped) for key in ("groups", "speaker_nmi", "class_nmi")}
+    return (f"{grouped[0]['descriptor']}: {mean['groups']:.0f} groups, NMI {mean['speaker_nmi']:.2f} / "
+            f"{mean['class_nmi']:.2f}")
+
+
 def corpus_results_section(name):
-    """One corpus: today's default with and without speaker ids, per seed, beside K-means and GMM-EM."""
-    lines = ["| speaker ids used | UVAC accuracy (%) per seed | mean accuracy (%) | mean NMI | K-means accuracy (%) | "
-             "GMM-EM accuracy (%) | command |", "| --- | --- | --- | --- | --- | --- | --- |"]
-    for file_name, speakers in CORPUS_RESULTS[name]:
+    """One table: today's default per seed, beside K-means and GMM-EM, and the pseudo-speakers it grouped by."""
+    heading, rows = CORPUS_RESULTS[name]
+    lines = [f"| {heading} | UVAC accuracy (%) per seed | mean accuracy (%) | mean NMI | K-means accuracy (%) | "
+             "GMM-EM accuracy (%) | pseudo-speakers (NMI with speakers / digits) | command |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for file_name, first_cell in rows:
         with open(os.path.join(RESULTS, file_name)) as handle:
             result = json.load(handle)
         runs = list(result["seeds"].values())
         per_seed = " / ".join(f"{100 * run['rows']['UVAC']['accuracy']:.1f}" for run in runs)
         kmeans, gmm = (sum(run["rows"][method]["accuracy"] for run in runs) / len(runs)
                        for method in ("K-means", "GMM-EM"))
-        lines.append(f"| {speakers} | {per_seed} | **{100 * result['uvac_mean']['accuracy']:.1f}** | "
+        lines.append(f"| {first_cell} | {per_seed} | **{100 * result['uvac_mean']['accuracy']:.1f}** | "
                      f"{result['uvac_mean']['nmi']:.2f} | {100 * kmeans:.1f} | {100 * gmm:.1f} | "
-                     f"`{result['command'].strip()}` |")
+                     f"{pseudo_speaker_cell(runs)} | `{result['command'].strip()}` |")
     seeds = ", ".join(result["seeds"])
     minutes = sum(run["training_seconds"] for run in runs) / len(runs) / 60
     lines += ["", f"Seeds {seeds}, each a consensus of {result.get('runs', 1)} runs (about {minutes:.0f} min per seed "
@@ -301,8 +316,7 @@ def quality_section():
 # The sections of each document, between `<!-- name:start -->` and `<!-- name:end -->`.
 DOCUMENTS = {
     "README.md": {"exports": export_section, "compact-models": compact_models_section, "quality": quality_section,
-                  "fsdd-results": lambda: corpus_results_section("fsdd-results"),
-                  "synthetic-results": lambda: corpus_results_section("synthetic-results")},
+                  **{name: functools.partial(corpus_results_section, name) for name in CORPUS_RESULTS}},
     os.path.join("docs", "benchmarks.md"): {
         "baselines": baselines_section, "tuning": tuning_section, "feature-benchmark": feature_benchmark_section,
         "training-throughput": training_throughput_section, "step-profile": step_profile_section},
