@@ -150,33 +150,24 @@ def check_features(model, args):
                          "options it was trained with, or another --name")
 
 
-def split_part(args, part):
-    """One part (`"train"`, `"validation"`, `"test"`) of the split that the seeds trained on."""
-    from keras_uvac import datasets
-
-    return datasets.load_audio(args.data).split(args.split, seed=0)[part]
-
-
-def validation_scores(seed, args):
+def validation_scores(seed, args, validation):
     """The final model's clusters of the split's validation clips beside K-means' (for choosing settings)."""
     from keras_uvac import baselines, metrics, pipeline
     from keras_uvac.model import UVAC
 
     model = UVAC.from_preset(os.path.join(ROOT, model_path(seed, args)))
-    validation = split_part(args, "validation")
     features = pipeline.extract_features(validation, model.feature_config_object(), progress=False)
     kmeans = baselines.kmeans_clusters(features["spectrogram"], model.num_clusters, seed=seed)
     return {"UVAC": metrics.clustering_report(model.predict_clusters(features)[0], validation.labels),
             "K-means": metrics.clustering_report(kmeans, validation.labels)}
 
 
-def pseudo_speaker_scores(seed, args, card):
+def pseudo_speaker_scores(seed, args, card, train):
     """How the first run's pseudo-speaker groups of the training clips match the true speakers and classes."""
     from sklearn.metrics import normalized_mutual_info_score
 
     from keras_uvac import training
 
-    train = split_part(args, "train")
     if args.speakers != "pseudo" or train.speakers is None:
         return None
     recipe = training.Recipe.from_config(card["recipe"])
@@ -249,8 +240,10 @@ def main():
     for seed in args.seeds:
         train(seed, args)
 
+    from keras_uvac import datasets
     from keras_uvac.atomic import write_json
 
+    splits = datasets.load_audio(args.data).split(args.split, seed=0)  # the split every seed trained on
     seeds = {}
     for seed in args.seeds:
         with open(os.path.join(ROOT, model_path(seed, args) + ".card.json")) as handle:
@@ -265,8 +258,8 @@ def main():
         seeds[str(seed)] = {"model": model_path(seed, args), "rows": card["test_metrics"], "training_seconds": seconds,
                             "epochs": card.get("epochs_done", card.get("distillation", {}).get("epochs")),
                             "split_clips": card["split"]["clips"],
-                            "validation": validation_scores(seed, args),
-                            "pseudo_speakers": pseudo_speaker_scores(seed, args, card)}
+                            "validation": validation_scores(seed, args, splits["validation"]),
+                            "pseudo_speakers": pseudo_speaker_scores(seed, args, card, splits["train"])}
     settings = {"speakers": args.speakers, "split": args.split, "data": args.data or "bundled FSDD",
                 "precision": args.precision, "architecture": args.architecture, "recipe": args.recipe,
                 "magnitude": args.magnitude, "log_range_db": args.log_range_db,
