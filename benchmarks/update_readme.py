@@ -124,6 +124,22 @@ def step_profile_section():
     return "\n".join(lines)
 
 
+def recipe_profile_section():
+    with open(os.path.join(RESULTS, "recipe_profile.json")) as handle:
+        result = json.load(handle)
+    records = result["records"]
+    lines = [f"| phase of `{records['model']}`'s training | seconds | share |", "| --- | --- | --- |"]
+    lines += [f"| {name} | {phase['seconds']:.0f} | {100 * phase['share']:.1f}% |"
+              for name, phase in records["phases"].items()]
+    full = next(iter(result["step"].values()))["median_ms"]
+    lines += ["", "| the recipe's step (batch 64) | ms per step | share of the joint phase's step |",
+              "| --- | --- | --- |"]
+    lines += [f"| {name} | {part['median_ms']:.0f} | {100 * part['median_ms'] / full:.0f}% |"
+              for name, part in result["step"].items()]
+    lines += ["", f"{result['what']}; {result['cpus']} cores; `{result['command'].strip()}`."]
+    return "\n".join(lines)
+
+
 def model_card():
     """saved_models/uvac_fsdd.md, written from the card that `uvac train` left beside the model."""
     path = os.path.join(ROOT, "saved_models", "uvac_fsdd.keras.card.json")
@@ -319,7 +335,8 @@ DOCUMENTS = {
                   **{name: functools.partial(corpus_results_section, name) for name in CORPUS_RESULTS}},
     os.path.join("docs", "benchmarks.md"): {
         "baselines": baselines_section, "tuning": tuning_section, "feature-benchmark": feature_benchmark_section,
-        "training-throughput": training_throughput_section, "step-profile": step_profile_section},
+        "training-throughput": training_throughput_section, "step-profile": step_profile_section,
+        "recipe-profile": recipe_profile_section},
 }
 
 

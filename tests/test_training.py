@@ -172,6 +172,28 @@ def test_runs_train_each_seed_to_the_end_and_one_carries_their_consensus(small_f
         np.testing.assert_allclose(mine, theirs, atol=1e-6)
 
 
+def test_runs_of_a_consensus_can_share_one_pretraining_and_part_afterwards(small_fsdd, tmp_path):
+    collection = datasets.load_audio(small_fsdd)
+    recipe = training.Recipe(name="t", epochs=3, pretrain_epochs=2, gmm_initialization=True, runs=2,
+                             shared_pretraining=True)
+    out = tmp_path / "shared.keras"
+    model, _ = training.train(collection, out, recipe, seed=0, verbose=0, **TINY)
+    pretraining = training.read_history(f"{out}.run/runs/pretraining.keras.run")
+    histories = [training.read_history(f"{out}.run/runs/seed-{seed}.keras.run") for seed in (0, 1)]
+    # Both runs carry the one pretraining's two epochs, then part: each its own third epoch.
+    assert len(pretraining) == 2 and all(history[:2] == pretraining and len(history) == 3 for history in histories)
+    assert histories[0][2]["loss"] != histories[1][2]["loss"]
+    runs = [keras.saving.load_model(f"{out}.run/runs/seed-{seed}.keras") for seed in (0, 1)]
+    assert max(np.abs(mine - theirs).max() for mine, theirs in zip(runs[0].encoder.get_weights(),
+                                                                    runs[1].encoder.get_weights())) > 0
+    record = model.card["consensus"]
+    assert record["shared_pretraining_epochs"] == 2
+    # The shared epochs' seconds count once.
+    epochs = sum(epoch["seconds"] for epoch in pretraining) + sum(history[2]["seconds"] for history in histories)
+    assert epochs <= record["seconds"] < epochs + sum(epoch["seconds"] for epoch in pretraining)
+    assert not os.path.isdir(f"{out}.run/runs/pretraining.keras.run/checkpoints")
+
+
 def test_a_corpus_too_small_for_the_recipes_steps_trains_more_epochs(small_fsdd, tmp_path):
     collection = datasets.load_audio(small_fsdd)
     steps_per_epoch = math.ceil(len(collection) / 16)

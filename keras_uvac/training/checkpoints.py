@@ -83,6 +83,17 @@ def _seed_states(model):
     return [variable for variable in model.non_trainable_variables if variable.path.endswith("seed_generator_state")]
 
 
+def reseed(model, seed):
+    """Restarts the model's random generators (sampling, augmentation) as a model built with `seed` starts them.
+
+    Example:
+    >>> reseed(model, 1)  # doctest: +SKIP
+    """
+    fresh = type(model).from_config({**model.get_config(), "seed": seed})
+    for variable, initial in zip(_seed_states(model), _seed_states(fresh), strict=True):
+        variable.assign(initial.value)
+
+
 def save_checkpoint(model, history, run_directory):
     """Writes `checkpoints/epoch-NNNN/` atomically and removes older checkpoints.
 

@@ -12,6 +12,7 @@ from keras_uvac import consensus, pipeline
 from keras_uvac.atomic import write_json
 from keras_uvac.model import UVAC
 from keras_uvac.training.checkpoints import (
+    CHECKPOINTS,
     CLUSTER_CHOICE,
     MEMBERS,
     RESTARTS,
@@ -53,15 +54,20 @@ def consensus_of_runs(run, run_directory, seed, recipe, train_collection, featur
     """
     folder = os.path.join(run_directory, MEMBERS)
     models, histories, seeds = [], [], [seed * recipe.runs + index for index in range(recipe.runs)]
+    shared = recipe.shared_pretraining and 0 < recipe.pretrain_epochs < recipe.epochs
     for index, member_seed in enumerate(seeds):
         member = os.path.join(folder, f"seed-{member_seed}.keras")
         os.makedirs(member + ".run", exist_ok=True)
         if os.path.exists(member):
             model, history = UVAC.from_preset(member), read_history(member + ".run")
         else:
+            checkpoint = latest_checkpoint(member + ".run")
+            start_from = None
+            if shared and not checkpoint:
+                start_from = shared_pretraining(run, folder, seeds[0], recipe, verbose)
             if verbose:
                 print(f"run {index + 1} of {recipe.runs} (seed {member_seed})", flush=True)
-            model, history = run(member, member_seed, latest_checkpoint(member + ".run"))
+            model, history = run(member, member_seed, checkpoint, start_from=start_from)
         models.append(model)
         histories.append(history)
     # Streamed, not held: a large corpus' features do not fit in memory.
@@ -84,12 +90,33 @@ def consensus_of_runs(run, run_directory, seed, recipe, train_collection, featur
               "self_labelling": self_labelling,
               "validation_accuracy_not_used": [history[-1].get("val_accuracy") for history in histories],
               "seconds": sum(epoch["seconds"] for history in histories for epoch in history)
+              - (len(histories) - 1 if shared else 0) * sum(epoch["seconds"] for epoch in
+                                                          histories[0][:recipe.pretrain_epochs])
               + time.perf_counter() - start}
+    if shared:
+        record["shared_pretraining_epochs"] = recipe.pretrain_epochs
     if replicas.is_chief:
         write_json(os.path.join(folder, "consensus.json"), record, indent=2)
     if verbose:
         print(f"consensus of {recipe.runs} runs carried by seed {seeds[typical]}", flush=True)
     return model, histories[typical], record
+
+
+def shared_pretraining(run, folder, seed, recipe, verbose):
+    """The checkpoint that ends the runs' one pretraining (`runs/pretraining.keras.run/`), trained if needed.
+
+    The first run's seed pretrains; every run then continues from here with its own seed. On several workers
+    each waits for the chief's checkpoint.
+    """
+    pretraining = os.path.join(folder, "pretraining.keras")
+    checkpoint = os.path.join(pretraining + ".run", CHECKPOINTS, f"epoch-{recipe.pretrain_epochs:04d}")
+    if not os.path.isdir(checkpoint):
+        if verbose:
+            print(f"pretraining shared by the {recipe.runs} runs (seed {seed}, {recipe.pretrain_epochs} epochs)",
+                  flush=True)
+        os.makedirs(pretraining + ".run", exist_ok=True)
+        run(pretraining, seed, latest_checkpoint(pretraining + ".run"), recipe.pretrain_epochs)
+    return wait_for_file(checkpoint)
 
 
 def placement(replicas):

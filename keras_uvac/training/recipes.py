@@ -63,6 +63,11 @@ class Recipe:
             consensus (`keras_uvac.consensus`): the most typical run, its
             prior refitted to the clusters that the runs agree on; 1: one
             run. `train` only.
+        shared_pretraining: with `runs`, pretrain once (the first run's
+            seed) and continue every run from that checkpoint with its own
+            seed (its data order, mixture fit, and sampling and augmentation
+            draws), instead of pretraining each run; the pretraining is most
+            of a run's epochs. `train` only.
         consensus_epochs: with `runs`, epochs that the carrying model then
             trains with the consensus as each clip's target cluster, where
             every run agrees with it (self-labelling); 0: the refit only.
@@ -102,6 +107,7 @@ class Recipe:
     speaker_runs_from: int = 17
     restarts: int = 1
     runs: int = 1
+    shared_pretraining: bool = False
     consensus_epochs: int = 0
     min_steps: int = 0
     balanced_clusters: bool = False
@@ -119,7 +125,7 @@ class Recipe:
                 validation.number(name, getattr(self, name), 0, 10, low_open=True)
             for name in ("kl_weight", "cluster_weight", "initial_posterior_variance"):
                 validation.number(name, getattr(self, name), 0)
-            for name in ("gmm_initialization", "balanced_clusters"):
+            for name in ("gmm_initialization", "balanced_clusters", "shared_pretraining"):
                 validation.flag(name, getattr(self, name))
             if self.pseudo_speaker_descriptor not in nuisance.DESCRIPTORS:
                 raise validation.InvalidValue("pseudo_speaker_descriptor", f"one of {nuisance.DESCRIPTORS}",

@@ -17,6 +17,7 @@ from keras_uvac.training.checkpoints import (
     latest_checkpoint,
     load_checkpoint,
     remove_partial_files,
+    reseed,
     save_for_inference,
 )
 from keras_uvac.training.recipes import RecipeSchedule, build_model
@@ -34,10 +35,13 @@ class _StopAfter(keras.callbacks.Callback):
 
 
 def train_one_run(train_collection, out_path, recipe, validation_collection, feature_config, seed, checkpoint,
-                  tensorboard, verbose, callbacks, precision, speakers, model_overrides, replicas, stop_after=None):
+                  tensorboard, verbose, callbacks, precision, speakers, model_overrides, replicas, stop_after=None,
+                  start_from=None):
     """One run of `recipe` to `out_path` (or, with `stop_after`, to the end of that epoch); `(model, history)`.
 
-    `train` calls it for each run of a recipe; its arguments are `train`'s, resolved.
+    `train` calls it for each run of a recipe; its arguments are `train`'s, resolved. Without a `checkpoint` of
+    its own, a run given `start_from` (another run's checkpoint: a shared pretraining) continues from it with
+    fresh random draws of its own seed.
     """
     run_directory = os.fspath(out_path) + ".run"
     remove_partial_files(out_path)
@@ -52,6 +56,9 @@ def train_one_run(train_collection, out_path, recipe, validation_collection, fea
         with replicas.scope():
             if checkpoint is not None:
                 model, history = load_checkpoint(checkpoint)
+            elif start_from is not None:
+                model, history = load_checkpoint(start_from)
+                reseed(model, seed)
             else:
                 model = build_model(recipe, seed, steps_per_epoch=steps_per_epoch,
                                     feature_config=feature_config.get_config(), **model_overrides)

@@ -143,10 +143,10 @@ def _train(train_collection, out_path, recipe, validation_collection, feature_co
                                     "(--resume) to continue it, or delete the folder to start over")
             start = time.perf_counter()
 
-            def run(run_out_path, run_seed, run_checkpoint, stop_after=None, **overrides):
+            def run(run_out_path, run_seed, run_checkpoint, stop_after=None, start_from=None, **overrides):
                 return train_one_run(train_collection, run_out_path, recipe, validation_collection, feature_config,
                                      run_seed, run_checkpoint, tensorboard, verbose, callbacks, precision, speakers,
-                                     {**model_overrides, **overrides}, replicas, stop_after)
+                                     {**model_overrides, **overrides}, replicas, stop_after, start_from)
 
             run_seed = seed
             if choose_k:
