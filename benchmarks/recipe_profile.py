@@ -27,6 +27,9 @@ import statistics
 import sys
 import time
 
+# keras_uvac before keras, as its users import it: it chooses TensorFlow's CPU kernels.
+from keras_uvac.atomic import write_json
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -135,8 +138,6 @@ def main():
                        "per training step of the recipe with one part taken out at a time (batch 64, float32)",
                "command": "python benchmarks/recipe_profile.py " + " ".join(sys.argv[1:]),
                "cpus": os.cpu_count(), "records": records, "step": step_parts(args.windows, args.steps)}
-    from keras_uvac.atomic import write_json
-
     write_json(args.out, payload, indent=2)
     print(f"wrote {args.out}")
 
