@@ -56,6 +56,10 @@ class UVAC(_private_apis.OptimizerOnlySymbolicBuild, keras.Model):
         cross_speaker_weight: weight, relative to the contrastive term, of
             a term that pulls each clip's code towards its nearest neighbour
             among the other speakers' clips in the batch (needs `speaker`).
+        reconstruct_from_view: with `consistency_weight`, encode only the
+            two augmented views and reconstruct the clip itself from the
+            first view's code (a denoising autoencoder), one encoder pass
+            fewer per step than encoding the clip as well.
         augmentation: config dict of `layers.SpectrogramAugment`, or None.
         posterior_temperature: the cluster probabilities are the softmax of
             the posterior's logits divided by this (1: the model's own
@@ -81,7 +85,8 @@ class UVAC(_private_apis.OptimizerOnlySymbolicBuild, keras.Model):
                  encoder_kernel_size=8, encoder_padding="paper", decoder_channels=(128, 64, 32, 16), num_bins=None,
                  num_frames=None, reconstruction_loss="sse", prior_initialization="paper", min_log_variance=-6.0,
                  learn_mixture_weights=True, tied_prior_variances=False,
-                 consistency_weight=0.0, speaker_weight=0.0, cross_speaker_weight=0.0, augmentation=None,
+                 consistency_weight=0.0, speaker_weight=0.0, cross_speaker_weight=0.0, reconstruct_from_view=False,
+                 augmentation=None,
                  posterior_temperature=1.0, unroll=False, feature_config=None, seed=None, **kwargs):
         check_model_arguments({name: value for name, value in locals().items()
                                if name not in ("self", "kwargs", "__class__")})
@@ -109,6 +114,7 @@ class UVAC(_private_apis.OptimizerOnlySymbolicBuild, keras.Model):
         self.consistency_weight = consistency_weight
         self.speaker_weight = speaker_weight
         self.cross_speaker_weight = cross_speaker_weight
+        self.reconstruct_from_view = reconstruct_from_view
         self.augmentation = augmentation
         self.posterior_temperature = posterior_temperature
         self.unroll = unroll
@@ -198,7 +204,10 @@ class UVAC(_private_apis.OptimizerOnlySymbolicBuild, keras.Model):
         spectrogram = ops.convert_to_tensor(inputs["spectrogram"])
         mask = ops.convert_to_tensor(inputs["activity_mask"])[:, None, :]
         replicas = train_steps.Replicas(spectrogram)
-        z_mean, z_log_var = self._encode_float32(spectrogram, training)
+        views = None
+        if self.consistency_weight and self.reconstruct_from_view:
+            views = self._views(spectrogram, training, replicas)
+        z_mean, z_log_var = self._encode_float32(spectrogram if views is None else views[0], training)
         noise = replicas.local(keras.random.normal((replicas.global_batch, self.latent_dim), seed=self.seed_generator))
         z = z_mean + self.sampling * ops.exp(0.5 * z_log_var) * noise
         reconstruction = ops.cast(self.decoder(z), "float32")
@@ -209,7 +218,8 @@ class UVAC(_private_apis.OptimizerOnlySymbolicBuild, keras.Model):
         targets = None if "target" not in inputs else replicas.gather(ops.convert_to_tensor(inputs["target"]))
         consistency = ops.convert_to_tensor(0.0)
         if self.consistency_weight:
-            consistency = self._consistency(spectrogram, training, speakers, replicas, targets)
+            consistency = self._consistency(spectrogram, training, speakers, replicas, targets,
+                                            None if views is None else (views, z_mean))
         speaker = ops.convert_to_tensor(0.0)
         if self.speaker_weight and speakers is not None:
             speaker = speaker_dependence(replicas.gather(z_mean), speakers)
@@ -234,7 +244,14 @@ class UVAC(_private_apis.OptimizerOnlySymbolicBuild, keras.Model):
             return squared / active_cells
         return squared
 
-    def _consistency(self, spectrogram, training, speakers=None, replicas=None, targets=None):
+    def _views(self, spectrogram, training, replicas):
+        """Two augmented views of this replica's clips."""
+        # The views are drawn for the global batch, so every replica draws what one device would.
+        whole_batch = replicas.gather(spectrogram)
+        return (replicas.local(self.augment(whole_batch, training=training)),
+                replicas.local(self.augment(whole_batch, training=training)))
+
+    def _consistency(self, spectrogram, training, speakers=None, replicas=None, targets=None, encoded_views=None):
         """Invariance of the code, and of the cluster, to voice-, channel- and timing-like changes.
 
         Two augmented views of each clip are encoded. Contrastive term: each
@@ -250,14 +267,16 @@ class UVAC(_private_apis.OptimizerOnlySymbolicBuild, keras.Model):
         (as in NNCLR, restricted to other speakers) joins the contrastive one.
         With `targets` (a cluster per clip, -1 for none), the cluster term also
         draws both views' posteriors to the clip's target (self-labelling, as
-        in SCAN; `training.Recipe.consensus_epochs`).
+        in SCAN; `training.Recipe.consensus_epochs`). `encoded_views`:
+        `((first_view, second_view), first_code)` when the caller has drawn
+        the views and encoded the first (`reconstruct_from_view`).
         """
         replicas = replicas or train_steps.Replicas(spectrogram)
-        # The views are drawn for the global batch, so every replica draws what one device would.
-        whole_batch = replicas.gather(spectrogram)
-        first_view = replicas.local(self.augment(whole_batch, training=training))
-        second_view = replicas.local(self.augment(whole_batch, training=training))
-        first = replicas.gather(self._encode_float32(first_view, training)[0])
+        if encoded_views is None:
+            (first_view, second_view), first = self._views(spectrogram, training, replicas), None
+        else:
+            (first_view, second_view), first = encoded_views
+        first = replicas.gather(self._encode_float32(first_view, training)[0] if first is None else first)
         second = replicas.gather(self._encode_float32(second_view, training)[0])
 
         def unit(vectors):
@@ -338,7 +357,7 @@ class UVAC(_private_apis.OptimizerOnlySymbolicBuild, keras.Model):
                 "prior_initialization": self.prior_initialization, "min_log_variance": self.min_log_variance,
                 "learn_mixture_weights": self.learn_mixture_weights, "tied_prior_variances": self.tied_prior_variances,
                 "consistency_weight": self.consistency_weight, "speaker_weight": self.speaker_weight,
-                "cross_speaker_weight": self.cross_speaker_weight,
+                "cross_speaker_weight": self.cross_speaker_weight, "reconstruct_from_view": self.reconstruct_from_view,
                 "augmentation": self.augmentation, "posterior_temperature": self.posterior_temperature,
                 "unroll": self.unroll, "feature_config": self.feature_config, "seed": self.seed}
 

@@ -62,6 +62,7 @@ _ARGUMENT_CHECKS = {
     "consistency_weight": lambda name, value: validation.number(name, value, 0),
     "speaker_weight": lambda name, value: validation.number(name, value, 0),
     "cross_speaker_weight": lambda name, value: validation.number(name, value, 0),
+    "reconstruct_from_view": validation.flag,
     "augmentation": _optional(lambda name, value: _object(name, value, "SpectrogramAugment arguments")),
     "posterior_temperature": lambda name, value: validation.number(name, value, 0.01, 100),
     "unroll": validation.flag,

@@ -98,6 +98,26 @@ def test_targets_add_the_cross_entropy_of_both_views_posteriors_to_the_cluster_t
     assert float(none_labeled) == pytest.approx(plain, rel=1e-5)
 
 
+def test_reconstructing_from_a_view_saves_an_encoder_pass_and_with_still_views_changes_no_term():
+    still = {"frequency_warp": 0.0, "time_warp": 0.0, "time_shift": 0, "tilt": 0.0, "mask_bins": 0, "mask_frames": 0}
+    rng = np.random.default_rng(0)
+    inputs = {"spectrogram": rng.uniform(size=(6, 128, 99)).astype("float32"),
+              "activity_mask": np.ones((6, 99), "float32"), "speaker": np.array([0, 0, 0, 1, 1, 1])}
+    terms, passes, weights = {}, {}, None
+    for from_view in (False, True):
+        model = UVAC(**TINY, consistency_weight=1.0, speaker_weight=1.0, reconstruct_from_view=from_view,
+                     augmentation=still, seed=0)
+        weights = weights or model.get_weights()
+        model.set_weights(weights)
+        model.sampling.assign(0.0)
+        encode, passes[from_view] = model._encode_float32, []
+        model._encode_float32 = lambda *args, encode=encode, seen=passes[from_view]: seen.append(1) or encode(*args)
+        terms[from_view] = {name: float(value) for name, value in model.loss_terms(inputs, training=True).items()}
+    assert len(passes[False]) == 3 and len(passes[True]) == 2
+    assert terms[True] == pytest.approx(terms[False], rel=1e-3)  # the still views interpolate: float32 round-off
+    assert UVAC.from_config(model.get_config()).reconstruct_from_view is True
+
+
 def test_speaker_term_is_trained_when_batches_carry_speakers(small_features):
     collection, _ = small_features
     keras.utils.set_random_seed(0)
