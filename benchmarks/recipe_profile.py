@@ -12,7 +12,8 @@ Step: one process times, on random features of the real shape (batch 64,
 128 x 99), the default recipe's training step and the same step with one part
 taken out each time: the two augmented views (and with them the contrastive
 and cluster terms), the speaker terms, and the joint phase's sampling and KL;
-and the paper's bare step. Each variant is a compiled `train_on_batch`, warmed
+the paper's bare step; and the step with the clip reconstructed from its first
+view (`UVAC(reconstruct_from_view=True)`, a candidate). Each variant is a compiled `train_on_batch`, warmed
 up, then timed over several windows; medians in milliseconds per step. The
 per-epoch validation metrics (`metrics.ClusteringMetricsCallback` on 300 clips)
 are timed the same way.
@@ -78,6 +79,8 @@ def step_variants():
         "joint phase without the speaker terms": (
             {**recipe, "speaker_weight": 0.0, "cross_speaker_weight": 0.0}, joint, False),
         "the paper's step (reconstruction and KL)": ({}, {"kl_weight": 1.0, "sampling": 1.0}, False),
+        "candidate: joint phase reconstructed from the first view (two encoder passes, not three)": (
+            {**recipe, "reconstruct_from_view": True}, joint, True),
     }
 
 
