@@ -60,8 +60,9 @@ def recorded_phases(model_path):
               "joint epochs": sum(run["joint_seconds"] for run in runs),
               "the consensus's self-labelling epochs": consensus, rest: total - epochs_total - consensus}
     return {"model": os.path.relpath(model_path, ROOT), "total_seconds": total, "machine": card.get("machine"),
-            "runs": runs, "phases": {name: {"seconds": seconds, "share": seconds / total}
-                                     for name, seconds in phases.items()}}
+            "steps_per_epoch": card["split"]["clips"]["train"] // card["recipe"]["batch_size"], "runs": runs,
+            "phases": {name: {"seconds": seconds, "share": seconds / total}
+                       for name, seconds in phases.items()}}
 
 
 def step_variants():
@@ -98,7 +99,7 @@ def time_calls(call, windows, steps):
 
 
 def step_parts(windows, steps):
-    """Milliseconds per training step of each variant, and of one epoch's validation metrics."""
+    """`(step, validation)`: milliseconds per training step of each variant, and per epoch's validation metrics."""
     import keras
     import numpy as np
 
@@ -123,9 +124,7 @@ def step_parts(windows, steps):
                     "activity_mask": np.ones((60, 99), "float32")}, rng.integers(0, 10, size=60)) for _ in range(5)]
     callback = metrics.ClusteringMetricsCallback(validation)
     callback.set_model(models[0])
-    results["validation metrics of one epoch (300 clips)"] = time_calls(
-        lambda: callback.on_epoch_end(0, {}), windows, max(1, steps // 5))
-    return results
+    return results, time_calls(lambda: callback.on_epoch_end(0, {}), windows, max(1, steps // 5))
 
 
 def main():
@@ -138,10 +137,12 @@ def main():
     records = recorded_phases(os.path.abspath(args.model))
     for name, phase in records["phases"].items():
         print(f"{name}: {phase['seconds']:.0f} s ({100 * phase['share']:.1f}%)")
+    step, validation = step_parts(args.windows, args.steps)
     payload = {"what": "where the default recipe's time goes: a trained model's recorded phases, and milliseconds "
                        "per training step of the recipe with one part taken out at a time (batch 64, float32)",
                "command": "python benchmarks/recipe_profile.py " + " ".join(sys.argv[1:]),
-               "cpus": os.cpu_count(), "records": records, "step": step_parts(args.windows, args.steps)}
+               "cpus": os.cpu_count(), "records": records, "step": step,
+               "validation_metrics_per_epoch_300_clips": validation}
     write_json(args.out, payload, indent=2)
     print(f"wrote {args.out}")
 

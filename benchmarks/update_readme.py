@@ -131,15 +131,16 @@ def recipe_profile_section():
     lines = [f"| phase of `{records['model']}`'s training | seconds | share |", "| --- | --- | --- |"]
     lines += [f"| {name} | {phase['seconds']:.0f} | {100 * phase['share']:.1f}% |"
               for name, phase in records["phases"].items()]
-    steps = dict(result["step"])
-    validation = steps.pop("validation metrics of one epoch (300 clips)")["median_ms"]
+    steps = result["step"]
+    validation = result["validation_metrics_per_epoch_300_clips"]["median_ms"]
     full = next(iter(steps.values()))["median_ms"]
     lines += ["", "| the recipe's step (batch 64) | ms per step | share of the joint phase's step |",
               "| --- | --- | --- |"]
     lines += [f"| {name} | {part['median_ms']:.0f} | {100 * part['median_ms'] / full:.0f}% |"
               for name, part in steps.items()]
     lines += ["", f"The validation metrics after each epoch (300 clips) take {validation / 1000:.1f} s, "
-                  f"{100 * validation / (validation + 38 * full):.0f}% of an FSDD epoch of 38 joint steps.",
+                  f"{100 * validation / (validation + records['steps_per_epoch'] * full):.0f}% of an epoch of "
+                  f"{records['steps_per_epoch']} joint steps.",
               "", f"{result['what']}; {result['cpus']} cores; `{result['command'].strip()}`."]
     return "\n".join(lines)
 

@@ -272,11 +272,10 @@ class UVAC(_private_apis.OptimizerOnlySymbolicBuild, keras.Model):
         the views and encoded the first (`reconstruct_from_view`).
         """
         replicas = replicas or train_steps.Replicas(spectrogram)
-        if encoded_views is None:
-            (first_view, second_view), first = self._views(spectrogram, training, replicas), None
-        else:
-            (first_view, second_view), first = encoded_views
-        first = replicas.gather(self._encode_float32(first_view, training)[0] if first is None else first)
+        (first_view, second_view), first = encoded_views or (self._views(spectrogram, training, replicas), None)
+        if first is None:
+            first = self._encode_float32(first_view, training)[0]
+        first = replicas.gather(first)
         second = replicas.gather(self._encode_float32(second_view, training)[0])
 
         def unit(vectors):

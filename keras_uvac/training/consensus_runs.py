@@ -90,10 +90,11 @@ def consensus_of_runs(run, run_directory, seed, recipe, train_collection, featur
               "self_labelling": self_labelling,
               "validation_accuracy_not_used": [history[-1].get("val_accuracy") for history in histories],
               "seconds": sum(epoch["seconds"] for history in histories for epoch in history)
-              - (len(histories) - 1 if shared else 0) * sum(epoch["seconds"] for epoch in
-                                                          histories[0][:recipe.pretrain_epochs])
               + time.perf_counter() - start}
     if shared:
+        # Every run's history begins with the shared epochs: count them once.
+        record["seconds"] -= (len(histories) - 1) * sum(epoch["seconds"]
+                                                         for epoch in histories[0][:recipe.pretrain_epochs])
         record["shared_pretraining_epochs"] = recipe.pretrain_epochs
     if replicas.is_chief:
         write_json(os.path.join(folder, "consensus.json"), record, indent=2)
