@@ -20,6 +20,9 @@ from keras_uvac import audio
 from keras_uvac import features as features_lib
 
 FEATURE_BATCH = 128
+# Features of more clips than this are computed again every epoch instead of kept in memory: recomputing them costs
+# about 2% of a training epoch (`benchmarks/feature_pipeline.py`), and memory then stays flat however large the corpus.
+FEATURE_CACHE_BYTES = 256 * 2**20
 
 
 @contextlib.contextmanager
@@ -133,7 +136,7 @@ def _resample_batch(batch, rates, num_samples):
 
 
 def waveform_batches(collection, config, batch_size=FEATURE_BATCH, shuffle=False, seed=None, drop_remainder=False,
-                     columns=None):
+                     columns=None, clips_per_speaker=0):
     """Batches of decoded, resampled, fixed-length waveforms, straight from the files.
 
     Files are decoded in parallel with TensorFlow ops, each cut at its own
@@ -149,6 +152,9 @@ def waveform_batches(collection, config, batch_size=FEATURE_BATCH, shuffle=False
         seed: shuffle seed.
         drop_remainder: drop a last, smaller batch.
         columns: dict of per-clip arrays (labels, speaker ids) to carry along.
+        clips_per_speaker: with `shuffle` and a `speaker` column, deal the
+            shuffled files in runs of this many of one speaker (see
+            `feature_dataset`); 0: plain shuffling.
 
     Returns:
         A dataset of dicts: float32 `waveform` `(batch, num_samples)`, int32
@@ -186,6 +192,8 @@ def waveform_batches(collection, config, batch_size=FEATURE_BATCH, shuffle=False
     files = tf.data.Dataset.from_tensor_slices({**table, **columns})
     if shuffle:
         files = files.shuffle(len(collection), seed=seed, reshuffle_each_iteration=True)
+        if clips_per_speaker and "speaker" in columns:
+            files = _speaker_runs(files, clips_per_speaker, len(collection), seed)
     windows = files.map(window, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return windows.padded_batch(batch_size, drop_remainder=drop_remainder).map(
         resample, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
@@ -219,8 +227,12 @@ def feature_dataset(collection, config=None, batch_size=64, shuffle=False, seed=
         batch_size: clips per batch.
         shuffle: reshuffle the clips every epoch.
         seed: shuffle seed.
-        cache: False, True (in memory) or a file path prefix: features are
-            computed once and read back in later epochs.
+        cache: False, True (in memory), a file path prefix, or `"auto"`:
+            features are computed once and read back in later epochs;
+            `"auto"` keeps them in memory when they take at most
+            `FEATURE_CACHE_BYTES` (`feature_bytes`) and otherwise computes
+            them again every epoch, so that memory stays flat on a corpus of
+            any size.
         with_labels: yield `(features, label)` when the collection has labels.
         with_speakers: add an int32 `speaker` index to the features when the
             collection knows its speakers (for `UVAC(speaker_weight=...)`).
@@ -229,7 +241,7 @@ def feature_dataset(collection, config=None, batch_size=64, shuffle=False, seed=
             its `length` instead of the features, for a model that computes
             them itself on its device (`UVAC.features`); `cache` then keeps
             the decoded waveforms.
-        clips_per_speaker: with `shuffle`, `cache` and `with_speakers`, deal
+        clips_per_speaker: with `shuffle` and `with_speakers`, deal
             the shuffled clips in runs of this many clips of one speaker, so
             that a speaker in a batch has company even when a corpus has
             dozens of speakers (the speaker terms compare a speaker's clips
@@ -246,8 +258,8 @@ def feature_dataset(collection, config=None, batch_size=64, shuffle=False, seed=
     """
     config = config or features_lib.FeatureConfig()
     grouped = clips_per_speaker > 0 and shuffle and with_speakers and collection.speakers is not None
-    if grouped and cache is False:
-        raise ValueError("feature_dataset: clips_per_speaker needs cache (the clips are regrouped every epoch)")
+    if cache == "auto":
+        cache = feature_bytes(collection, config) <= FEATURE_CACHE_BYTES
     columns = {}
     if with_labels and collection.labels is not None:
         columns["label"] = collection.labels
@@ -272,7 +284,8 @@ def feature_dataset(collection, config=None, batch_size=64, shuffle=False, seed=
         return (inputs, batch["label"]) if "label" in batch else inputs
 
     if cache is False:
-        dataset = waveform_batches(collection, config, batch_size, shuffle, seed, drop_remainder, columns)
+        dataset = waveform_batches(collection, config, batch_size, shuffle, seed, drop_remainder, columns,
+                                   clips_per_speaker if grouped else 0)
         dataset = dataset.map(compute, num_parallel_calls=tf.data.AUTOTUNE)
     else:
         # Features are computed once in large batches, stored, and reshuffled per clip each epoch.
@@ -290,8 +303,28 @@ def feature_dataset(collection, config=None, batch_size=64, shuffle=False, seed=
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
+def feature_bytes(collection, config):
+    """The memory that the features of a collection take, and a shuffle buffer as much again.
+
+    Args:
+        collection: a `datasets.AudioCollection`.
+        config: a `features.FeatureConfig`.
+
+    Returns:
+        Bytes, as an int: the float32 spectrograms and activity masks of every
+        clip, twice (a cache in memory is read through a shuffle buffer of
+        every clip).
+
+    Example:
+    >>> feature_bytes(load_fsdd(), FeatureConfig()) // 2**20  # doctest: +SKIP
+    298
+    """
+    per_clip = 4 * config.num_frames * (config.num_bins + 1)
+    return 2 * per_clip * len(collection)
+
+
 def _speaker_runs(clips, run_length, count, seed):
-    """Regroups shuffled clips into runs of `run_length` clips of one speaker, the runs in random order."""
+    """Regroups shuffled clips (or files) into runs of `run_length` of one speaker, the runs in random order."""
     def speaker_of(features, *label):
         return tf.cast(features["speaker"], tf.int64)
 

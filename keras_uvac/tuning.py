@@ -103,7 +103,7 @@ class UVACHyperModel(keras_tuner.HyperModel):
         recipe = self.trial_recipe(hp, epochs)
         collection = self._grouped_collection
         train_data = pipeline.feature_dataset(collection, self.feature_config, recipe.batch_size, shuffle=True,
-                                              seed=self.seed, cache=True, with_labels=False,
+                                              seed=self.seed, cache="auto", with_labels=False,
                                               with_speakers=collection.speakers is not None,
                                               clips_per_speaker=training.speaker_run_length(recipe,
                                                                                             collection.speakers))

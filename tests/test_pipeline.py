@@ -115,9 +115,10 @@ def test_cached_shuffled_epochs_hold_the_same_clips_in_new_orders():
     np.testing.assert_allclose(cached, plain, atol=1e-6)
 
 
-def test_clips_come_in_runs_of_one_speaker_when_asked_for():
+@pytest.mark.parametrize("cache", [True, False])
+def test_clips_come_in_runs_of_one_speaker_when_asked_for_cached_or_streamed(cache):
     collection = datasets.load_audio().subset(range(0, 3000, 25))  # 120 clips, 6 speakers
-    dataset = pipeline.feature_dataset(collection, batch_size=16, shuffle=True, seed=0, cache=True,
+    dataset = pipeline.feature_dataset(collection, batch_size=16, shuffle=True, seed=0, cache=cache,
                                        with_speakers=True, clips_per_speaker=4)
     epochs = []
     for _ in range(2):
@@ -131,8 +132,29 @@ def test_clips_come_in_runs_of_one_speaker_when_asked_for():
         assert np.sum(runs % 4 != 0) <= len(set(speakers))
         assert np.mean(runs) >= 4
     assert not np.array_equal(epochs[0][0], epochs[1][0])
-    with pytest.raises(ValueError, match="clips_per_speaker needs cache"):
-        pipeline.feature_dataset(collection, shuffle=True, with_speakers=True, clips_per_speaker=4)
+
+
+def test_auto_cache_streams_features_of_a_corpus_above_the_budget(monkeypatch):
+    collection = datasets.load_audio().subset(range(0, 3000, 100))
+    config = FeatureConfig()
+    assert pipeline.feature_bytes(collection, config) == 30 * 2 * 4 * 99 * 129
+    cached = pipeline.feature_dataset(collection, config, batch_size=8, cache="auto")
+    monkeypatch.setattr(pipeline, "FEATURE_CACHE_BYTES", pipeline.feature_bytes(collection, config) - 1)
+    streamed = pipeline.feature_dataset(collection, config, batch_size=8, cache="auto")
+    # The cached dataset reads back one cache; the streamed one decodes the files again.
+    assert "CacheDataset" in _dataset_kinds(cached) and "CacheDataset" not in _dataset_kinds(streamed)
+    for (cached_inputs, cached_labels), (streamed_inputs, streamed_labels) in zip(cached, streamed):
+        np.testing.assert_array_equal(cached_labels, streamed_labels)
+        np.testing.assert_allclose(cached_inputs["spectrogram"], streamed_inputs["spectrogram"], atol=1e-6)
+
+
+def _dataset_kinds(dataset):
+    kinds = []
+    while dataset is not None:
+        kinds.append(type(dataset).__name__)
+        inputs = dataset._inputs()
+        dataset = inputs[0] if inputs else None
+    return kinds
 
 
 def test_file_cache_is_written(tmp_path):

@@ -138,7 +138,7 @@ def train_on_targets(model, train_collection, feature_config, recipe, speakers, 
     keras.utils.set_random_seed(seed)
     groups = speaker_groups(train_collection, speakers, recipe, seed)
     data = pipeline.feature_dataset(dataclasses.replace(train_collection, speakers=groups), feature_config,
-                                    recipe.batch_size, shuffle=True, seed=seed, cache=True, with_labels=False,
+                                    recipe.batch_size, shuffle=True, seed=seed, cache="auto", with_labels=False,
                                     with_speakers=groups is not None, drop_remainder=True,
                                     clips_per_speaker=speaker_run_length(recipe, groups), targets=targets)
     model.compile(optimizer=keras.optimizers.Adam(recipe.final_learning_rate))

@@ -69,7 +69,7 @@ def train_one_run(train_collection, out_path, recipe, validation_collection, fea
             # One pass over every remaining epoch, fast-forwarded past the finished ones: each epoch sees the clip
             # order of the uninterrupted run, so a resumed run ends with the same weights.
             data = pipeline.feature_dataset(collection, feature_config, batch_size, shuffle=True, seed=seed,
-                                            cache=True, with_labels=False, with_speakers=groups is not None,
+                                            cache="auto", with_labels=False, with_speakers=groups is not None,
                                             drop_remainder=drop_remainder, clips_per_speaker=clips_per_speaker)
             batches = len(collection) // batch_size if drop_remainder else math.ceil(len(collection) / batch_size)
             return data.repeat(recipe.epochs).skip(initial_epoch * batches)
