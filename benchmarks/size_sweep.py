@@ -17,6 +17,7 @@ of linear growth. The sweep's verdicts are issue 42's: time per clip at 9,600 cl
 peak memory at most 1.3x.
 
     python benchmarks/size_sweep.py [--sizes 600 1200 2400 4800 9600] [--epochs 2] [--work runs/size_sweep]
+    python benchmarks/size_sweep.py --replot     # the plot again, from benchmarks/results/size_sweep.json
 """
 
 import argparse
@@ -117,13 +118,44 @@ def measure_training(data, out, epochs, seed=0):
     return {"command": " ".join(command[1:]), "seconds": seconds, "peak_rss_mib": usage.ru_maxrss / 1024}
 
 
+def plot_sweep(result, path):
+    """Draws time per training clip and peak memory against corpus size, from the sweep's JSON."""
+    from keras_uvac.evaluation import _figure, _save
+
+    clips = [row["clips"] for row in result["rows"]]
+    figure, (time_axis, memory_axis) = _figure(1, 2, figsize=(10, 3.6))
+    time_axis.plot(clips, [row["ms_per_training_clip"] for row in result["rows"]], "o-", label="whole run")
+    time_axis.plot(clips[1:], [row["added_ms_per_training_clip"] for row in result["rows"][1:]], "s--",
+                   label="added since the last size")
+    time_axis.set_ylabel("ms per training clip")
+    time_axis.legend(fontsize=8)
+    memory_axis.plot(clips, [row["peak_rss_mib"] for row in result["rows"]], "o-")
+    memory_axis.set_ylabel("peak resident memory (MiB)")
+    for axis in (time_axis, memory_axis):
+        axis.set_xscale("log")
+        axis.minorticks_off()
+        axis.set_ylim(bottom=0)
+        axis.set_xticks(clips, [f"{count:,}" for count in clips])
+        axis.set_xlabel("clips in the corpus")
+    figure.suptitle(f"uvac train against corpus size ({result['epochs']} epochs per run, "
+                    f"{result['machine']['cpus']} cores)", fontsize=10)
+    figure.tight_layout()
+    return _save(figure, path)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     parser.add_argument("--epochs", type=int, default=2, help="epochs of each run of the recipe (default 2)")
     parser.add_argument("--work", default=os.path.join(ROOT, "runs", "size_sweep"))
     parser.add_argument("--json", default=os.path.join(ROOT, "benchmarks", "results", "size_sweep.json"))
+    parser.add_argument("--plot", default=os.path.join(ROOT, "docs", "figures", "size_sweep.png"))
+    parser.add_argument("--replot", action="store_true", help="only draw the plot again from the JSON")
     args = parser.parse_args()
+    if args.replot:
+        with open(args.json) as handle:
+            print(f"wrote {plot_sweep(json.load(handle), args.plot)}")
+        return
     folders = write_corpora(args.work, args.sizes)
     rows = []
     for size in args.sizes:
@@ -148,7 +180,7 @@ def main():
                                                       / by_size[1200]["ms_per_training_clip"])
         result["peak_rss_ratio_9600_to_1200"] = by_size[9600]["peak_rss_mib"] / by_size[1200]["peak_rss_mib"]
     write_json(args.json, result)
-    print(f"wrote {args.json}")
+    print(f"wrote {args.json} and {plot_sweep(result, args.plot)}")
 
 
 if __name__ == "__main__":

@@ -145,6 +145,23 @@ def recipe_profile_section():
     return "\n".join(lines)
 
 
+def size_sweep_section():
+    with open(os.path.join(RESULTS, "size_sweep.json")) as handle:
+        result = json.load(handle)
+    lines = ["| clips | training clips | wall time (s) | ms per training clip | added ms per clip since the last size "
+             "| peak memory (MiB) |", "| --- | --- | --- | --- | --- | --- |"]
+    for row in result["rows"]:
+        added = row.get("added_ms_per_training_clip")
+        lines.append(f"| {row['clips']:,} | {row['training_clips']:,} | {row['seconds']:.0f} | "
+                     f"{row['ms_per_training_clip']:.0f} | {'' if added is None else f'{added:.0f}'} | "
+                     f"{row['peak_rss_mib']:,.0f} |")
+    if "time_per_clip_ratio_9600_to_1200" in result:
+        lines += ["", f"At 9,600 clips against 1,200: time per clip {result['time_per_clip_ratio_9600_to_1200']:.2f}x,"
+                      f" peak memory {result['peak_rss_ratio_9600_to_1200']:.2f}x."]
+    lines += ["", f"{result['what']}; {result['machine']['cpus']} cores; `{result['command'].strip()}`."]
+    return "\n".join(lines)
+
+
 def model_card():
     """saved_models/uvac_fsdd.md, written from the card that `uvac train` left beside the model."""
     path = os.path.join(ROOT, "saved_models", "uvac_fsdd.keras.card.json")
@@ -341,7 +358,7 @@ DOCUMENTS = {
     os.path.join("docs", "benchmarks.md"): {
         "baselines": baselines_section, "tuning": tuning_section, "feature-benchmark": feature_benchmark_section,
         "training-throughput": training_throughput_section, "step-profile": step_profile_section,
-        "recipe-profile": recipe_profile_section},
+        "recipe-profile": recipe_profile_section, "size-sweep": size_sweep_section},
 }
 
 
