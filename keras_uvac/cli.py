@@ -171,7 +171,7 @@ def run_train(args):
         splits["train"], args.out, recipe, validation_collection=splits["validation"],
         test_collection=splits["test"], feature_config=args.feature_config, seed=args.seed, resume=args.resume,
         tensorboard=args.tensorboard, verbose=0 if args.quiet else 1, precision=args.precision, speakers=speakers,
-        distribute=args.distribute,
+        distribute=args.distribute, validation_every=args.validation_every,
         card={"command": "uvac " + " ".join(args.argv), "data": args.data or "bundled FSDD",
               "architecture": args.architecture,
               "split": {"method": args.split, "seed": args.split_seed}, **facts}, **model_config)

@@ -255,6 +255,9 @@ def build_parser():
     train.add_argument("--model-config", help='UVAC arguments as JSON, e.g. \'{"latent_dim": 16}\'')
     train.add_argument("--resume", action="store_true", help="continue an interrupted run from OUT.run/")
     train.add_argument("--tensorboard", action="store_true", help="write TensorBoard logs to OUT.run/tensorboard")
+    train.add_argument("--validation-every", type=_number(0, 10000, whole=True), default=5, metavar="N",
+                       help="the validation clips' accuracy, NMI, silhouette and DBI every N epochs and after each "
+                            "run's last (default 5; 0: never); labelled data only")
     train.add_argument("--precision", default="float32", choices=("float32", "mixed"),
                        help="mixed: bfloat16 compute on CPUs, float16 on GPUs (weights, prior and loss in float32)")
     train.add_argument("--speakers", default="auto", choices=("auto", "ids", "pseudo", "none"),

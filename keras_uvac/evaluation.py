@@ -193,7 +193,10 @@ def plot_training_curves(history, path):
     axes[0][0].legend(fontsize=8)
     if metric_names:
         for name in metric_names:
-            axes[0][1].plot(epochs, [record.get(name, np.nan) for record in history], label=name[4:])
+            # Computed every few epochs (`train(validation_every=...)`): a point where there is one.
+            logged = [record for record in history if name in record]
+            axes[0][1].plot([record["epoch"] for record in logged], [record[name] for record in logged], "o-",
+                            markersize=3, label=name[4:])
         axes[0][1].set_xlabel("epoch")
         axes[0][1].set_title("validation clustering")
         axes[0][1].legend(fontsize=8)

@@ -211,7 +211,8 @@ class ClusteringMetricsCallback(keras.callbacks.Callback):
     Args:
         validation_data: a dataset of `(features, label)` batches, or of
             feature dicts alone.
-        every_n_epochs: compute on epochs N, 2N, ... (and never in between).
+        every_n_epochs: compute on epochs N, 2N, ... and on the last epoch
+            of `fit` (and never in between).
         prefix: prefix of the logged names.
         label_free: also log `label_free_score`.
         scored_from: first epoch (0-based) whose label-free score counts.
@@ -231,7 +232,7 @@ class ClusteringMetricsCallback(keras.callbacks.Callback):
         self.history = []
 
     def on_epoch_end(self, epoch, logs=None):
-        if (epoch + 1) % self.every_n_epochs:
+        if (epoch + 1) % self.every_n_epochs and epoch + 1 != (self.params or {}).get("epochs"):
             return
         labels, clusters, embeddings, spectrograms = [], [], [], []
         for batch in self.validation_data:

@@ -63,7 +63,7 @@ class ThresholdClusterer(keras.Model):
         return mean, keras.ops.zeros_like(mean)
 
 
-def test_callback_logs_metrics_every_n_epochs():
+def test_callback_logs_metrics_every_n_epochs_and_after_the_last():
     import tensorflow as tf
 
     spectrograms = np.concatenate([np.full((6, 4, 3), 0.1), np.full((6, 4, 3), 0.9)]).astype("float32")
@@ -71,11 +71,12 @@ def test_callback_logs_metrics_every_n_epochs():
     data = tf.data.Dataset.from_tensor_slices(({"spectrogram": spectrograms}, labels)).batch(4)
     callback = metrics.ClusteringMetricsCallback(data, every_n_epochs=2)
     callback.set_model(ThresholdClusterer())
+    callback.set_params({"epochs": 5})
     logs_by_epoch = []
-    for epoch in range(4):
+    for epoch in range(5):
         logs = {}
         callback.on_epoch_end(epoch, logs)
         logs_by_epoch.append(logs)
     assert logs_by_epoch[0] == {} and logs_by_epoch[2] == {}
     assert logs_by_epoch[1]["val_accuracy"] == 1.0 and logs_by_epoch[3]["val_nmi"] == pytest.approx(1.0)
-    assert [entry["epoch"] for entry in callback.history] == [2, 4]
+    assert [entry["epoch"] for entry in callback.history] == [2, 4, 5]

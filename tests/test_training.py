@@ -37,11 +37,14 @@ def test_schedule_pretrains_then_fits_the_prior_then_warms_up_the_kl(small_fsdd)
                          keras.ops.convert_to_numpy(self.model.prior.means).copy()))
 
     model, history = training.train(collection, os.path.join(small_fsdd, "..", "s.keras"), recipe, verbose=0,
-                                    callbacks=[Spy()], consistency_weight=1.0, **TINY)
+                                    callbacks=[Spy()], validation_collection=collection, validation_every=2,
+                                    consistency_weight=1.0, **TINY)
     assert [phase[:3] for phase in seen] == [(0, 0, 0), (0, 0, 0), (0.25, 1, 2), (0.5, 1, 2), (0.5, 1, 2)]
     assert not np.allclose(seen[1][3], seen[2][3])  # the prior was refitted to the codes at the joint start
     assert history[-1]["consistency"] > 0
     assert [record["epoch"] for record in history] == [1, 2, 3, 4, 5]
+    # Validation metrics every second epoch and after the last.
+    assert [record["epoch"] for record in history if "val_accuracy" in record] == [2, 4, 5]
 
 
 def test_the_posterior_variance_starts_at_a_fraction_of_the_fitted_prior_variances(small_fsdd, tmp_path):
@@ -233,8 +236,9 @@ def test_speaker_term_and_tied_prior_variances_in_a_training_run(small_fsdd, tmp
     assert np.all(log_variances == log_variances[0]) and np.ptp(log_variances[0]) > 0
     assert keras.saving.load_model(tmp_path / "tied.keras").get_config()["tied_prior_variances"] is True
     _, history = training.train(collection, tmp_path / "blind.keras", dataclasses.replace(recipe, epochs=1),
-                                verbose=0, speakers="none", speaker_weight=1.0, **TINY)
-    assert history[0]["speaker"] == 0.0
+                                verbose=0, speakers="none", speaker_weight=1.0, validation_collection=collection,
+                                validation_every=0, **TINY)
+    assert history[0]["speaker"] == 0.0 and "val_accuracy" not in history[0]
 
 
 def test_nan_stops_training_and_keeps_the_last_good_checkpoint(small_fsdd, tmp_path):

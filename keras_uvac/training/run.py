@@ -36,7 +36,7 @@ class _StopAfter(keras.callbacks.Callback):
 
 def train_one_run(train_collection, out_path, recipe, validation_collection, feature_config, seed, checkpoint,
                   tensorboard, verbose, callbacks, precision, speakers, model_overrides, replicas, stop_after=None,
-                  start_from=None):
+                  start_from=None, validation_every=1):
     """One run of `recipe` to `out_path` (or, with `stop_after`, to the end of that epoch); `(model, history)`.
 
     `train` calls it for each run of a recipe; its arguments are `train`'s, resolved. Without a `checkpoint` of
@@ -84,9 +84,9 @@ def train_one_run(train_collection, out_path, recipe, validation_collection, fea
         epoch_checkpoint = EpochCheckpoint(run_directory, write=replicas.is_chief)
         epoch_checkpoint.history = history
         callbacks = [RecipeSchedule(recipe, embedding_data, seed), *callbacks]
-        if validation_collection is not None and validation_collection.labels is not None:
+        if validation_every and validation_collection is not None and validation_collection.labels is not None:
             callbacks.append(metrics.ClusteringMetricsCallback(
-                pipeline.feature_dataset(validation_collection, feature_config, 256)))
+                pipeline.feature_dataset(validation_collection, feature_config, 256), every_n_epochs=validation_every))
         if tensorboard:
             callbacks.append(keras.callbacks.TensorBoard(os.path.join(run_directory, "tensorboard")))
         callbacks.append(epoch_checkpoint)

@@ -28,7 +28,7 @@ from keras_uvac.training.speakers import speaker_source
 
 def train(train_collection, out_path=None, recipe="default", validation_collection=None, feature_config=None,
           seed=0, resume=False, tensorboard=False, verbose=1, callbacks=(), precision="float32", speakers="auto",
-          distribute="none", test_collection=None, card=None, **model_overrides):
+          distribute="none", test_collection=None, card=None, validation_every=5, **model_overrides):
     """Trains a UVAC model on a collection; with `out_path`, saves it, its card and its checkpoints.
 
     Without `out_path` the model is trained in memory and nothing is left on
@@ -42,7 +42,8 @@ def train(train_collection, out_path=None, recipe="default", validation_collecti
             card goes to `<out_path>.card.json`, the checkpoints to
             `<out_path>.run/`.
         recipe: a `Recipe` or the name of one in `RECIPES`.
-        validation_collection: labeled clips for clustering metrics per epoch.
+        validation_collection: labeled clips for clustering metrics
+            (accuracy, NMI, silhouette, DBI) in the epoch logs.
         feature_config: a `features.FeatureConfig`.
         seed: seed of initialisation, shuffling and sampling.
         resume: continue the interrupted run in `<out_path>.run/`.
@@ -66,6 +67,9 @@ def train(train_collection, out_path=None, recipe="default", validation_collecti
             (UVAC beside K-means and GMM-EM), or None.
         card: facts for the model card that only the caller knows (the
             command, the data's name, the split).
+        validation_every: compute the validation metrics every this many
+            epochs and after a run's last (they cost about 5% of an epoch
+            when computed after each); 0: never.
         **model_overrides: `UVAC` arguments that replace the recipe's;
             `num_clusters="auto"` chooses the number of clusters without
             labels (`keras_uvac.training.clusters`), recorded in the card
@@ -93,6 +97,7 @@ def train(train_collection, out_path=None, recipe="default", validation_collecti
     >>> model, history = train(splits["train"], "uvac.keras", test_collection=splits["test"])  # doctest: +SKIP
     """
     recipe = RECIPES[recipe] if isinstance(recipe, str) else recipe
+    validation.number("validation_every", validation_every, 0, whole=True)
     if out_path is not None:
         validation.output_file(out_path, "out_path", (".keras",))
     elif resume or tensorboard or distribute == "multi-worker":
@@ -102,11 +107,12 @@ def train(train_collection, out_path=None, recipe="default", validation_collecti
             out_path = os.path.join(in_memory.enter_context(tempfile.TemporaryDirectory(prefix="uvac-")), "model.keras")
         return _train(train_collection, out_path, recipe, validation_collection, feature_config, seed, resume,
                       tensorboard, verbose, callbacks, precision, speakers, distribute, test_collection, card,
-                      model_overrides)
+                      validation_every, model_overrides)
 
 
 def _train(train_collection, out_path, recipe, validation_collection, feature_config, seed, resume, tensorboard,
-           verbose, callbacks, precision, speakers, distribute, test_collection, card, model_overrides):
+           verbose, callbacks, precision, speakers, distribute, test_collection, card, validation_every,
+           model_overrides):
     choose_k = model_overrides.get("num_clusters") == "auto"
     if choose_k:  # the number is chosen below, after the pretraining it is chosen on
         if not recipe.pretrain_epochs:
@@ -146,7 +152,8 @@ def _train(train_collection, out_path, recipe, validation_collection, feature_co
             def run(run_out_path, run_seed, run_checkpoint, stop_after=None, start_from=None, **overrides):
                 return train_one_run(train_collection, run_out_path, recipe, validation_collection, feature_config,
                                      run_seed, run_checkpoint, tensorboard, verbose, callbacks, precision, speakers,
-                                     {**model_overrides, **overrides}, replicas, stop_after, start_from)
+                                     {**model_overrides, **overrides}, replicas, stop_after, start_from,
+                                     validation_every)
 
             run_seed = seed
             if choose_k:
