@@ -138,9 +138,10 @@ def recipe_profile_section():
               "| --- | --- | --- |"]
     lines += [f"| {name} | {part['median_ms']:.0f} | {100 * part['median_ms'] / full:.0f}% |"
               for name, part in steps.items()]
-    lines += ["", f"The validation metrics after each epoch (300 clips) take {validation / 1000:.1f} s, "
+    lines += ["", f"The validation metrics (300 clips) take {validation / 1000:.1f} s, "
                   f"{100 * validation / (validation + records['steps_per_epoch'] * full):.0f}% of an epoch of "
-                  f"{records['steps_per_epoch']} joint steps.",
+                  f"{records['steps_per_epoch']} joint steps, each time they are computed (`uvac train` computes "
+                  "them every 5 epochs and after each run's last: `--validation-every`).",
               "", f"{result['what']}; {result['cpus']} cores; `{result['command'].strip()}`."]
     return "\n".join(lines)
 
