@@ -317,7 +317,7 @@ def feature_bytes(collection, config):
 
     Example:
     >>> feature_bytes(load_fsdd(), FeatureConfig()) // 2**20  # doctest: +SKIP
-    298
+    292
     """
     per_clip = 4 * config.num_frames * (config.num_bins + 1)
     return 2 * per_clip * len(collection)
