@@ -51,7 +51,7 @@ def augmented_sequence(fsdd, count, seed=0):
     return [(int(index), copy) for copy in range(copies) for index in rng.permutation(len(fsdd))][:count]
 
 
-def augment(signal, rate, rng):
+def augment(signal, rng):
     """One augmented copy of a clip: resampled to play 0.9-1.1x as fast, a gain and a noise floor of its own."""
     import scipy.signal
 
@@ -84,7 +84,7 @@ def write_corpora(work, sizes, seed=0):
         name = f"{digit}_{speaker}_{int(take) + 100 * copy}.wav"
         path = os.path.join(pool, name)
         signal, rate = soundfile.read(fsdd.paths[index], dtype="float32")
-        clip = signal if copy == 0 else augment(signal, rate, rng)
+        clip = signal if copy == 0 else augment(signal, rng)
         if not os.path.exists(path):
             soundfile.write(path, clip, rate, subtype="PCM_16")
         names.append(name)
