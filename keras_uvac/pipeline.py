@@ -21,7 +21,7 @@ from keras_uvac import features as features_lib
 
 FEATURE_BATCH = 128
 # Features of more clips than this are computed again every epoch instead of kept in memory: recomputing them costs
-# about 2% of a training epoch (`benchmarks/feature_pipeline.py`), and memory then stays flat however large the corpus.
+# about 2% of a training epoch (`benchmarks/feature_pipeline.py`), and then hold no memory on any corpus.
 FEATURE_CACHE_BYTES = 256 * 2**20
 
 
@@ -231,7 +231,7 @@ def feature_dataset(collection, config=None, batch_size=64, shuffle=False, seed=
             features are computed once and read back in later epochs;
             `"auto"` keeps them in memory when they take at most
             `FEATURE_CACHE_BYTES` (`feature_bytes`) and otherwise computes
-            them again every epoch, so that memory stays flat on a corpus of
+            them again every epoch, so that they take no memory on a corpus of
             any size.
         with_labels: yield `(features, label)` when the collection has labels.
         with_speakers: add an int32 `speaker` index to the features when the
