@@ -41,14 +41,17 @@ def recorded_phases(model_path):
     pretrain_epochs = card["recipe"]["pretrain_epochs"]
     runs_folder = os.path.join(model_path + ".run", "runs")
     runs, epochs_total = [], 0.0
-    for seed in card["consensus"]["seeds"] if card.get("consensus") else [card["seed"]]:
+    shared = card.get("consensus", {}).get("shared_pretraining_epochs", 0)
+    for index, seed in enumerate(card["consensus"]["seeds"] if card.get("consensus") else [card["seed"]]):
         folder = os.path.join(runs_folder, f"seed-{seed}.keras.run") if card.get("consensus") else model_path + ".run"
         with open(os.path.join(folder, "history.json")) as handle:
             history = json.load(handle)
-        pretraining = sum(epoch["seconds"] for epoch in history[:pretrain_epochs])
+        # A shared pretraining begins every run's history but ran once: it counts in the first run only.
+        first = shared if index else 0
+        pretraining = sum(epoch["seconds"] for epoch in history[first:pretrain_epochs])
         joint = sum(epoch["seconds"] for epoch in history[pretrain_epochs:])
         epochs_total += pretraining + joint
-        runs.append({"seed": seed, "pretraining_epochs": min(pretrain_epochs, len(history)),
+        runs.append({"seed": seed, "pretraining_epochs": max(0, min(pretrain_epochs, len(history)) - first),
                      "pretraining_seconds": pretraining, "joint_epochs": max(0, len(history) - pretrain_epochs),
                      "joint_seconds": joint,
                      "median_epoch_seconds": statistics.median(epoch["seconds"] for epoch in history)})
