@@ -24,9 +24,12 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def run_name(args):
+    return f"fsdd_two_{args.placement}" + (f"_{args.name}" if args.name else "")
+
+
 def model_path(seed, args):
-    folder = f"fsdd_two_{args.placement}" + (f"_{args.name}" if args.name else "")
-    return os.path.join(ROOT, "runs", folder, f"uvac_seed{seed}.keras")
+    return os.path.join(ROOT, "runs", run_name(args), f"uvac_seed{seed}.keras")
 
 
 def train(seed, args, distribute):
@@ -84,6 +87,8 @@ def main():
     if args.placement == "devices":
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    from fsdd_clustering import training_seconds
+
     from keras_uvac.atomic import write_json
 
     runs = {}
@@ -95,8 +100,7 @@ def main():
             card = json.load(handle)
         runs[str(seed)] = {"model": os.path.relpath(out, ROOT), "replicas": card["replicas"],
                            "placement": card["consensus"]["placement"] if card.get("consensus") else None,
-                           "rows": card["test_metrics"], "training_seconds": card["consensus"]["seconds"]
-                           if card.get("consensus") else card["training_seconds_all_epochs"]}
+                           "rows": card["test_metrics"], "training_seconds": training_seconds(card)}
     with open(os.path.join(ROOT, "benchmarks", "results", f"{args.baseline}.json")) as handle:
         single = json.load(handle)
     single_accuracy = {seed: run["rows"]["UVAC"]["accuracy"] for seed, run in single["seeds"].items()
@@ -113,8 +117,7 @@ def main():
                "single_device_accuracy_by_seed": single_accuracy, "single_device_spread": spread,
                "single_device_mean": statistics.mean(single_accuracy.values()),
                "mean_within_single_device_spread": spread[0] <= statistics.mean(accuracy.values()) <= spread[1]}
-    name = f"fsdd_two_{args.placement}" + (f"_{args.name}" if args.name else "")
-    write_json(os.path.join(ROOT, "benchmarks", "results", f"{name}.json"), payload, indent=2)
+    write_json(os.path.join(ROOT, "benchmarks", "results", f"{run_name(args)}.json"), payload, indent=2)
     print(json.dumps({key: payload[key] for key in ("accuracy_by_seed", "mean_accuracy", "single_device_spread",
                                                     "mean_within_single_device_spread")}))
 

@@ -131,6 +131,18 @@ def train(seed, args):
     subprocess.run(command, cwd=ROOT, check=True)
 
 
+def training_seconds(card):
+    """A model's training epochs' seconds from its card: every restart candidate and every run of a consensus."""
+    if card.get("consensus"):
+        return card["consensus"]["seconds"]
+    seconds = card.get("training_seconds_all_epochs", card.get("training_seconds"))
+    restarts = card.get("restarts")
+    if restarts:  # the candidates that stopped after the first joint epoch count too
+        seconds += sum(candidate["seconds"] for candidate in restarts["candidates"]
+                       if candidate["seed"] != restarts["chosen_seed"])
+    return seconds
+
+
 def check_features(model, args):
     """Refuses to score a model trained on other features than asked (the default changed in round 16)."""
     if args.distill:
@@ -248,14 +260,8 @@ def main():
     for seed in args.seeds:
         with open(os.path.join(ROOT, model_path(seed, args) + ".card.json")) as handle:
             card = json.load(handle)
-        seconds = card.get("training_seconds_all_epochs", card.get("training_seconds"))
-        restarts = card.get("restarts")
-        if restarts:  # the candidates that stopped after the first joint epoch count too
-            seconds += sum(candidate["seconds"] for candidate in restarts["candidates"]
-                           if candidate["seed"] != restarts["chosen_seed"])
-        if card.get("consensus"):  # every run of the consensus counts
-            seconds = card["consensus"]["seconds"]
-        seeds[str(seed)] = {"model": model_path(seed, args), "rows": card["test_metrics"], "training_seconds": seconds,
+        seeds[str(seed)] = {"model": model_path(seed, args), "rows": card["test_metrics"],
+                            "training_seconds": training_seconds(card),
                             "epochs": card.get("epochs_done", card.get("distillation", {}).get("epochs")),
                             "split_clips": card["split"]["clips"],
                             "validation": validation_scores(seed, args, splits["validation"]),

@@ -64,6 +64,7 @@ def recorded_phases(model_path):
               "joint epochs": sum(run["joint_seconds"] for run in runs),
               "the consensus's self-labelling epochs": consensus, rest: total - epochs_total - consensus}
     return {"model": os.path.relpath(model_path, ROOT), "total_seconds": total, "machine": card.get("machine"),
+            "recipe": card["recipe"],
             "steps_per_epoch": card["split"]["clips"]["train"] // card["recipe"]["batch_size"], "runs": runs,
             "phases": {name: {"seconds": seconds, "share": seconds / total}
                        for name, seconds in phases.items()}}

@@ -10,7 +10,6 @@ not on record); the card's `machine` is copied for that check.
 """
 
 import argparse
-import json
 import os
 import sys
 
@@ -25,10 +24,8 @@ def timing(model_path):
     if min(phase["seconds"] for phase in records["phases"].values()) < 0:
         raise SystemExit(f"{model_path} was resumed in another process: its wall time is not on record")
     epochs = sum(run["pretraining_epochs"] + run["joint_epochs"] for run in records["runs"])
-    with open(model_path + ".card.json") as handle:
-        card = json.load(handle)
-    return {**records, "epochs": epochs + card["recipe"]["consensus_epochs"] * bool(card.get("consensus")),
-            "recipe": card["recipe"]}
+    consensus_epochs = records["recipe"]["consensus_epochs"] if records["recipe"]["runs"] > 1 else 0
+    return {**records, "epochs": epochs + consensus_epochs}
 
 
 def main():

@@ -20,8 +20,8 @@ from keras_uvac import audio
 from keras_uvac import features as features_lib
 
 FEATURE_BATCH = 128
-# Features of more clips than this are computed again every epoch instead of kept in memory: recomputing them costs
-# about 2% of a training epoch (`benchmarks/feature_pipeline.py`), and then hold no memory on any corpus.
+# Features that would take more bytes than this are computed again every epoch instead of kept in memory:
+# recomputing them costs about 2% of a training epoch (`benchmarks/feature_pipeline.py`), and keeps them out of memory.
 FEATURE_CACHE_BYTES = 256 * 2**20
 
 
