@@ -33,6 +33,10 @@ def _add_data_arguments(parser, positional=False, sample_rate=True):
                                  "loudest part (default 1.0; the model's input grows with it); with uvac train, "
                                  "'auto': the 95th percentile of how long the training clips' sound lasts, rounded "
                                  "up to 0.1 s, at most 10 s")
+        parser.add_argument("--window", default="loudest", choices=("loudest", "centred", "start"),
+                            help="which part of a clip longer than --duration is kept: the loudest (the default; a "
+                                 "shorter sound ends where the window ends), the loudest moved so that its sound is "
+                                 "in the middle, or the start")
         parser.add_argument("--magnitude", default="power", choices=("linear", "log", "power"),
                             help="STFT magnitude raised to --power-exponent (the default), as it is (the paper's), "
                                  "or in dB below each clip's peak")
@@ -94,9 +98,9 @@ def _duration(text):
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected seconds or auto, got {text!r}") from None
 # The command line's names of the FeatureConfig fields it sets.
-FEATURE_OPTIONS = {"sample_rate": "--sample-rate", "duration": "--duration", "magnitude": "--magnitude",
-                   "log_range_db": "--log-range-db", "noise_margin_db": "--noise-margin-db",
-                   "power_exponent": "--power-exponent"}
+FEATURE_OPTIONS = {"sample_rate": "--sample-rate", "duration": "--duration", "long_clip_policy": "--window",
+                   "magnitude": "--magnitude", "log_range_db": "--log-range-db",
+                   "noise_margin_db": "--noise-margin-db", "power_exponent": "--power-exponent"}
 
 
 def _add_split_arguments(parser):
@@ -113,9 +117,9 @@ def _feature_config(args):
     try:
         # With --duration auto, uvac train replaces the placeholder once it has read the training clips.
         duration = 1.0 if args.duration == "auto" else args.duration
-        return FeatureConfig(sample_rate=args.sample_rate, duration=duration, magnitude=args.magnitude,
-                             log_range_db=args.log_range_db, noise_margin_db=args.noise_margin_db,
-                             power_exponent=args.power_exponent)
+        return FeatureConfig(sample_rate=args.sample_rate, duration=duration, long_clip_policy=args.window,
+                             magnitude=args.magnitude, log_range_db=args.log_range_db,
+                             noise_margin_db=args.noise_margin_db, power_exponent=args.power_exponent)
     except validation.InvalidValue as error:
         raise error.named(FEATURE_OPTIONS.get(error.name, error.name)) from None
 

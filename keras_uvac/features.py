@@ -24,7 +24,7 @@ import tensorflow as tf
 from keras_uvac import validation
 from keras_uvac._private_apis import DataLayer
 
-LONG_CLIP_POLICIES = ("loudest", "start")
+LONG_CLIP_POLICIES = ("loudest", "centred", "start")
 MAGNITUDES = ("linear", "log", "power")
 # The options that came after the paper's features, as the paper has them: what a config saved before they
 # existed (or before they became the default: the root-compressed, noise-floored magnitude) meant.
@@ -50,7 +50,11 @@ class FeatureConfig:
         num_bins: frequency bins kept, starting above the zero-frequency bin.
         long_clip_policy: what to do with a clip longer than `duration`:
             `"loudest"` keeps the `duration` window of highest energy (a word
-            inside a long recording), `"start"` keeps the beginning.
+            inside a long recording; a sound shorter than the window ends
+            where the window ends), `"centred"` moves that window so that the
+            centre of its energy sits in the middle (a shorter sound in the
+            middle of the window, wherever it is in the clip), `"start"` keeps
+            the beginning.
         magnitude: `"linear"` (the paper's STFT magnitude), `"log"` (its
             logarithm over the `log_range_db` below each clip's peak, as a
             level in dB: quiet harmonics and formants count, not just the

@@ -90,9 +90,9 @@ def _source_window(waveform, file, config, given_start=False):
 
     A clip longer than the duration keeps the window that starts at the
     table's `start` when `given_start` (`AudioCollection.windows`), else, by
-    `config.long_clip_policy`, its
-    loudest window or its start, chosen at the source rate where the source
-    and output sample grids meet (every sample at 8 kHz, every 10 ms at
+    `config.long_clip_policy`, its loudest window, that window centred on its
+    energy, or its start, chosen at the source rate where the source and
+    output sample grids meet (every sample at 8 kHz, every 10 ms at
     44.1 kHz), plus the margin the resampling filter reads on either side
     (zeros where the clip has none, as SciPy's filter sees it), so that the
     kept samples begin at the same place, `margin * up / down`, in every
@@ -100,10 +100,19 @@ def _source_window(waveform, file, config, given_start=False):
     """
     window, margin, down = file["window"], file["margin"], file["down"]
     start = file["start"]
-    if not given_start and config.long_clip_policy == "loudest":
+    if not given_start and config.long_clip_policy in ("loudest", "centred"):
         def loudest():
-            energy = tf.concat([[0.0], tf.cumsum(tf.cast(waveform, tf.float64) ** 2)], axis=0)
+            power = tf.cast(waveform, tf.float64) ** 2
+            energy = tf.concat([[0.0], tf.cumsum(power)], axis=0)
             position = tf.argmax(energy[window:] - energy[:-window])
+            if config.long_clip_policy == "centred":
+                # Every window that holds all of a short sound is equally loud, and argmax takes the first, where the
+                # sound ends at the window's end: centring on the energy's centre puts it in the middle instead.
+                kept = power[position:position + window]
+                centre = tf.reduce_sum(tf.range(window, dtype=tf.float64) * kept) / tf.maximum(
+                    tf.reduce_sum(kept), 1e-30)
+                shifted = position + tf.cast(tf.round(centre), tf.int64) - window // 2
+                position = tf.clip_by_value(shifted, 0, tf.cast(file["frames"], tf.int64) - window)
             return position - position % down
 
         start = tf.cond(file["frames"] > window, loudest, lambda: start)

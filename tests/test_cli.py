@@ -218,6 +218,15 @@ def test_train_duration_auto_takes_the_window_from_the_training_clips(tmp_path, 
     assert "only uvac train chooses the window" in capsys.readouterr().err
 
 
+def test_train_window_chooses_which_part_of_a_long_clip_is_kept(tmp_path, monkeypatch):
+    _class_folders(tmp_path, ("low", "high"))
+    asked = _stop_training(monkeypatch, lambda args, kwargs: kwargs["feature_config"].long_clip_policy)
+    for window in ("centred", None):
+        options = ["--window", window] if window else []
+        assert cli.main(["-q", "train", "--data", str(tmp_path), "--out", str(tmp_path / "m.keras"), *options]) == 130
+    assert asked == ["centred", "loudest"]
+
+
 def test_train_pseudo_speakers_chooses_what_the_groups_are_found_from(tmp_path, capsys, monkeypatch):
     _class_folders(tmp_path, ("low", "high"))
     asked = _stop_training(monkeypatch, lambda args, kwargs: args[2].pseudo_speaker_descriptor)

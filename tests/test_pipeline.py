@@ -45,7 +45,7 @@ def test_a_batch_of_mixed_rates_holds_each_clip_resampled_as_scipy_does(tmp_path
 
 
 @pytest.mark.parametrize("rate", [8000, 16000, 44100, 48000])
-def test_waveforms_are_scipy_resampled_and_keep_the_loudest_second_or_the_start(tmp_path, rate):
+def test_waveforms_are_scipy_resampled_and_keep_the_loudest_second_centred_or_not_or_the_start(tmp_path, rate):
     rng = np.random.default_rng(0)
     long_clip = rng.normal(0, 0.01, int(2.5 * rate))
     long_clip[int(1.5 * rate):int(1.6 * rate)] = rng.uniform(-0.9, 0.9, int(0.1 * rate))  # the word, 1.5 s in
@@ -58,7 +58,7 @@ def test_waveforms_are_scipy_resampled_and_keep_the_loudest_second_or_the_start(
     def resample(waveform):
         return scipy.signal.resample_poly(waveform, ratio.numerator, ratio.denominator)
 
-    for policy in ("loudest", "start"):
+    for policy in ("loudest", "centred", "start"):
         config = FeatureConfig(long_clip_policy=policy)
         kept = dict(zip([path.rsplit("/", 1)[1] for path in collection.paths],
                         pipeline.waveform_dataset(collection, config).as_numpy_iterator()))
@@ -67,10 +67,12 @@ def test_waveforms_are_scipy_resampled_and_keep_the_loudest_second_or_the_start(
         assert length == 16000
         # Where the kept second sits in the whole clip's resampled version.
         start = int(np.argmin(np.abs(np.lib.stride_tricks.sliding_window_view(reference, 100) - waveform[:100]).sum(1)))
-        assert policy == "loudest" or start == 0
+        assert policy != "start" or start == 0
         np.testing.assert_allclose(waveform, reference[start:start + 16000], atol=1e-5)
         if policy == "loudest":
             assert start <= int(1.5 * 16000) and start + 16000 >= int(1.6 * 16000)
+        elif policy == "centred":  # the word's middle, 1.55 s in, at the window's, within the 10 ms grid of 44.1 kHz
+            assert abs(start + 8000 - int(1.55 * 16000)) <= 160
         else:
             assert np.abs(waveform).max() < 0.1  # the first second holds no word
         waveform, length = kept["short.wav"]
