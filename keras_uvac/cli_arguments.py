@@ -35,8 +35,8 @@ def _add_data_arguments(parser, positional=False, sample_rate=True):
                                  "up to 0.1 s, at most 10 s")
         parser.add_argument("--window", default="loudest", choices=("loudest", "centred", "start"),
                             help="which part of a clip longer than --duration is kept: the loudest (the default; a "
-                                 "shorter sound ends where the window ends), the loudest moved so that its sound is "
-                                 "in the middle, or the start")
+                                 "shorter sound may sit anywhere in it), the loudest moved so that its sound is in "
+                                 "the middle, or the start")
         parser.add_argument("--magnitude", default="power", choices=("linear", "log", "power"),
                             help="STFT magnitude raised to --power-exponent (the default), as it is (the paper's), "
                                  "or in dB below each clip's peak")

@@ -50,8 +50,8 @@ class FeatureConfig:
         num_bins: frequency bins kept, starting above the zero-frequency bin.
         long_clip_policy: what to do with a clip longer than `duration`:
             `"loudest"` keeps the `duration` window of highest energy (a word
-            inside a long recording; a sound shorter than the window ends
-            where the window ends), `"centred"` moves that window so that the
+            inside a long recording; a shorter sound may sit anywhere in it,
+            at its end in silence), `"centred"` moves that window so that the
             centre of its energy sits in the middle (a shorter sound in the
             middle of the window, wherever it is in the clip), `"start"` keeps
             the beginning.
