@@ -106,13 +106,13 @@ def _source_window(waveform, file, config, given_start=False):
             energy = tf.concat([[0.0], tf.cumsum(power)], axis=0)
             position = tf.argmax(energy[window:] - energy[:-window])
             if config.long_clip_policy == "centred":
-                # Every window that holds all of a short sound is equally loud, and argmax takes the first, where the
-                # sound ends at the window's end: centring on the energy's centre puts it in the middle instead.
+                # Every window that holds all of a shorter sound is about as loud, so argmax may leave the sound
+                # anywhere in it (at its end in silence): centring on the energy's centre puts it in the middle.
                 kept = power[position:position + window]
                 centre = tf.reduce_sum(tf.range(window, dtype=tf.float64) * kept) / tf.maximum(
                     tf.reduce_sum(kept), 1e-30)
                 shifted = position + tf.cast(tf.round(centre), tf.int64) - window // 2
-                position = tf.clip_by_value(shifted, 0, tf.cast(file["frames"], tf.int64) - window)
+                position = tf.clip_by_value(shifted, 0, file["frames"] - window)
             return position - position % down
 
         start = tf.cond(file["frames"] > window, loudest, lambda: start)
